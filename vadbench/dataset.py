@@ -1,0 +1,25 @@
+"""The dataset contract: an adapter turns files the user has (or a seed) into a `Benchmark`."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+from vadbench.types import Benchmark
+
+
+class Dataset(abc.ABC):
+    """Base class of dataset adapters. Subclasses set ``Config``: a frozen dataclass of all options.
+
+    Adapters never download: they read the data root the user points at and raise
+    :class:`vadbench.errors.UsageError` naming the file and the problem when something is wrong.
+    """
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def load(self) -> Benchmark:
+        """The benchmark: pooled weakly-labelled training videos and full-length test videos."""

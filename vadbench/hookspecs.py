@@ -1,0 +1,28 @@
+"""The plugin contract: a few small hooks, each given a `register` callable (llm-style).
+
+A plugin is any module exposed under the ``vadbench`` entry-point group that implements some of
+these hooks with ``@vadbench.hookimpl``. Built-in methods and datasets use exactly this path.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vadbench")
+
+
+@hookspec
+def vadbench_register_methods(register):  # type: ignore[no-untyped-def]
+    """Register WSVAD methods.
+
+    Call ``register(name, cls, description=None, **preset)`` once per method or preset, where ``cls``
+    subclasses :class:`vadbench.method.Method`, ``name`` is kebab-case (``"rtfm"``), and ``preset``
+    are option values of ``cls.Config`` that define a variant (``use_tsa=False``).
+    """
+
+
+@hookspec
+def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+    """Register dataset adapters.
+
+    Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses
+    :class:`vadbench.dataset.Dataset`; presets fix options (for example a benchmark-shaped synthetic set).
+    """

@@ -1,0 +1,209 @@
+"""The data that flows between adapters, methods, metrics and the run store.
+
+numpy only (no torch), so that adapters, metrics and the leaderboard never need a GPU stack.
+Weak supervision is part of the types: a `TrainSet` has video labels and no frame labels at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Frames per snippet of every standard feature extractor (I3D, C3D).
+SNIPPET_FRAMES = 16
+#: Segments every training video is mean-pooled to (RTFM, Sultani et al.).
+TRAIN_SEGMENTS = 32
+
+
+@dataclass(frozen=True, eq=False)
+class TrainSet:
+    """Weakly-labelled training videos, each pooled to `TRAIN_SEGMENTS` segments.
+
+    features: (N, C, S, D) float32 (may be a memmap); labels: (N,) 0 = normal, 1 = abnormal.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    video_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.features.ndim != 4:
+            raise ValueError(f"train features must be (N, C, S, D), got shape {self.features.shape}")
+        if not len(self.features) == len(self.labels) == len(self.video_ids):
+            raise ValueError("train features, labels and video ids differ in length")
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def crops(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features.shape[3])
+
+    def subset(self, index: np.ndarray) -> TrainSet:
+        """The videos at `index` (used to hold out a validation split)."""
+        return TrainSet(self.features[index], self.labels[index], tuple(self.video_ids[i] for i in index))
+
+
+@dataclass(frozen=True, eq=False)
+class TestSet:
+    """Full-length test videos concatenated in list order, with frame-level ground truth.
+
+    features: (sum T, C, D) float32; offsets: (V + 1,) snippet offsets of each video;
+    frame_labels: (snippet_frames * sum T,) 0/1 at the pseudo-frame level (16 frames per snippet);
+    classes: per-video class name ("Normal" for normal videos) for per-class metrics.
+    """
+
+    features: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+    frame_labels: np.ndarray
+    video_ids: tuple[str, ...]
+    classes: tuple[str, ...]
+    snippet_frames: int = SNIPPET_FRAMES
+
+    def __post_init__(self) -> None:
+        if self.features.ndim != 3:
+            raise ValueError(f"test features must be (sum T, C, D), got shape {self.features.shape}")
+        videos = len(self.video_ids)
+        if len(self.offsets) != videos + 1 or len(self.labels) != videos or len(self.classes) != videos:
+            raise ValueError("test offsets, labels, classes and video ids disagree on the number of videos")
+        if self.offsets[0] != 0 or self.offsets[-1] != len(self.features):
+            raise ValueError("test offsets must start at 0 and end at the number of snippets")
+        if len(self.frame_labels) != self.snippet_frames * len(self.features):
+            raise ValueError(
+                f"test ground truth has {len(self.frame_labels)} frames, expected "
+                f"{self.snippet_frames} x {len(self.features)} snippets = "
+                f"{self.snippet_frames * len(self.features)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Snippets per test video."""
+        return np.diff(self.offsets)
+
+    def video(self, i: int) -> np.ndarray:
+        """Features (T, C, D) of test video `i`."""
+        return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+
+@dataclass(frozen=True, eq=False)
+class Benchmark:
+    """What a dataset adapter hands to the runner.
+
+    default_steps: the training schedule this benchmark suggests when a run names none (the
+    synthetic benchmark is small and sets a short one); None means the method's published schedule.
+    """
+
+    name: str
+    train: TrainSet
+    test: TestSet
+    primary_metric: str = "auc"
+    default_steps: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train.crops != self.test.features.shape[1] or (
+            self.train.feature_dim != self.test.features.shape[2]
+        ):
+            raise ValueError(
+                f"train (C={self.train.crops}, D={self.train.feature_dim}) and test "
+                f"(C={self.test.features.shape[1]}, D={self.test.features.shape[2]}) features differ"
+            )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers; its `key` names the run in the store.
+
+    steps None means the benchmark's suggested schedule, else the method's published one.
+    `device` is not part of the key: the same experiment on another device is the same run.
+    """
+
+    method: str
+    dataset: str = "synthetic"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    steps: int | None = None
+    protocol: str = "last"
+    device: str = "auto"
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the experiment (all but the device), JSON-ready."""
+        return {
+            "method": self.method,
+            "method_options": dict(sorted(self.method_options.items())),
+            "dataset": self.dataset,
+            "dataset_options": dict(sorted(self.dataset_options.items())),
+            "seed": self.seed,
+            "steps": self.steps,
+            "protocol": self.protocol,
+        }
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.identity(), "device": self.device}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(**data)
+
+
+@dataclass
+class RunResult:
+    """One finished (or failed) run: its spec, numbers and provenance.
+
+    scores: per test video snippet scores, stored beside the JSON (not inside it).
+    """
+
+    spec: RunSpec
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    device: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (everything but the scores)."""
+        return {
+            "key": self.spec.key,
+            "spec": self.spec.to_dict(),
+            "status": self.status,
+            "metrics": self.metrics,
+            "config": self.config,
+            "timings": self.timings,
+            "device": self.device,
+            "versions": self.versions,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            spec=RunSpec.from_dict(data["spec"]),
+            status=data["status"],
+            metrics=data.get("metrics", {}),
+            config=data.get("config", {}),
+            timings=data.get("timings", {}),
+            device=data.get("device", ""),
+            versions=data.get("versions", {}),
+            error=data.get("error"),
+        )
