@@ -84,6 +84,11 @@ class Registry(Generic[T]):
         except UsageError as error:
             raise UsageError(f"{self.kind} {name!r}: {error}") from None
 
+    def parse_options(self, name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """`overrides` validated and converted to their option types (so equal runs get equal keys)."""
+        config = self.config(name, overrides)
+        return {key: getattr(config, key) for key in overrides}
+
     def create(self, name: str, overrides: Mapping[str, Any] | None = None) -> T:
         """A new component from its registered name plus option overrides."""
         return self.get(name).cls(self.config(name, overrides))  # type: ignore[call-arg]

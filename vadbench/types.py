@@ -61,6 +61,8 @@ class TestSet:
     classes: per-video class name ("Normal" for normal videos) for per-class metrics.
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     features: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray

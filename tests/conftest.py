@@ -1,0 +1,22 @@
+"""Shared fixtures: small benchmarks and a plugin set that loads only the built-ins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: The real annotation and split files (absent outside the development workspace: tests skip).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+#: Synthetic options small enough for a run in about a second on a laptop CPU.
+TINY_SYNTHETIC = {
+    "train_normal": 8, "train_abnormal": 8, "test_normal": 6, "test_abnormal": 6,
+    "min_length": 12, "max_length": 24, "feature_dim": 16, "crops": 2, "mu": 4, "steps": 20,
+}
+
+
+@pytest.fixture
+def tiny_synthetic_args() -> list[str]:
+    """`--set` arguments that shrink the synthetic benchmark for CLI tests."""
+    return [arg for key, value in TINY_SYNTHETIC.items() for arg in ("--set", f"dataset.{key}={value}")]

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from vadbench.errors import UsageError
+from vadbench.leaderboard import render, results_frame, summarise
+from vadbench.results import RunStore, load_results
+from vadbench.types import RunResult, RunSpec
+
+
+def result(method="rtfm", seed=0, auc=0.9, status="ok"):
+    spec = RunSpec(method=method, seed=seed)
+    metrics = {"auc": auc, "ap": auc - 0.1, "ap_trapz": auc - 0.11, "per_class_auc": {"a": 0.5}}
+    scores = {"v0": np.array([0.1, 0.2], np.float32), "v1": np.array([0.3], np.float32)}
+    return RunResult(spec, status, metrics=metrics if status == "ok" else {}, scores=scores)
+
+
+def test_key_ignores_the_device_but_not_the_options():
+    assert RunSpec("rtfm", device="cpu").key == RunSpec("rtfm", device="cuda").key
+    assert RunSpec("rtfm", method_options={"k": 3}).key != RunSpec("rtfm", method_options={"k": 4}).key
+    assert RunSpec("rtfm", seed=1).key != RunSpec("rtfm", seed=2).key
+
+
+def test_store_round_trip_and_finished_marker(tmp_path):
+    store = RunStore(tmp_path)
+    store.ensure_writable()
+    first = result()
+    assert not store.is_finished(first.spec)
+    folder = store.write(first)
+    assert store.is_finished(first.spec)
+    assert sorted(p.name for p in folder.iterdir()) == ["result.json", "scores.npz"]  # no temp files left
+    loaded = store.result(first.spec)
+    assert loaded.metrics == first.metrics and loaded.spec == first.spec
+    np.testing.assert_array_equal(store.scores(first.spec)["v0"], first.scores["v0"])
+
+
+def test_failed_runs_are_stored_but_not_finished(tmp_path):
+    store = RunStore(tmp_path)
+    failed = result(status="failed")
+    store.write(failed)
+    assert not store.is_finished(failed.spec)
+    assert [r.status for r in store.results()] == ["failed"]
+
+
+def test_a_folder_without_result_json_is_unfinished(tmp_path):
+    store = RunStore(tmp_path)
+    spec = RunSpec("rtfm")
+    store.folder(spec).mkdir(parents=True)
+    (store.folder(spec) / "scores.npz").write_bytes(b"partial")
+    assert not store.is_finished(spec)
+    assert list(store.results()) == []
+
+
+def test_unwritable_output_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UsageError, match="cannot write results there"):
+        RunStore(blocker / "out").ensure_writable()
+
+
+def test_loading_a_folder_that_is_not_a_store(tmp_path):
+    with pytest.raises(UsageError, match="no vadbench results here"):
+        load_results(tmp_path)
+    store = RunStore(tmp_path)
+    store.write(result())
+    (store.folder(RunSpec("rtfm")) / "result.json").write_text("{broken")
+    with pytest.raises(UsageError, match="not a vadbench result"):
+        load_results(tmp_path)
+
+
+def test_leaderboard_mean_std_over_seeds_and_failures_counted():
+    frame = results_frame([result(seed=0, auc=0.8), result(seed=1, auc=0.9),
+                           result("sultani-mil", seed=0, auc=0.7), result("sultani-mil", seed=1, status="failed")])
+    summary = summarise(frame).set_index("method")
+    assert summary.loc["rtfm", "auc_mean"] == pytest.approx(85.0)
+    assert summary.loc["rtfm", "auc_std"] == pytest.approx(5.0)
+    assert summary.loc["sultani-mil", "seeds"] == 1 and summary.loc["sultani-mil", "failed"] == 1
+    markdown = render(frame, "md")
+    assert "85.00 ± 5.00" in markdown and "failed" in markdown
+    assert "\\pm" in render(frame, "latex")
+    csv = render(frame, "csv").splitlines()
+    assert csv[0].startswith("method,dataset,protocol,seeds,failed,auc_mean,auc_std")
+
+
+def test_result_json_is_plain_json(tmp_path):
+    store = RunStore(tmp_path)
+    folder = store.write(result())
+    record = json.loads((folder / "result.json").read_text())
+    assert record["spec"]["method"] == "rtfm" and record["status"] == "ok" and "scores" not in record

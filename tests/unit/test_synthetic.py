@@ -1,0 +1,63 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from vadbench.datasets.synthetic import Synthetic, SyntheticConfig
+from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS
+
+from conftest import TINY_SYNTHETIC
+
+
+def load(**options):
+    return Synthetic(SyntheticConfig(**{**TINY_SYNTHETIC, **options})).load()
+
+
+def test_same_seed_gives_identical_data_and_another_seed_differs():
+    a, b, c = load(seed=3), load(seed=3), load(seed=4)
+    np.testing.assert_array_equal(a.train.features, b.train.features)
+    np.testing.assert_array_equal(a.test.frame_labels, b.test.frame_labels)
+    assert not np.array_equal(a.test.features[:10], c.test.features[:10])
+
+
+def test_shapes_counts_and_weak_labels():
+    cfg = SyntheticConfig(**TINY_SYNTHETIC)
+    bench = load()
+    assert bench.train.features.shape == (16, cfg.crops, TRAIN_SEGMENTS, cfg.feature_dim)
+    assert not hasattr(bench.train, "frame_labels")  # weak supervision: no frame labels in training
+    assert list(bench.train.labels) == [1] * 8 + [0] * 8  # abnormal first, as the public lists
+    lengths = bench.test.lengths
+    assert len(lengths) == 12 and lengths.min() >= cfg.min_length and lengths.max() <= cfg.max_length
+    assert len(bench.test.frame_labels) == SNIPPET_FRAMES * lengths.sum()
+    assert bench.test.features.dtype == np.float32 and np.all(bench.test.features >= 0)
+
+
+def test_each_abnormal_test_video_has_one_event_of_mu_snippets_and_normals_none():
+    bench = load(mu=5)
+    for i in range(len(bench.test)):
+        snippets = bench.test.frame_labels[SNIPPET_FRAMES * bench.test.offsets[i] : SNIPPET_FRAMES * bench.test.offsets[i + 1]]
+        snippets = snippets[::SNIPPET_FRAMES]
+        if bench.test.labels[i]:
+            assert snippets.sum() == 5
+            first = int(np.argmax(snippets))
+            assert snippets[first : first + 5].all()  # contiguous
+            assert bench.test.classes[i].startswith("anomaly-")
+        else:
+            assert snippets.sum() == 0 and bench.test.classes[i] == "Normal"
+
+
+def test_anomalies_raise_feature_magnitude_and_hard_negatives_spike_in_normal_videos():
+    bench = load(hard_negative_rate=0.2, hard_negative_gain=3.0, anomaly_shift=1.0, test_normal=20)
+    norms = np.linalg.norm(bench.test.features.mean(axis=1), axis=1)
+    labels = bench.test.frame_labels[::SNIPPET_FRAMES].astype(bool)
+    normal_video_snippets = np.repeat(bench.test.labels, bench.test.lengths) == 0
+    assert norms[labels].mean() > norms[~labels].mean()
+    # Hard negatives: some snippets of normal videos are far above the normal median.
+    assert (norms[normal_video_snippets] > 2 * np.median(norms)).any()
+
+
+@pytest.mark.parametrize("bad", [{"mu": 0}, {"mu": 99}, {"min_length": 0}, {"train_abnormal": 0},
+                                 {"hard_negative_rate": 1.5}, {"temporal_correlation": 1.0}])
+def test_bad_options_are_refused(bad):
+    with pytest.raises(ValueError):
+        dataclasses.replace(SyntheticConfig(**TINY_SYNTHETIC), **bad)

@@ -1,0 +1,147 @@
+"""The `vadbench` command line: list, run, leaderboard.
+
+Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
+errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
+traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from vadbench import __version__
+from vadbench.errors import UsageError
+from vadbench.plugins import Plugins, get_plugins
+
+DEFAULT_OUT = "vadbench-runs"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vadbench",
+        description="Benchmark weakly-supervised video anomaly detection methods (RTFM, Sultani MIL, plugins).",
+    )
+    parser.add_argument("--version", action="version", version=f"vadbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for add in (add_list, add_run, add_leaderboard):
+        add(commands)
+    return parser
+
+
+def add_list(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="list the registered methods and datasets",
+                                 description="List every registered method and dataset with a one-line description.")
+    parser.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace, plugins: Plugins) -> int:
+    for title, registry in (("methods", plugins.methods), ("datasets", plugins.datasets)):
+        print(f"{title}:")
+        width = max((len(entry.name) for entry in registry), default=0)
+        for entry in registry:
+            preset = ", ".join(f"{k}={v}" for k, v in entry.preset.items())
+            suffix = f" [preset: {preset}]" if preset else ""
+            print(f"  {entry.name:<{width}}  {entry.description}{suffix}")
+    return 0
+
+
+def add_run(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run", help="train and evaluate methods on a dataset, then print the leaderboard",
+        description="Train and evaluate each method on a dataset for each seed, store every run under --out "
+        "(finished runs are skipped when the command is repeated) and print the leaderboard.",
+    )
+    parser.add_argument("--method", action="append", metavar="NAME",
+                        help="method to run (repeatable; default: every registered method that is not a preset)")
+    parser.add_argument("--dataset", default="synthetic", metavar="NAME", help="dataset (default: synthetic)")
+    parser.add_argument("--root", metavar="DIR", help="data root of a real dataset (sets the dataset option root)")
+    parser.add_argument("--seeds", default="0,1,2", type=parse_seeds, metavar="LIST",
+                        help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-4 (default: 0,1,2)")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="training steps (default: the dataset's suggestion, else the method's published schedule)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
+                        help="override a method or dataset option, e.g. --set k=4, --set rtfm.margin=50, "
+                        "--set dataset.mu=8 (repeatable)")
+    parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="leaderboard format")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.set_defaults(handler=cmd_run)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` (or a mix) -> a list of seeds."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            first, dash, last = part.partition("-")
+            seeds.extend(range(int(first), int(last) + 1) if dash else [int(part)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2 or 0-4, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one seed")
+    return seeds
+
+
+def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
+    from vadbench.experiment import build_specs, run_specs
+    from vadbench.leaderboard import render, results_frame
+
+    methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
+    assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
+    specs = build_specs(plugins, methods, args.dataset, assignments, args.seeds, args.steps, args.device)
+    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet)
+    print(render(results_frame(results), args.format))
+    return 0
+
+
+def add_leaderboard(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "leaderboard", help="render the stored results as a table",
+        description="Render every run stored under RESULTS_DIR as mean ± std over seeds per method, dataset "
+        "and selection protocol (metrics in percent).",
+    )
+    parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `vadbench run --out`")
+    parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="table format (default: md)")
+    parser.set_defaults(handler=cmd_leaderboard)
+
+
+def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
+    from vadbench.leaderboard import render, results_frame
+    from vadbench.results import load_results
+
+    print(render(results_frame(load_results(args.results_dir)), args.format))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        plugins = get_plugins()
+        for problem in plugins.errors:
+            print(f"vadbench: warning: {problem}", file=sys.stderr)
+        return int(args.handler(args, plugins))
+    except UsageError as error:
+        if args.debug:
+            raise
+        print(f"vadbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vadbench: interrupted; finished runs are stored and will be skipped next time", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Frame-level ground truth at the pseudo-frame level: 16 frames per snippet of the user's features.
+
+Every public code base evaluates on ``16 x T`` pseudo-frames per test video (T = snippets in *that*
+feature file), so a ground truth must be built from the annotations and the user's T, never taken
+from a prebuilt array made for another extraction. Labels are int8 0/1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from vadbench.annotations import Range
+from vadbench.errors import UsageError
+from vadbench.types import SNIPPET_FRAMES
+
+
+def pseudo_frames(snippets: int, snippet_frames: int = SNIPPET_FRAMES) -> int:
+    return snippets * snippet_frames
+
+
+def from_ranges(ranges: Iterable[Range], frames: int) -> np.ndarray:
+    """Labels of `frames` pseudo-frames, 1 inside the half-open 0-based `ranges` (clipped to the length)."""
+    labels = np.zeros(frames, dtype=np.int8)
+    for start, end in ranges:
+        labels[min(start, frames) : min(end, frames)] = 1
+    return labels
+
+
+def from_mask(mask: np.ndarray, frames: int) -> np.ndarray:
+    """A true-frame-count 0/1 mask fitted to `frames` pseudo-frames (ShanghaiTech, RTFM's ``gt-sh.npy``).
+
+    Padded with its last label when the features cover more frames (T = ceil(N / 16)), cut when they
+    cover fewer (T = floor(N / 16)).
+    """
+    mask = np.asarray(mask).astype(np.int8).ravel()
+    if len(mask) >= frames:
+        return mask[:frames].copy()
+    return np.concatenate([mask, np.full(frames - len(mask), mask[-1], dtype=np.int8)])
+
+
+def check_prebuilt(labels: np.ndarray, snippets: int, source: str) -> np.ndarray:
+    """A prebuilt ``gt-*.npy`` as int8 labels, if it fits `snippets` test snippets and holds only 0/1."""
+    expected = pseudo_frames(snippets)
+    if labels.ndim != 1 or len(labels) != expected:
+        found = len(labels) if labels.ndim == 1 else f"shape {labels.shape}"
+        raise UsageError(
+            f"{source}: {found} frames, expected {SNIPPET_FRAMES} x {snippets} test snippets = {expected} "
+            "(a prebuilt ground truth fits only the feature extraction it was made for; omit gt= to build "
+            "it from the annotations)"
+        )
+    values = np.unique(labels)
+    if not np.isin(values, (0, 1)).all():
+        raise UsageError(f"{source}: labels must be 0 or 1, found {values[:5].tolist()}")
+    return labels.astype(np.int8)

@@ -1,0 +1,82 @@
+"""Results -> leaderboard tables: mean +- std over seeds per (method, dataset, selection protocol).
+
+Metrics are shown in percent, as papers report them. Failed runs are counted in their own column
+rather than dropped. Never imports torch, so tables render on any machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+from tabulate import tabulate
+
+from vadbench.errors import UsageError
+from vadbench.types import RunResult
+
+FORMATS = ("md", "csv", "latex")
+#: metric key -> column title
+METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)"}
+GROUP = ["method", "dataset", "protocol"]
+
+
+def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
+    """One row per run: its identity, status, the scalar metrics and the timings."""
+    rows = []
+    for result in results:
+        row = {
+            "method": result.spec.method,
+            "dataset": result.spec.dataset,
+            "protocol": result.spec.protocol,
+            "seed": result.spec.seed,
+            "status": result.status,
+            "key": result.spec.key,
+        }
+        row.update({k: v for k, v in result.metrics.items() if isinstance(v, (int, float))})
+        row.update({f"time_{k}": v for k, v in result.timings.items()})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else [*GROUP, "seed", "status", "key"])
+
+
+def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
+    """Mean and std (over seeds, in percent) of each metric per group, plus run and failure counts."""
+    if frame.empty:
+        raise UsageError("no results to summarise")
+    groups = []
+    for key, runs in frame.groupby(GROUP, sort=True):
+        ok = runs[runs["status"] == "ok"]
+        row = dict(zip(GROUP, key, strict=True))
+        row["seeds"] = len(ok)
+        row["failed"] = int((runs["status"] != "ok").sum())
+        for metric in metrics:
+            values = 100 * ok[metric].astype(float) if metric in ok else pd.Series(dtype=float)
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=0) if len(values) else float("nan")
+        groups.append(row)
+    return pd.DataFrame(groups)
+
+
+def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRICS) -> str:
+    """The leaderboard as markdown, latex (mean +- std cells) or csv (separate mean and std columns)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    metrics = list(metrics)
+    summary = summarise(frame, metrics)
+    if fmt == "csv":
+        return str(summary.to_csv(index=False, float_format="%.4f"))
+    table = summary[[*GROUP, "seeds"]].copy()
+    if summary["failed"].any():
+        table["failed"] = summary["failed"]
+    for metric in metrics:
+        table[METRICS.get(metric, metric)] = [
+            _cell(mean, std, fmt) for mean, std in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
+        ]
+    style = "pipe" if fmt == "md" else "latex_raw"
+    return str(tabulate(table.values.tolist(), headers=list(table.columns), tablefmt=style, disable_numparse=True))
+
+
+def _cell(mean: float, std: float, fmt: str) -> str:
+    if mean != mean:  # NaN: no successful run
+        return "-"
+    plus_minus = "$\\pm$" if fmt == "latex" else "±"
+    return f"{mean:.2f} {plus_minus} {std:.2f}"

@@ -1,0 +1,123 @@
+"""The run store: one folder per run key under ``<out>/runs/``, written atomically, read back for tables.
+
+Each run folder holds ``scores.npz`` (per-video snippet scores) and ``result.json``; the JSON is
+written last, by rename, so a folder without it is an unfinished run and is simply redone. Two
+processes finishing the same run write identical files, and rename keeps either one whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vadbench.errors import UsageError
+from vadbench.types import RunResult, RunSpec
+
+RESULT_FILE = "result.json"
+SCORES_FILE = "scores.npz"
+
+
+class RunStore:
+    """Results of finished runs, keyed by `RunSpec.key`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def ensure_writable(self) -> None:
+        """Create the store, or say which folder cannot be written."""
+        try:
+            self.runs.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.runs, prefix=".probe-"):
+                pass
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot write results there ({error.strerror})") from None
+
+    def folder(self, spec: RunSpec) -> Path:
+        return self.runs / spec.key
+
+    def is_finished(self, spec: RunSpec) -> bool:
+        """True when a successful result of `spec` is stored (failed runs are tried again)."""
+        path = self.folder(spec) / RESULT_FILE
+        if not path.is_file():
+            return False
+        try:
+            return json.loads(path.read_text()).get("status") == "ok"
+        except (OSError, ValueError):
+            return False
+
+    def write(self, result: RunResult) -> Path:
+        """Store `result`: scores first, then the JSON record that marks the run as finished."""
+        folder = self.folder(result.spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        if result.scores:
+            ids = list(result.scores)
+            arrays = [np.asarray(result.scores[i], dtype=np.float32) for i in ids]
+            _atomic_write(folder / SCORES_FILE, lambda f: np.savez_compressed(
+                f,
+                video_ids=np.array(ids, dtype=str),
+                offsets=np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
+                scores=np.concatenate(arrays),
+            ))
+        record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
+        _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+        return folder
+
+    def result(self, spec: RunSpec) -> RunResult:
+        """The stored result of `spec`."""
+        return _read_result(self.folder(spec) / RESULT_FILE)
+
+    def results(self) -> Iterator[RunResult]:
+        """Every stored result (finished or failed), in key order."""
+        for path in sorted(self.runs.glob(f"*/{RESULT_FILE}")):
+            yield _read_result(path)
+
+    def scores(self, spec: RunSpec) -> dict[str, np.ndarray]:
+        """Per-video snippet scores of a stored run."""
+        path = self.folder(spec) / SCORES_FILE
+        with np.load(path, allow_pickle=False) as data:
+            ids, offsets, scores = data["video_ids"], data["offsets"], data["scores"]
+        return {str(v): scores[offsets[i] : offsets[i + 1]] for i, v in enumerate(ids)}
+
+
+def load_results(root: str | Path) -> list[RunResult]:
+    """Results stored under `root`; a folder without any is a usage error."""
+    store = RunStore(root)
+    if not store.runs.is_dir():
+        raise UsageError(f"{root}: no vadbench results here (expected a runs/ folder written by `vadbench run`)")
+    return list(store.results())
+
+
+def _read_result(path: Path) -> RunResult:
+    try:
+        return RunResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{path}: not a vadbench result ({error})") from None
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via a temporary file in the same folder and rename it into place."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)

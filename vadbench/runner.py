@@ -1,0 +1,167 @@
+"""RunSpec -> RunResult: build the components, place data once, train, select, evaluate, time it all.
+
+Model selection is honest by default (protocol ``last``): the weights after the fixed schedule are
+evaluated, and the test labels are read only by that final evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vadbench import __version__
+from vadbench.errors import UsageError
+from vadbench.evaluation import score_videos
+from vadbench.metrics import evaluate
+from vadbench.plugins import Plugins, get_plugins
+from vadbench.training import BalancedSampler, TrainingDiverged, train
+from vadbench.types import Benchmark, RunResult, RunSpec
+
+PROTOCOLS = ("last",)
+
+
+class Runner:
+    """Runs specs one after another, loading each benchmark once for all the runs that share it."""
+
+    def __init__(self, plugins: Plugins | None = None, *, progress: bool = True) -> None:
+        self.plugins = plugins or get_plugins()
+        self.progress = progress
+        self._benchmarks: dict[str, tuple[Benchmark, float]] = {}
+        self._versions = versions(self.plugins)
+
+    def validate(self, spec: RunSpec) -> None:
+        """Raise UsageError for anything wrong in `spec` before any work starts."""
+        self.plugins.methods.config(spec.method, spec.method_options)
+        self.plugins.datasets.config(spec.dataset, spec.dataset_options)
+        if spec.protocol not in PROTOCOLS:
+            raise UsageError(f"unknown protocol {spec.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if spec.steps is not None and spec.steps < 1:
+            raise UsageError(f"steps must be at least 1, got {spec.steps}")
+        resolve_device(spec.device)
+
+    def benchmark(self, spec: RunSpec) -> tuple[Benchmark, float]:
+        """The benchmark of `spec` and the seconds it took to load (0 when already loaded)."""
+        key = repr((spec.dataset, sorted(spec.dataset_options.items())))
+        if key in self._benchmarks:
+            return self._benchmarks[key][0], 0.0
+        start = time.perf_counter()
+        benchmark = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load()
+        self._benchmarks[key] = (benchmark, time.perf_counter() - start)
+        return self._benchmarks[key]
+
+    def run(self, spec: RunSpec) -> RunResult:
+        """Train and evaluate one spec; a diverging loss gives a failed result, not an exception."""
+        self.validate(spec)
+        started = time.perf_counter()
+        benchmark, load_seconds = self.benchmark(spec)
+        method = self.plugins.methods.create(spec.method, spec.method_options)
+        device = resolve_device(spec.device)
+        steps = spec.steps or benchmark.default_steps or method.steps
+        config = flat_config(spec, method.config, self.plugins.datasets.config(spec.dataset, spec.dataset_options))
+        config["steps"] = steps
+        result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
+        seed_everything(spec.seed)
+
+        model = method.build(benchmark.train.crops, benchmark.train.feature_dim).to(device)
+        features = torch.as_tensor(np.asarray(benchmark.train.features), device=device)
+        sampler = BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed)
+        config["batch_size"] = sampler.batch
+        train_start = time.perf_counter()
+        try:
+            log = train(
+                method, model, sampler, steps,
+                progress=self.progress, description=f"{spec.method} on {spec.dataset} (seed {spec.seed})",
+            )
+        except TrainingDiverged as error:
+            result.status, result.error = "failed", str(error)
+            result.timings = {"load": load_seconds, "train": time.perf_counter() - train_start}
+            return result
+        train_seconds = time.perf_counter() - train_start
+
+        eval_start = time.perf_counter()
+        scores = score_videos(method, model, benchmark.test, device)
+        result.metrics = evaluate(np.concatenate(scores), benchmark.test)
+        result.metrics["final_loss"] = log.terms[-1]["loss"]
+        result.scores = dict(zip(benchmark.test.video_ids, scores, strict=True))
+        result.timings = {
+            "load": load_seconds,
+            "train": train_seconds,
+            "evaluate": time.perf_counter() - eval_start,
+            "total": time.perf_counter() - started + load_seconds,
+            "ms_per_step": 1000 * train_seconds / steps,
+        }
+        return result
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; an unavailable device is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device: unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def flat_config(spec: RunSpec, method_config: Any, dataset_config: Any) -> dict[str, Any]:
+    """The full provenance of a run as one flat mapping (``method.k``, ``dataset.mu``, ...)."""
+    flat: dict[str, Any] = {"method": spec.method, "dataset": spec.dataset, "seed": spec.seed}
+    flat.update({f"method.{k}": v for k, v in dataclasses.asdict(method_config).items()})
+    flat.update({f"dataset.{k}": v for k, v in dataclasses.asdict(dataset_config).items()})
+    flat["protocol"] = spec.protocol
+    return flat
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def versions(plugins: Plugins) -> dict[str, str]:
+    """vadbench, torch, numpy, python, every plugin distribution, and the git revision if any."""
+    found = {"vadbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
+             "python": platform.python_version()}
+    for dist in sorted(set(plugins.distributions.values()) - {"vadbench"}):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[dist] = "unknown"
+    revision = _git_revision()
+    if revision:
+        found["git"] = revision
+    return found
+
+
+def _git_revision() -> str | None:
+    """The revision of the vadbench checkout this code runs from (None for an installed wheel)."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        output = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "--short", "HEAD"], cwd=source,
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except OSError:
+        return None
+    lines = output.stdout.split()
+    if output.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != source:
+        return None
+    return lines[1]
