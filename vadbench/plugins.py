@@ -81,8 +81,9 @@ def _load_entry_points(plugins: Plugins) -> None:
                 f"{type(error).__name__}: {error}"
             )
             continue
-        plugins.manager.register(module, name=entry_point.name)
-        plugins.distributions[entry_point.name] = dist
+        if not plugins.manager.is_registered(module):
+            plugins.manager.register(module, name=entry_point.name)
+            plugins.distributions[entry_point.name] = dist
 
 
 def _load_named_modules(plugins: Plugins) -> None:
@@ -94,8 +95,9 @@ def _load_named_modules(plugins: Plugins) -> None:
         except Exception as error:
             plugins.errors.append(f"plugin module {name!r} (VADBENCH_PLUGINS) failed to load: {error}")
             continue
-        plugins.manager.register(module, name=name)
-        plugins.distributions[name] = f"module {name}"
+        if not plugins.manager.is_registered(module):
+            plugins.manager.register(module, name=name)
+            plugins.distributions[name] = f"module {name}"
 
 
 def _fill(plugins: Plugins, hook: Any, registry: Registry[Any]) -> None:

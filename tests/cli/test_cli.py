@@ -1,0 +1,94 @@
+"""The command line end to end: exit codes, one-line errors, resume, and the printed leaderboard."""
+
+import pytest
+
+from vadbench.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_list_shows_both_methods_and_the_synthetic_dataset(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for name in ("rtfm", "sultani-mil", "synthetic"):
+        assert any(line.strip().startswith(name + " ") for line in out.splitlines()), out
+
+
+def test_unknown_method_is_one_line_and_exit_2(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--method", "rtfx", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "unknown method 'rtfx'", "rtfm")
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("assignment", "needle"),
+    [("k", "expected key=value"), ("=3", "expected key=value"), ("nonsense=1", "no selected method or dataset has option"),
+     ("k=three", "expects int"), ("foo.k=3", "not a selected method or dataset"), ("steps=5", "write method.steps")],
+)
+def test_malformed_set_is_one_line_and_exit_2(capsys, tmp_path, assignment, needle):
+    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--set", assignment, "--out", str(tmp_path))
+    assert_one_line_error(code, err, needle)
+
+
+def test_argparse_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--seeds", "a,b"])
+    assert exit_info.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path):
+    from vadbench.errors import UsageError
+
+    with pytest.raises(UsageError):
+        main(["--debug", "run", "--method", "rtfx", "--out", str(tmp_path)])
+
+
+def test_run_prints_the_leaderboard_and_a_second_run_skips(capsys, tmp_path, tiny_synthetic_args):
+    args = ["run", "--method", "rtfm", "--method", "sultani-mil", "--seeds", "0,1", "--steps", "5",
+            "--out", str(tmp_path), *tiny_synthetic_args]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("| rtfm") or line.startswith("| sultani-mil")]
+    assert len(rows) == 2 and all("±" in row for row in rows)
+    assert err.count("AUC") == 4
+    code, out_again, err = run_cli(capsys, *args)
+    assert code == 0
+    assert err.count("finished earlier, skipped") == 4
+    assert out_again == out
+    code, board, _ = run_cli(capsys, "leaderboard", str(tmp_path), "--format", "csv")
+    assert code == 0 and board.splitlines()[0].startswith("method,dataset,protocol")
+
+
+def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
+    code, out, err = run_cli(capsys, "run", "--method", "sultani-mil", "--seeds", "0", "--steps", "3", "--quiet",
+                             "--out", str(tmp_path), *tiny_synthetic_args)
+    assert code == 0 and err == ""
+    assert "| sultani-mil" in out
+
+
+def test_leaderboard_of_a_folder_without_results(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "leaderboard", str(tmp_path))
+    assert_one_line_error(code, err, "no vadbench results here")
+
+
+def test_cuda_on_a_cpu_machine_is_a_usage_error(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--device", "cuda", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "CUDA is not available")
