@@ -55,7 +55,9 @@ def _int(token: str, source: str, number: int) -> int:
 
 def _pairs(values: list[int], source: str, number: int) -> tuple[Range, ...]:
     if len(values) % 2:
-        raise UsageError(f"{source}: line {number}: expected start/end frame pairs, got {len(values)} numbers")
+        raise UsageError(
+            f"{source}: line {number}: expected start/end frame pairs, got {len(values)} numbers"
+        )
     ranges = []
     for start, end in zip(values[::2], values[1::2], strict=True):
         if start == -1 and end == -1:
@@ -101,8 +103,8 @@ def parse_ucf_mat(data: bytes, source: str) -> tuple[str, VideoAnnotation]:
         name, anno, category = str(struct.VideoName), np.asarray(struct.Anno), str(struct.EventName)
     except Exception as error:  # scipy raises many types for a corrupt or foreign file
         raise UsageError(
-            f"{source}: not an RTFM annotation .mat (struct Annotation_file with VideoName, Anno, EventName): "
-            f"{type(error).__name__}: {error}"
+            f"{source}: not an RTFM annotation .mat (struct Annotation_file with VideoName, Anno, "
+            f"EventName): {type(error).__name__}: {error}"
         ) from None
     values = [int(v) for v in anno.astype(np.int64).ravel()]
     ranges = _pairs(values, source, 1)
@@ -167,7 +169,9 @@ def parse_id_list(text: str, source: str) -> list[str]:
 
 def parse_ucf_train_split(text: str, source: str) -> list[str]:
     """UCF-Crime ``Anomaly_Train.txt``: ``Class/Video_x264.mp4`` per line -> video ids."""
-    return _unique([(n, _strip_suffix(line.replace("\\", "/").split("/")[-1])) for n, line in _lines(text)], source)
+    return _unique(
+        [(n, _strip_suffix(line.replace("\\", "/").split("/")[-1])) for n, line in _lines(text)], source
+    )
 
 
 def _unique(numbered: list[tuple[int, str]], source: str) -> list[str]:

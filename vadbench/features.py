@@ -51,7 +51,9 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
             except ValueError:
                 raise UsageError(f"{path}: not a .npy array file (pickled or another format?)") from None
             reader = (
-                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
             )
             try:
                 shape, _, dtype = reader(handle)
@@ -102,7 +104,9 @@ def probe_video(video: VideoFiles) -> VideoShape:
             shapes.append(shape)
         for path, shape in zip(video.files[1:], shapes[1:], strict=True):
             if shape != shapes[0]:
-                raise UsageError(f"{path}: shape {shape} differs from crop 0 {video.files[0].name} {shapes[0]}")
+                raise UsageError(
+                    f"{path}: shape {shape} differs from crop 0 {video.files[0].name} {shapes[0]}"
+                )
         snippets, crops, dim = shapes[0][0], len(video.files), shapes[0][1]
     else:
         (path,) = video.files

@@ -7,7 +7,7 @@ from a prebuilt array made for another extraction. Labels are int8 0/1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -26,6 +26,26 @@ def from_ranges(ranges: Iterable[Range], frames: int) -> np.ndarray:
     for start, end in ranges:
         labels[min(start, frames) : min(end, frames)] = 1
     return labels
+
+
+def labels_from_ranges(ranges: tuple[Range, ...], source: str, video_id: str) -> Callable[[int], np.ndarray]:
+    """A builder of one video's labels from its annotated ranges, given the video's T.
+
+    An event that starts after the last pseudo-frame means the annotation and the features disagree
+    (another extraction, or a cut feature file), which would silently drop positives: it is an error.
+    """
+
+    def build(snippets: int) -> np.ndarray:
+        frames = pseudo_frames(snippets)
+        for start, end in ranges:
+            if start >= frames:
+                raise UsageError(
+                    f"{source}: {video_id}: event at frames [{start}, {end}) starts after the {frames} "
+                    f"frames covered by its {snippets} feature snippets (features of another extraction?)"
+                )
+        return from_ranges(ranges, frames)
+
+    return build
 
 
 def from_mask(mask: np.ndarray, frames: int) -> np.ndarray:

@@ -8,15 +8,12 @@ every lookup is by name. A name found twice under the root is ambiguous and repo
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 from vadbench.annotations import ListedVideo
 from vadbench.errors import UsageError
-
-_CROP_FILE = re.compile(r"^(?P<video>.+)__(?P<crop>\d+)\.npy$")
 
 
 class FileIndex:
@@ -27,7 +24,9 @@ class FileIndex:
         self._paths: dict[str, list[Path]] = defaultdict(list)
         skipped = skip.resolve() if skip is not None else None
         for folder, dirs, files in os.walk(root, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(folder, d).resolve() != skipped)
+            dirs[:] = sorted(
+                d for d in dirs if not d.startswith(".") and Path(folder, d).resolve() != skipped
+            )
             for name in files:
                 self._paths[name].append(Path(folder, name))
 
@@ -86,15 +85,19 @@ def find_video(index: FileIndex, video_id: str, layout: str) -> tuple[tuple[Path
     if crops:
         return tuple(crops), True
     wanted = {"auto": f"{video_id}_i3d.npy or {video_id}__0.npy", "rtfm": f"{video_id}_i3d.npy"}
-    raise UsageError(f"no features for video {video_id}: {wanted.get(layout, f'{video_id}__0.npy')} "
-                     f"not found under {index.root}")
+    raise UsageError(
+        f"no features for video {video_id}: {wanted.get(layout, f'{video_id}__0.npy')} "
+        f"not found under {index.root}"
+    )
+
+
+def read_text(path: Path) -> str:
+    """A small text file (list, split or annotation), with a UsageError naming it when unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise UsageError(f"{path}: cannot be read ({error.strerror})") from None
 
 
 def layout_of(video: ListedVideo) -> str:
     return "wu" if video.per_crop else "rtfm"
-
-
-def crop_video_id(name: str) -> str | None:
-    """``<id>`` of a Wu-style crop file name ``<id>__<crop>.npy``, else None."""
-    match = _CROP_FILE.match(name)
-    return match.group("video") if match else None
