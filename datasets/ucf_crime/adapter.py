@@ -1,0 +1,127 @@
+"""UCF-Crime from pre-extracted features: RTFM's ``<id>_i3d.npy`` or Wu's ``<id>__<crop>.npy``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vadbench.annotations import (
+    NORMAL,
+    VideoAnnotation,
+    parse_ucf_annotation,
+    parse_ucf_mat,
+    parse_ucf_train_split,
+)
+from vadbench.datacheck import Problems
+from vadbench.errors import UsageError
+from vadbench.features import VideoFiles
+from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
+from vadbench.groundtruth import labels_from_ranges
+from vadbench.layout import FileIndex, read_text
+
+#: The official test annotation: its name in the dataset zip, then in Sultani et al.'s repository.
+ANNOTATION_FILES = ("Temporal_Anomaly_Annotation_for_Testing_Videos.txt", "Temporal_Anomaly_Annotation.txt")
+TRAIN_SPLIT = "Anomaly_Train.txt"
+#: Published list pairs, preferred in this order: RTFM (I3D ResNet50), Wu/UR-DMU (I3D), DeepMIL (C3D).
+KNOWN_LISTS = (
+    ("ucf-i3d.list", "ucf-i3d-test.list"),
+    ("UCF_Train.list", "UCF_Test.list"),
+    ("ucf-c3d.list", "ucf-c3d-test.list"),
+)
+
+
+@dataclass(frozen=True)
+class UCFCrimeConfig(ListsConfig):
+    """UCF-Crime options (see `vadbench.featureset.FeatureConfig` and `ListsConfig`)."""
+
+
+def is_normal(video_id: str) -> bool:
+    return video_id.startswith("Normal_Videos")
+
+
+class UCFCrime(FeatureDataset):
+    """UCF-Crime (Sultani et al. 2018): 1,610 train / 290 test videos, 13 anomaly classes, frame AUC."""
+
+    Config = UCFCrimeConfig
+    config: UCFCrimeConfig
+    name = "ucf-crime"
+    needs = (
+        "the I3D/C3D feature files, optionally the list files, Anomaly_Train.txt and "
+        "Temporal_Anomaly_Annotation_for_Testing_Videos.txt or the Matlab_formate/*.mat files"
+    )
+
+    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+        annotations, sources = self._annotations(index)
+        train, train_order = self.locate(
+            index,
+            problems,
+            "train",
+            KNOWN_LISTS,
+            lambda: abnormal_first(
+                parse_ucf_train_split(read_text(self._split(index)), TRAIN_SPLIT), lambda v: not is_normal(v)
+            ),
+        )
+        normals = {video for video, (note, _) in annotations.items() if note.category == NORMAL}
+        test, test_order = self.locate(
+            index,
+            problems,
+            "test",
+            KNOWN_LISTS,
+            lambda: abnormal_first(list(annotations), lambda v: v not in normals),
+        )
+        tests = [self._test_video(video, annotations, problems) for video in test]
+        known = {video.video_id for video in test}
+        for video_id, (_, source) in annotations.items():
+            if video_id not in known:
+                problems.add(f"{source}: names video {video_id}, which is not among the test videos")
+        split_file = index.find(TRAIN_SPLIT) if train_order == "the official split files" else None
+        return Plan(
+            train=[
+                VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop) for v in train
+            ],
+            test=[t for t in tests if t is not None],
+            sources=sources + ([split_file] if split_file else []),
+            meta={"train_order": train_order, "test_order": test_order},
+        )
+
+    def _split(self, index: FileIndex) -> Path:
+        return index.require(TRAIN_SPLIT, "the official training split, needed when no list file is there")
+
+    @staticmethod
+    def _annotations(index: FileIndex) -> tuple[dict[str, tuple[VideoAnnotation, str]], list[Path]]:
+        """Each test video's annotation and its source: the text file, else RTFM's ``*_x264.mat`` files."""
+        text = next(filter(None, (index.find(name) for name in ANNOTATION_FILES)), None)
+        if text is not None:
+            table = parse_ucf_annotation(read_text(text), str(text))
+            return {video: (note, str(text)) for video, note in table.items()}, [text]
+        found: dict[str, tuple[VideoAnnotation, str]] = {}
+        paths = [index.require(name, "") for name in index.names(lambda n: n.endswith("_x264.mat"))]
+        for path in paths:
+            video, note = parse_ucf_mat(path.read_bytes(), str(path))
+            if video != path.stem:
+                raise UsageError(f"{path}: holds the annotation of {video}, not of {path.stem}")
+            found[video] = (note, str(path))
+        if not found:
+            raise UsageError(
+                f"no UCF-Crime test annotation under {index.root}: expected {ANNOTATION_FILES[0]} "
+                "or RTFM's Matlab_formate/<video>.mat files"
+            )
+        return found, paths
+
+    @staticmethod
+    def _test_video(
+        video: Located, annotations: dict[str, tuple[VideoAnnotation, str]], problems: Problems
+    ) -> TestVideo | None:
+        if video.video_id not in annotations:
+            sources = sorted({source for _, source in annotations.values()})
+            where = sources[0] if len(sources) == 1 else "the Matlab_formate/*.mat files"
+            problems.add(f"{where}: no annotation for test video {video.video_id}")
+            return None
+        note, source = annotations[video.video_id]
+        if (note.category == NORMAL) != is_normal(video.video_id):
+            problems.add(f"{source}: {video.video_id} is annotated as {note.category}")
+            return None
+        files = VideoFiles(
+            video.video_id, int(note.category != NORMAL), video.files, video.per_crop, category=note.category
+        )
+        return TestVideo(files, labels_from_ranges(note.ranges, source, video.video_id))

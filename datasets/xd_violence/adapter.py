@@ -1,0 +1,141 @@
+"""XD-Violence from Wu et al.'s 5-crop I3D features (``<id>__<crop>.npy``), optionally with VGGish audio.
+
+Labels come from the video names (``_label_A`` means normal); frame labels of violent test videos from
+the official ``annotations.txt``. With ``modality=rgb+audio`` the 128-d ``<id>__vggish.npy`` snippet
+features are appended to every crop; when the two streams differ in length both are cut to the shorter
+(the only rule; the number of videos cut is recorded in the benchmark meta).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from vadbench.annotations import Range, parse_xd_annotation
+from vadbench.datacheck import Problems
+from vadbench.errors import UsageError
+from vadbench.features import VideoFiles
+from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
+from vadbench.groundtruth import labels_from_ranges
+from vadbench.layout import FileIndex, read_text
+
+ANNOTATION_FILES = ("annotations.txt", "XD_Annotation.txt")
+#: Wu et al.'s lists (XDVioDet), then the same videos as listed by UR-DMU and BN-WVAD.
+KNOWN_LISTS = (("rgb.list", "rgb_test.list"), ("XD_Train.list", "XD_Test.list"))
+#: Violence classes of the label codes in the video names (the first code names the video's class).
+CLASSES = {
+    "A": "Normal",
+    "B1": "Fighting",
+    "B2": "Shooting",
+    "B4": "Riot",
+    "B5": "Abuse",
+    "B6": "Car accident",
+    "G": "Explosion",
+}
+_LABEL = re.compile(r"_label_(?P<codes>[A-Z0-9-]+)$")
+_FIRST_FILE = re.compile(r"^(?P<video>.+?)(?:_i3d|__0)\.npy$")
+
+
+@dataclass(frozen=True)
+class XDViolenceConfig(ListsConfig):
+    """XD-Violence options; modality "rgb+audio" appends the VGGish features (D + 128)."""
+
+    modality: Literal["rgb", "rgb+audio"] = "rgb"
+
+
+def category(video_id: str) -> str:
+    """The class of a video from the first label code in its name (``..._label_B2-G-0`` -> Shooting)."""
+    match = _LABEL.search(video_id)
+    if match is None:
+        raise UsageError(f"video {video_id}: no '_label_<codes>' in its name, so its label is unknown")
+    code = match.group("codes").split("-")[0]
+    if code not in CLASSES:
+        raise UsageError(f"video {video_id}: unknown label code {code!r} (known: {', '.join(CLASSES)})")
+    return CLASSES[code]
+
+
+class XDViolence(FeatureDataset):
+    """XD-Violence (Wu et al. 2020): 3,954 train / 800 test videos, 5 crops, audio, frame AP."""
+
+    Config = XDViolenceConfig
+    config: XDViolenceConfig
+    name = "xd-violence"
+    needs = (
+        "the I3D feature files (<video>__<crop>.npy), annotations.txt, and the list files rgb.list and "
+        "rgb_test.list or the features in train and test folders (e.g. RGB/ and RGBTest/)"
+    )
+    primary_metric = "ap"
+
+    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+        annotation_file = next(filter(None, (index.find(name) for name in ANNOTATION_FILES)), None)
+        if annotation_file is None:
+            raise UsageError(
+                f"{ANNOTATION_FILES[0]} not found under {index.root} (XD-Violence test annotations)"
+            )
+        annotations = parse_xd_annotation(read_text(annotation_file), str(annotation_file))
+        train, train_order = self.locate(
+            index, problems, "train", KNOWN_LISTS, lambda: self._discover(index, "train")
+        )
+        test, test_order = self.locate(
+            index, problems, "test", KNOWN_LISTS, lambda: self._discover(index, "test")
+        )
+        tests = []
+        for video in test:
+            with problems.collect():
+                tests.append(self._test_video(index, video, annotations, str(annotation_file)))
+        known = {v.video_id for v in test}
+        for video_id in annotations:
+            if video_id not in known:
+                problems.add(f"{annotation_file}: names video {video_id}, which is not among the test videos")
+        trains = []
+        for video in train:
+            with problems.collect():
+                trains.append(self._video(index, video))
+        return Plan(
+            train=trains,
+            test=tests,
+            sources=[annotation_file],
+            meta={"train_order": train_order, "test_order": test_order, "modality": self.config.modality},
+        )
+
+    def _video(self, index: FileIndex, video: Located) -> VideoFiles:
+        kind = category(video.video_id)
+        audio = None
+        if self.config.modality == "rgb+audio":
+            audio = index.require(
+                f"{video.video_id}__vggish.npy", "VGGish audio features, modality=rgb+audio"
+            )
+        return VideoFiles(video.video_id, int(kind != "Normal"), video.files, video.per_crop, audio, kind)
+
+    def _test_video(
+        self, index: FileIndex, video: Located, annotations: dict[str, tuple[Range, ...]], source: str
+    ) -> TestVideo:
+        files = self._video(index, video)
+        ranges = annotations.get(video.video_id, ())
+        if files.label and not ranges:
+            raise UsageError(f"{source}: no annotation for violent test video {video.video_id}")
+        if ranges and not files.label:
+            raise UsageError(f"{source}: {video.video_id} is annotated but its name says normal (_label_A)")
+        return TestVideo(files, labels_from_ranges(ranges, source, video.video_id))
+
+    @staticmethod
+    def _discover(index: FileIndex, split: str) -> list[str]:
+        """Video ids of `split` without lists: test features sit under a folder with "test" in its name."""
+        ids = set()
+        for name in index.names(lambda n: _FIRST_FILE.match(n) is not None):
+            for path in index.paths(name):
+                folders = path.relative_to(index.root).parts[:-1]
+                if any("test" in folder.lower() for folder in folders) == (split == "test"):
+                    ids.add(_FIRST_FILE.match(name).group("video"))  # type: ignore[union-attr]
+        if not ids:
+            where = (
+                "a folder with 'test' in its name"
+                if split == "test"
+                else "folders without 'test' in their name"
+            )
+            raise UsageError(
+                f"no {split} features under {index.root}: expected <video>__0.npy files in {where}, "
+                f"or the list files {' and '.join(KNOWN_LISTS[0])}"
+            )
+        return abnormal_first(sorted(ids), lambda video: "_label_A" not in video)
