@@ -1,0 +1,389 @@
+"""Unit tests of the RTFM plugin: loss terms against hand values, top-k, masking, ablations, training."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from vadbench.method import valid_mask
+from vadbench.methods import rtfm
+from vadbench.methods.rtfm.method import (
+    RTFM,
+    RTFMConfig,
+    binary_cross_entropy,
+    feature_magnitude_loss,
+    gather_top_k,
+    magnitude_dropout_mask,
+    score_sparsity,
+    temporal_smoothness,
+    top_k_indices,
+)
+from vadbench.registry import build_config
+
+D = 16
+SMALL = {"hidden1": 16, "hidden2": 8}
+VARIANTS = {
+    "full": {},
+    "pdc-only": {"use_tsa": False},
+    "tsa-only": {"use_pdc": False},
+    "baseline": {"use_pdc": False, "use_tsa": False},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads; on a shared 2-core machine their spin-waits cost seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def method(**options: object) -> RTFM:
+    return RTFM(RTFMConfig(**{**SMALL, **options}))
+
+
+def randomise(model: nn.Module) -> None:
+    """Non-zero biases, BatchNorm affines and running statistics, so padding leaks would show."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(0.3 * torch.randn_like(parameter))
+        for name, buffer in model.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.copy_(torch.randn_like(buffer))
+            elif name.endswith("running_var"):
+                buffer.copy_(torch.rand_like(buffer) + 0.5)
+
+
+class PassThrough(nn.Module):
+    """A stand-in network: snippet features are the inputs, scores their first coordinate."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, x[..., 0]
+
+
+# --- loss terms against hand values ---------------------------------------------------------------
+
+
+def test_binary_cross_entropy_hand_value() -> None:
+    value = binary_cross_entropy(torch.tensor([0.5, 0.8]), torch.tensor([0.0, 1.0]))
+    assert value.item() == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2, rel=1e-6)
+
+
+def test_binary_cross_entropy_of_saturated_scores_has_finite_gradients() -> None:
+    probabilities = torch.tensor([0.0, 1.0], requires_grad=True)  # both maximally wrong
+    value = binary_cross_entropy(probabilities, torch.tensor([1.0, 0.0]))
+    value.backward()
+    assert value.item() == pytest.approx(-math.log(torch.finfo(torch.float32).tiny), rel=1e-6)
+    assert probabilities.grad is not None and torch.isfinite(probabilities.grad).all()
+
+
+@pytest.mark.parametrize("layout", ["two videos, one crop", "one video, two crops"])
+def test_feature_magnitude_loss_hand_value(layout: str) -> None:
+    # pair 1: abnormal mean [3, 4] (norm 5), normal mean [0, 1] (norm 1): (|10 - 5| + 1)^2 = 36
+    # pair 2: abnormal mean [6, 8] (norm 10), normal mean [0, 0]:          (|10 - 10| + 0)^2 = 0
+    abnormal = torch.tensor([[[3.0, 4.0], [3.0, 4.0]], [[12.0, 16.0], [0.0, 0.0]]])  # (pairs, k, D)
+    normal = torch.tensor([[[0.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    shape = (2, 1, 2, 2) if layout == "two videos, one crop" else (1, 2, 2, 2)
+    value = feature_magnitude_loss(abnormal.reshape(shape), normal.reshape(shape), margin=10.0)
+    assert value.item() == pytest.approx(18.0)
+
+
+def test_feature_magnitude_loss_abnormal_above_margin_is_penalised() -> None:
+    abnormal = torch.tensor([[[[0.0, 13.0]]]])  # norm 13 with margin 10: |10 - 13| = 3
+    assert feature_magnitude_loss(abnormal, torch.zeros(1, 1, 1, 2), margin=10.0).item() == pytest.approx(9.0)
+
+
+def test_temporal_smoothness_crosses_video_boundaries() -> None:
+    # flattened [0.1, 0.5, 0.2, 0.2]: 0.4^2 + 0.3^2 (across the boundary) + 0 (last vs itself)
+    value = temporal_smoothness(torch.tensor([[0.1, 0.5], [0.2, 0.2]]))
+    assert value.item() == pytest.approx(0.25)
+
+
+def test_score_sparsity_l2_and_sum() -> None:
+    scores = torch.tensor([[0.3], [0.4]])
+    assert score_sparsity(scores, "l2").item() == pytest.approx(0.5)
+    assert score_sparsity(scores, "sum").item() == pytest.approx(0.7)
+
+
+# --- top-k selection --------------------------------------------------------------------------------
+
+
+def test_top_k_picks_largest_magnitudes() -> None:
+    magnitudes = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0], [9.0, 0.0, 8.0, 7.0, 1.0]])
+    assert [sorted(row) for row in top_k_indices(magnitudes, 3).tolist()] == [[1, 2, 3], [0, 2, 3]]
+
+
+def test_top_k_respects_a_fixed_mask() -> None:
+    magnitudes = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    keep = torch.tensor([[1 / 0.3, 0.0, 1 / 0.3, 1 / 0.3, 1 / 0.3]])  # the largest one is dropped
+    assert sorted(top_k_indices(magnitudes, 3, keep)[0].tolist()) == [2, 3, 4]
+
+
+def test_top_k_clamps_k_to_short_sequences() -> None:
+    index = top_k_indices(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), 3)
+    assert index.shape == (2, 2)
+    assert [sorted(row) for row in index.tolist()] == [[0, 1], [0, 1]]
+
+
+def test_magnitude_dropout_mask_values() -> None:
+    torch.manual_seed(0)
+    mask = magnitude_dropout_mask(torch.rand(64, 32), 0.7)
+    assert sorted(mask.unique().tolist()) == [0.0, pytest.approx(1 / 0.3)]
+    assert torch.equal(magnitude_dropout_mask(torch.rand(2, 3), 0.0), torch.ones(2, 3))
+
+
+def test_gather_top_k_selects_the_same_snippets_in_every_crop() -> None:
+    features = torch.arange(2 * 2 * 4 * 3, dtype=torch.float32).reshape(2, 2, 4, 3)  # (B, C, T, D)
+    scores = torch.arange(8, dtype=torch.float32).reshape(2, 4)
+    index = torch.tensor([[2, 0], [3, 1]])
+    selected, selected_scores = gather_top_k(features, scores, index)
+    assert selected.shape == (2, 2, 2, 3)
+    for b in range(2):
+        for c in range(2):
+            assert torch.equal(selected[b, c], features[b, c, index[b]])
+    assert selected_scores.tolist() == [[2.0, 0.0], [7.0, 5.0]]
+
+
+# --- the full objective on a pass-through network ----------------------------------------------------
+
+# One normal and one abnormal video, one crop, three snippets of D = 2; scores = first coordinate.
+NORMAL = torch.tensor([[[[0.1, 0.0], [0.2, 0.0], [0.4, 0.0]]]])  # top-1 by magnitude: snippet 2
+ABNORMAL = torch.tensor([[[[0.5, 0.0], [0.9, 0.0], [0.6, 0.0]]]])  # top-1: snippet 1
+WEIGHTS = {"k": 1, "mask_dropout": 0.0, "margin": 1.0, "alpha": 0.5, "smooth": 2.0, "sparse": 3.0}
+
+
+def test_loss_hand_value_with_feature_magnitudes() -> None:
+    terms = method(**WEIGHTS).loss(PassThrough(), NORMAL, ABNORMAL)
+    cls = -(math.log(1 - 0.4) + math.log(0.9)) / 2
+    fm = (abs(1.0 - 0.9) + 0.4) ** 2
+    smooth = 2.0 * (0.4**2 + 0.3**2)
+    sparse = 3.0 * math.sqrt(0.5**2 + 0.9**2 + 0.6**2)
+    assert terms["cls"].item() == pytest.approx(cls, rel=1e-5)
+    assert terms["fm"].item() == pytest.approx(fm, rel=1e-5)
+    assert terms["smooth"].item() == pytest.approx(smooth, rel=1e-5)
+    assert terms["sparse"].item() == pytest.approx(sparse, rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(cls + 0.5 * fm + smooth + sparse, rel=1e-5)
+    assert all(not terms[name].requires_grad for name in ("cls", "fm", "smooth", "sparse"))
+
+
+def test_loss_hand_value_with_paper_sparsity() -> None:
+    terms = method(**WEIGHTS, sparsity="sum").loss(PassThrough(), NORMAL, ABNORMAL)
+    assert terms["sparse"].item() == pytest.approx(3.0 * (0.5 + 0.9 + 0.6), rel=1e-5)
+
+
+def test_loss_without_feature_magnitudes_is_the_mil_ranking_objective() -> None:
+    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), NORMAL, ABNORMAL)
+    rank = 1 - 0.9 + 0.4
+    smooth = 2.0 * (0.4**2 + 0.3**2)
+    sparse = 3.0 * math.sqrt(0.5**2 + 0.9**2 + 0.6**2)
+    assert set(terms) == {"loss", "rank", "smooth", "sparse"}
+    assert terms["rank"].item() == pytest.approx(rank, rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(rank + smooth + sparse, rel=1e-5)
+
+
+# --- shapes, masking and structure -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crops", [1, 10])
+@pytest.mark.parametrize("segments", [32, 2])  # 2 < k = 3: k is clamped
+def test_loss_and_score_shapes(crops: int, segments: int) -> None:
+    torch.manual_seed(0)
+    rtfm_method = method()
+    model = rtfm_method.build(crops, D)
+    terms = rtfm_method.loss(model, torch.randn(2, crops, segments, D), torch.randn(2, crops, segments, D))
+    assert set(terms) == {"loss", "cls", "fm", "smooth", "sparse"}
+    assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
+    model.eval()
+    with torch.no_grad():
+        features = torch.randn(3, segments, crops, D)
+        lengths = torch.tensor([segments, 1, segments])
+        scores = rtfm_method.score(model, features, lengths)
+        magnitudes = rtfm_method.magnitudes(model, features, lengths)
+    assert scores.shape == magnitudes.shape == (3, segments)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert (scores[1, 1:] == 0).all() and (magnitudes[1, 1:] == 0).all()
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("crops", [1, 3])
+def test_padded_batch_scores_equal_lone_video_scores(variant: str, crops: int) -> None:
+    torch.manual_seed(1)
+    rtfm_method = method(**VARIANTS[variant])
+    model = rtfm_method.build(crops, D)
+    randomise(model)
+    model.eval()
+    lengths = torch.tensor([13, 1, 2, 7, 11])
+    padding = valid_mask(lengths, int(lengths.max()))[:, :, None, None]
+    features = torch.randn(len(lengths), int(lengths.max()), crops, D) * padding
+    with torch.no_grad():
+        batched = rtfm_method.score(model, features, lengths)
+        batched_magnitudes = rtfm_method.magnitudes(model, features, lengths)
+        for i, length in enumerate(lengths.tolist()):
+            alone, single = features[i : i + 1, :length], torch.tensor([length])
+            scores = rtfm_method.score(model, alone, single)[0]
+            magnitudes = rtfm_method.magnitudes(model, alone, single)[0]
+            torch.testing.assert_close(batched[i, :length], scores, atol=1e-5, rtol=0)
+            torch.testing.assert_close(batched_magnitudes[i, :length], magnitudes, atol=1e-5, rtol=1e-5)
+
+
+def test_scores_ignore_whatever_the_padding_holds() -> None:
+    torch.manual_seed(5)
+    rtfm_method = method()
+    model = rtfm_method.build(2, D)
+    randomise(model)
+    model.eval()
+    lengths = torch.tensor([3, 6])
+    features = torch.randn(2, 6, 2, D)
+    zero_padded = features * valid_mask(lengths, 6)[:, :, None, None]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            rtfm_method.score(model, features, lengths), rtfm_method.score(model, zero_padded, lengths)
+        )
+
+
+def test_masked_forward_equals_unmasked_forward_without_padding() -> None:
+    torch.manual_seed(2)
+    model = method().build(1, D)
+    randomise(model)
+    model.eval()
+    x = torch.randn(3, 9, D)
+    with torch.no_grad():
+        fast = model(x)
+        masked = model(x, torch.ones(3, 9, dtype=torch.bool))
+    torch.testing.assert_close(fast, masked)
+
+
+def mtn_parameters(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of the MTN, by name relative to it."""
+    parameters = model.named_parameters()
+    return {name.removeprefix("mtn."): tuple(p.shape) for name, p in parameters if name.startswith("mtn.")}
+
+
+def test_full_model_structure() -> None:
+    shapes = mtn_parameters(method().build(1, D))
+    assert shapes["fuse.0.weight"] == (D, D, 3)
+    assert "fuse.0.bias" not in shapes
+    assert [shapes[f"pdc.branches.{i}.0.weight"] for i in range(3)] == [(D // 4, D, 3)] * 3
+    assert shapes["tsa.reduce.0.weight"] == (D // 4, D, 1) and "tsa.reduce.0.bias" not in shapes
+    assert shapes["tsa.non_local.theta.weight"] == (D // 8, D // 4, 1)
+
+
+def test_ablations_drop_the_disabled_branch() -> None:
+    pdc_only = mtn_parameters(method(use_tsa=False).build(1, D))
+    assert not any(name.startswith("tsa.") for name in pdc_only)
+    assert pdc_only["fuse.0.weight"] == (D, 3 * D // 4, 3)
+    tsa_only = mtn_parameters(method(use_pdc=False).build(1, D))
+    assert not any(name.startswith("pdc.") for name in tsa_only)
+    assert tsa_only["fuse.0.weight"] == (D, D // 4, 3)
+
+
+def test_baseline_is_one_pointwise_conv() -> None:
+    model = method(use_pdc=False, use_tsa=False).build(1, D)
+    assert mtn_parameters(model) == {"conv.weight": (D, D, 1), "conv.bias": (D,)}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("use_fm", [True, False])
+def test_every_parameter_gets_a_gradient(variant: str, use_fm: bool) -> None:
+    torch.manual_seed(3)
+    rtfm_method = method(**VARIANTS[variant], use_fm=use_fm)
+    model = rtfm_method.build(2, D)
+    rtfm_method.loss(model, torch.randn(2, 2, 8, D), torch.randn(2, 2, 8, D))["loss"].backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_initialisation() -> None:
+    model = method().build(1, D)
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d | nn.Linear) and module.bias is not None:
+            assert (module.bias == 0).all()
+    project_norm = model.mtn.tsa.non_local.project[1]
+    assert (project_norm.weight == 0).all() and (project_norm.bias == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "dim", "message"),
+    [({}, 12, "D=12"), ({"use_pdc": False}, 20, "D=20"), ({"use_tsa": False}, 18, "D=18")],
+)
+def test_build_refuses_indivisible_feature_dims(options: dict, dim: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        method(**options).build(1, dim)
+
+
+def test_build_accepts_dims_the_enabled_branches_can_split() -> None:
+    method(use_tsa=False).build(1, 12)
+    method(use_pdc=False, use_tsa=False).build(1, 7)
+
+
+# --- config, registration, optimiser ------------------------------------------------------------------
+
+
+def test_defaults_are_the_published_settings() -> None:
+    cfg = RTFMConfig()
+    assert (cfg.batch_size, cfg.steps, cfg.lr, cfg.weight_decay, cfg.k) == (32, 15000, 1e-3, 5e-3, 3)
+    assert (cfg.margin, cfg.alpha, cfg.smooth, cfg.sparse, cfg.sparsity) == (100.0, 1e-4, 8e-4, 8e-3, "l2")
+    assert (cfg.dropout, cfg.mask_dropout, cfg.hidden1, cfg.hidden2) == (0.7, 0.7, 512, 128)
+    assert cfg.use_pdc and cfg.use_tsa and cfg.use_fm
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("k", 0), ("dropout", 1.0), ("mask_dropout", -0.1), ("lr", 0.0), ("steps", 0), ("batch_size", -1),
+     ("sparsity", "l1"), ("weight_decay", -1.0)],
+)
+def test_config_refuses_bad_values(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=repr(option)):
+        RTFMConfig(**{option: value})
+
+
+def test_config_parses_command_line_strings() -> None:
+    cfg = build_config(RTFMConfig, {"use_tsa": "false", "k": "5", "sparsity": "sum", "lr": "1e-4"})
+    assert (cfg.use_tsa, cfg.k, cfg.sparsity, cfg.lr) == (False, 5, "sum", 1e-4)
+
+
+def test_hookimpl_registers_rtfm() -> None:
+    calls = []
+    rtfm.vadbench_register_methods(register=lambda *args, **kwargs: calls.append((args, kwargs)))
+    assert calls == [(("rtfm", RTFM), {})]
+    assert RTFM.__doc__ and "RTFM" in RTFM.__doc__.splitlines()[0]
+
+
+def test_optimizer_is_adam_with_weight_decay() -> None:
+    optimizer = method(lr=2e-3, weight_decay=1e-2).optimizer([nn.Parameter(torch.zeros(1))])
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.defaults["lr"] == 2e-3 and optimizer.defaults["weight_decay"] == 1e-2
+
+
+# --- it learns ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_fm", [True, False])
+def test_training_reduces_the_loss_on_a_separable_toy_batch(use_fm: bool) -> None:
+    torch.manual_seed(4)
+    # 16-d toy features cannot reach magnitude 100 in 100 steps, and 0.7 dropout on 16 units is mostly
+    # noise, so the toy uses a smaller margin and dropout; everything else is the published setting.
+    rtfm_method = method(margin=10.0, dropout=0.1, use_fm=use_fm)
+    model = rtfm_method.build(1, D)
+    normal = 0.1 * torch.randn(4, 1, 32, D)
+    abnormal = 0.1 * torch.randn(4, 1, 32, D)
+    abnormal[:, :, 10:14] += 2.0  # a burst of anomalous snippets in every abnormal video
+    optimizer = rtfm_method.optimizer(model.parameters())
+    losses = []
+    for _ in range(100):
+        loss = rtfm_method.loss(model, normal, abnormal)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    assert torch.stack(losses[-10:]).mean() < 0.7 * torch.stack(losses[:10]).mean()
+    model.eval()
+    with torch.no_grad():
+        lengths = torch.full((4,), 32)
+        abnormal_scores = rtfm_method.score(model, abnormal.transpose(1, 2), lengths)
+        normal_scores = rtfm_method.score(model, normal.transpose(1, 2), lengths)
+    assert abnormal_scores[:, 10:14].min() > normal_scores.max()
