@@ -9,6 +9,7 @@ refused with a message before any data is touched, and headers alone give every 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,18 @@ class VideoShape:
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from a ``.npy`` header; refuses missing, pickled, object and truncated files."""
+    shape, dtype, _ = _read_npy(path, with_data=False)
+    return shape, dtype
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """The array in `path`, after the checks of `npy_header` (one open and one header parse per file)."""
+    _, _, array = _read_npy(path, with_data=True)
+    assert array is not None
+    return array
+
+
+def _read_npy(path: Path, with_data: bool) -> tuple[tuple[int, ...], np.dtype, np.ndarray | None]:
     try:
         with open(path, "rb") as handle:
             try:
@@ -56,33 +69,28 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
                 else np.lib.format.read_array_header_2_0
             )
             try:
-                shape, _, dtype = reader(handle)
+                shape, fortran_order, dtype = reader(handle)
             except ValueError as error:
                 raise UsageError(f"{path}: unreadable .npy header ({error})") from None
-            offset = handle.tell()
+            if dtype.hasobject:
+                raise UsageError(
+                    f"{path}: holds a pickled object array; vadbench only loads plain numeric arrays "
+                    "(allow_pickle=False), re-save it with numpy as a float array"
+                )
+            count = int(np.prod(shape, dtype=np.int64))
+            expected = handle.tell() + count * dtype.itemsize
+            size = os.fstat(handle.fileno()).st_size
+            if size < expected:
+                raise UsageError(f"{path}: truncated: {size} bytes, the header promises {expected}")
+            array = None
+            if with_data:
+                flat = np.fromfile(handle, dtype=dtype, count=count)
+                array = flat.reshape(shape, order="F" if fortran_order else "C")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except (IsADirectoryError, PermissionError) as error:
         raise UsageError(f"{path}: cannot be read ({error.strerror})") from None
-    if dtype.hasobject:
-        raise UsageError(
-            f"{path}: holds a pickled object array; vadbench only loads plain numeric arrays "
-            "(allow_pickle=False), re-save it with numpy as a float array"
-        )
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    size = path.stat().st_size
-    if size < expected:
-        raise UsageError(f"{path}: truncated: {size} bytes, the header promises {expected}")
-    return tuple(int(n) for n in shape), dtype
-
-
-def load_npy(path: Path) -> np.ndarray:
-    """The array in `path` as a read-only memmap, after the header checks of `npy_header`."""
-    npy_header(path)
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise UsageError(f"{path}: cannot be loaded ({error})") from None
+    return tuple(int(n) for n in shape), dtype, array
 
 
 def _check_float_array(path: Path, shape: tuple[int, ...], dtype: np.dtype, ndim: int, layout: str) -> None:

@@ -73,6 +73,15 @@ class Located:
     per_crop: bool
 
 
+@dataclass
+class SplitVideos:
+    """One split as resolved: the videos whose files were found, every id named, and the order's source."""
+
+    videos: list[Located] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    order: str = "nothing"
+
+
 #: Builds one test video's frame labels from its number of snippets.
 FrameLabels = Callable[[int], np.ndarray]
 
@@ -187,34 +196,29 @@ class FeatureDataset(Dataset):
         split: Literal["train", "test"],
         known_lists: tuple[tuple[str, str], ...],
         official_ids: Callable[[], list[str]],
-    ) -> tuple[list[Located], str]:
+    ) -> SplitVideos:
         """The `split`'s videos from its list file, else from `official_ids` looked up by id under the root.
 
-        Returns the videos found (a missing one is a problem, not an entry) and where the order came from.
+        A video whose files are missing is a problem and not among the videos, but stays among the ids
+        (so that annotations naming it are not reported as naming an unknown video).
         """
+        result = SplitVideos()
         try:
             listed = self._list_file(index, split, known_lists)
-        except UsageError as error:
-            problems.add(str(error))
-            return [], "nothing"
-        if listed is None:
-            try:
-                ids = official_ids()
-            except UsageError as error:
-                problems.add(str(error))
-                return [], "nothing"
-            located = []
-            for video_id in ids:
-                with problems.collect():
-                    files, per_crop = find_video(index, video_id, self.config.features)
-                    located.append(Located(video_id, files, per_crop))
-            return located, "the official split files"
-        try:
+            if listed is None:
+                result.order = "the official split files"
+                result.ids = official_ids()
+                for video_id in result.ids:
+                    with problems.collect():
+                        files, per_crop = find_video(index, video_id, self.config.features)
+                        result.videos.append(Located(video_id, files, per_crop))
+                return result
+            result.order = str(listed)
             entries = parse_feature_list(read_text(listed), str(listed))
         except UsageError as error:
             problems.add(str(error))
-            return [], str(listed)
-        located = []
+            return result
+        result.ids = [entry.video_id for entry in entries]
         for entry in entries:
             with problems.collect():
                 if self.config.features not in ("auto", layout_of(entry)):
@@ -222,10 +226,9 @@ class FeatureDataset(Dataset):
                         f"{listed}: line {entry.line}: {entry.names[0]} is not in the "
                         f"features={self.config.features} layout"
                     )
-                located.append(
-                    Located(entry.video_id, resolve_listed(index, entry, str(listed)), entry.per_crop)
-                )
-        return located, str(listed)
+                files = resolve_listed(index, entry, str(listed))
+                result.videos.append(Located(entry.video_id, files, entry.per_crop))
+        return result
 
     def _list_file(
         self, index: FileIndex, split: str, known_lists: tuple[tuple[str, str], ...]
@@ -277,7 +280,7 @@ class FeatureDataset(Dataset):
         train_shapes = _probe([v for v in plan.train], problems)
         test_shapes = _probe([t.files for t in plan.test], problems)
         crops, dim = _consistent_crops_and_dim(plan, train_shapes + test_shapes, problems)
-        if not plan.train or not plan.test:
+        if not problems.messages and (not plan.train or not plan.test):  # else already explained
             problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
         if problems.messages:
             return None

@@ -51,24 +51,22 @@ class ShanghaiTech(FeatureDataset):
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
         masks = self._masks(index)
-        located: dict[str, list[Located]] = {}
-        orders: dict[str, str] = {}
-        for split in ("train", "test"):
-            located[split], orders[split] = self.locate(
+        train, test = (
+            self.locate(
                 index, problems, split, KNOWN_LISTS, functools.partial(self._official, index, split, masks)
             )
-        known = {v.video_id for videos in located.values() for v in videos}
+            for split in ("train", "test")
+        )
+        known = {*train.ids, *test.ids}
         for video_id, path in masks.items():
             if video_id not in known:
                 problems.add(f"{path}: names video {video_id}, which is neither a training nor a test video")
         split_files = [index.find(name) for name in SPLIT_FILES.values()]
         return Plan(
-            train=[self._files(v, masks) for v in located["train"]],
-            test=[
-                TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in located["test"]
-            ],
+            train=[self._files(v, masks) for v in train.videos],
+            test=[TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in test.videos],
             sources=[*masks.values(), *(p for p in split_files if p is not None)],
-            meta={"train_order": orders["train"], "test_order": orders["test"]},
+            meta={"train_order": train.order, "test_order": test.order},
         )
 
     @staticmethod

@@ -52,40 +52,35 @@ class UCFCrime(FeatureDataset):
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
         annotations, sources = self._annotations(index)
-        train, train_order = self.locate(
-            index,
-            problems,
-            "train",
-            KNOWN_LISTS,
-            lambda: abnormal_first(
-                parse_ucf_train_split(read_text(self._split(index)), TRAIN_SPLIT), lambda v: not is_normal(v)
-            ),
-        )
         normals = {video for video, (note, _) in annotations.items() if note.category == NORMAL}
-        test, test_order = self.locate(
+        train = self.locate(index, problems, "train", KNOWN_LISTS, lambda: self._official_train(index))
+        test = self.locate(
             index,
             problems,
             "test",
             KNOWN_LISTS,
             lambda: abnormal_first(list(annotations), lambda v: v not in normals),
         )
-        tests = [self._test_video(video, annotations, problems) for video in test]
-        known = {video.video_id for video in test}
+        tests = [self._test_video(video, annotations, problems) for video in test.videos]
+        listed = set(test.ids)
         for video_id, (_, source) in annotations.items():
-            if video_id not in known:
+            if video_id not in listed:
                 problems.add(f"{source}: names video {video_id}, which is not among the test videos")
-        split_file = index.find(TRAIN_SPLIT) if train_order == "the official split files" else None
+        split_file = index.find(TRAIN_SPLIT) if train.order == "the official split files" else None
         return Plan(
             train=[
-                VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop) for v in train
+                VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop)
+                for v in train.videos
             ],
             test=[t for t in tests if t is not None],
             sources=sources + ([split_file] if split_file else []),
-            meta={"train_order": train_order, "test_order": test_order},
+            meta={"train_order": train.order, "test_order": test.order},
         )
 
-    def _split(self, index: FileIndex) -> Path:
-        return index.require(TRAIN_SPLIT, "the official training split, needed when no list file is there")
+    @staticmethod
+    def _official_train(index: FileIndex) -> list[str]:
+        path = index.require(TRAIN_SPLIT, "the official training split, needed when no list file is there")
+        return abnormal_first(parse_ucf_train_split(read_text(path), str(path)), lambda v: not is_normal(v))
 
     @staticmethod
     def _annotations(index: FileIndex) -> tuple[dict[str, tuple[VideoAnnotation, str]], list[Path]]:

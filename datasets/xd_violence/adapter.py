@@ -74,29 +74,22 @@ class XDViolence(FeatureDataset):
                 f"{ANNOTATION_FILES[0]} not found under {index.root} (XD-Violence test annotations)"
             )
         annotations = parse_xd_annotation(read_text(annotation_file), str(annotation_file))
-        train, train_order = self.locate(
-            index, problems, "train", KNOWN_LISTS, lambda: self._discover(index, "train")
-        )
-        test, test_order = self.locate(
-            index, problems, "test", KNOWN_LISTS, lambda: self._discover(index, "test")
-        )
-        tests = []
-        for video in test:
+        train = self.locate(index, problems, "train", KNOWN_LISTS, lambda: self._discover(index, "train"))
+        test = self.locate(index, problems, "test", KNOWN_LISTS, lambda: self._discover(index, "test"))
+        tests, trains = [], []
+        for video in test.videos:
             with problems.collect():
                 tests.append(self._test_video(index, video, annotations, str(annotation_file)))
-        known = {v.video_id for v in test}
-        for video_id in annotations:
-            if video_id not in known:
-                problems.add(f"{annotation_file}: names video {video_id}, which is not among the test videos")
-        trains = []
-        for video in train:
+        for video_id in annotations.keys() - set(test.ids):
+            problems.add(f"{annotation_file}: names video {video_id}, which is not among the test videos")
+        for video in train.videos:
             with problems.collect():
                 trains.append(self._video(index, video))
         return Plan(
             train=trains,
             test=tests,
             sources=[annotation_file],
-            meta={"train_order": train_order, "test_order": test_order, "modality": self.config.modality},
+            meta={"train_order": train.order, "test_order": test.order, "modality": self.config.modality},
         )
 
     def _video(self, index: FileIndex, video: Located) -> VideoFiles:

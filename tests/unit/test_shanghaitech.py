@@ -1,0 +1,77 @@
+"""ShanghaiTech adapter: the ground truth built from the masks and RTFM's T equals the published gt-sh.npy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakeroots import SH, list_names, needs_shared, sh_root, sh_test_lengths
+
+from vadbench.datacheck import check_dataset
+from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
+from vadbench.errors import UsageError
+from vadbench.groundtruth import from_mask
+
+pytestmark = needs_shared
+
+
+def load(root, **options):
+    return ShanghaiTech(ShanghaiTechConfig(root=str(root), cache=False, **options)).load()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return sh_root(tmp_path_factory.mktemp("sh"))
+
+
+def test_ground_truth_builder_reproduces_gt_sh_from_masks_and_t():
+    lengths = sh_test_lengths()
+    videos = [name[: -len("_i3d.npy")] for name in list_names(SH / "shanghai-i3d-test-10crop.list")]
+    parts = []
+    for video in videos:
+        mask_file = SH / "test_frame_mask" / f"{video}.npy"
+        frames = 16 * lengths[video]
+        normal = np.zeros(frames, np.int8)
+        parts.append(from_mask(np.load(mask_file), frames) if mask_file.exists() else normal)
+    assert np.array_equal(np.concatenate(parts), np.load(SH / "gt-sh.npy"))
+
+
+def test_published_lists_give_the_weak_split_and_gt_sh(root):
+    benchmark = load(root)
+    train, test = benchmark.train, benchmark.test
+    assert len(train) == 238 and train.labels.sum() == 63 and train.labels[:63].all()
+    assert len(test) == 199 and test.labels.sum() == 44 and test.labels[:44].all()
+    assert train.features.shape == (238, 10, 32, 8) and test.features.shape == (8932, 10, 8)
+    assert np.array_equal(test.frame_labels, np.load(SH / "gt-sh.npy"))
+    assert set(test.classes) == {"Anomaly", "Normal"}
+
+
+def test_split_files_without_lists_give_the_same_order(tmp_path, root):
+    for folder in ("train", "test", "test_frame_mask"):
+        (tmp_path / folder).symlink_to(root / folder)
+    for name in ("SH_Train.txt", "SH_Test.txt"):
+        (tmp_path / name).write_bytes((SH / name).read_bytes())
+    benchmark = load(tmp_path)
+    listed = load(root)
+    assert benchmark.train.video_ids == listed.train.video_ids
+    assert benchmark.test.video_ids == listed.test.video_ids
+    assert benchmark.meta["train_order"] == "the official split files"
+
+
+def test_features_of_another_length_than_the_mask_are_refused(tmp_path):
+    (tmp_path / "test_frame_mask").mkdir()
+    np.save(tmp_path / "test_frame_mask" / "01_0015.npy", np.r_[np.zeros(400), np.ones(33)].astype(np.uint8))
+    np.save(tmp_path / "test_frame_mask" / "01_0014.npy", np.ones(100, np.uint8))
+    (tmp_path / "shanghai-i3d-train-10crop.list").write_text("/h/01_0014_i3d.npy\n/h/01_001_i3d.npy\n")
+    (tmp_path / "shanghai-i3d-test-10crop.list").write_text("/h/01_0015_i3d.npy\n/h/01_002_i3d.npy\n")
+    for video, snippets in (("01_0014", 6), ("01_001", 5), ("01_0015", 26), ("01_002", 4)):
+        np.save(tmp_path / f"{video}_i3d.npy", np.ones((snippets, 10, 8), np.float32))
+    report = check_dataset(ShanghaiTech(ShanghaiTechConfig(root=str(tmp_path))))
+    assert len(report.problems) == 1
+    assert "01_0015.npy: 433 frames, but the features have 26 snippets (416 frames)" in report.problems[0]
+    np.save(tmp_path / "01_0015_i3d.npy", np.ones((28, 10, 8), np.float32))
+    assert load(tmp_path).test.frame_labels[:448].sum() == 33 + 15  # padded with its last label
+
+
+def test_without_masks_the_error_says_where_they_come_from(tmp_path):
+    with pytest.raises(UsageError, match=r"no test_frame_mask/<id>.npy masks under .*RTFM's list/test_frame"):
+        load(tmp_path)
