@@ -1,6 +1,7 @@
 """The run store: one folder per run key under ``<out>/runs/``, written atomically, read back for tables.
 
-Each run folder holds ``scores.npz`` (per-video snippet scores) and ``result.json``; the JSON is
+Each run folder holds ``scores.npz`` (per-video snippet scores), ``magnitudes.npz`` (per-video feature
+magnitudes, for methods that have them) and ``result.json``; the JSON is
 written last, by rename, so a folder without it is an unfinished run and is simply redone. Two
 processes finishing the same run write identical files, and rename keeps either one whole.
 """
@@ -21,6 +22,7 @@ from vadbench.types import RunResult, RunSpec
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
+MAGNITUDES_FILE = "magnitudes.npz"
 
 
 class RunStore:
@@ -53,18 +55,15 @@ class RunStore:
             return False
 
     def write(self, result: RunResult) -> Path:
-        """Store `result`: scores first, then the JSON record that marks the run as finished."""
+        """Store `result`: per-video arrays first, then the JSON record that marks the run as finished."""
         folder = self.folder(result.spec)
         folder.mkdir(parents=True, exist_ok=True)
-        if result.scores:
-            ids = list(result.scores)
-            arrays = [np.asarray(result.scores[i], dtype=np.float32) for i in ids]
-            _atomic_write(folder / SCORES_FILE, lambda f: np.savez_compressed(
-                f,
-                video_ids=np.array(ids, dtype=str),
-                offsets=np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
-                scores=np.concatenate(arrays),
-            ))
+        for name, key, per_video in (
+            (SCORES_FILE, "scores", result.scores),
+            (MAGNITUDES_FILE, "magnitudes", result.magnitudes),
+        ):
+            if per_video:
+                _write_per_video(folder / name, key, per_video)
         record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
         _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
         return folder
@@ -80,10 +79,12 @@ class RunStore:
 
     def scores(self, spec: RunSpec) -> dict[str, np.ndarray]:
         """Per-video snippet scores of a stored run."""
-        path = self.folder(spec) / SCORES_FILE
-        with np.load(path, allow_pickle=False) as data:
-            ids, offsets, scores = data["video_ids"], data["offsets"], data["scores"]
-        return {str(v): scores[offsets[i] : offsets[i + 1]] for i, v in enumerate(ids)}
+        return _read_per_video(self.folder(spec) / SCORES_FILE, "scores")
+
+    def magnitudes(self, spec: RunSpec) -> dict[str, np.ndarray]:
+        """Per-video snippet feature magnitudes of a stored run (empty when its method has none)."""
+        path = self.folder(spec) / MAGNITUDES_FILE
+        return _read_per_video(path, "magnitudes") if path.is_file() else {}
 
 
 def load_results(root: str | Path) -> list[RunResult]:
@@ -92,6 +93,24 @@ def load_results(root: str | Path) -> list[RunResult]:
     if not store.runs.is_dir():
         raise UsageError(f"{root}: no vadbench results here (expected a runs/ folder written by `vadbench run`)")
     return list(store.results())
+
+
+def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> None:
+    """One array per video, stored concatenated (under `key`) with offsets, atomically."""
+    ids = list(per_video)
+    arrays = [np.asarray(per_video[i], dtype=np.float32) for i in ids]
+    _atomic_write(path, lambda f: np.savez_compressed(
+        f,
+        video_ids=np.array(ids, dtype=str),
+        offsets=np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
+        **{key: np.concatenate(arrays)},
+    ))
+
+
+def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        ids, offsets, values = data["video_ids"], data["offsets"], data[key]
+    return {str(v): values[offsets[i] : offsets[i + 1]] for i, v in enumerate(ids)}
 
 
 def _read_result(path: Path) -> RunResult:

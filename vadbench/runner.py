@@ -1,7 +1,8 @@
 """RunSpec -> RunResult: build the components, place data once, train, select, evaluate, time it all.
 
 Model selection is honest by default (protocol ``last``): the weights after the fixed schedule are
-evaluated, and the test labels are read only by that final evaluation.
+evaluated, and the test labels are read only by that final evaluation. The other protocols
+(`vadbench.protocols`) watch training through a selector and hand back the weights to evaluate.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import torch
 from vadbench import __version__
 from vadbench.errors import UsageError
 from vadbench.evaluation import score_videos
+from vadbench.magnitudes import magnitude_videos
 from vadbench.metrics import evaluate
 from vadbench.plugins import Plugins, get_plugins
+from vadbench.protocols import create_selector, parse_protocol
 from vadbench.training import BalancedSampler, TrainingDiverged, train
 from vadbench.types import Benchmark, RunResult, RunSpec
-
-PROTOCOLS = ("last",)
 
 
 class Runner:
@@ -42,8 +43,7 @@ class Runner:
         """Raise UsageError for anything wrong in `spec` before any work starts."""
         self.plugins.methods.config(spec.method, spec.method_options)
         self.plugins.datasets.config(spec.dataset, spec.dataset_options)
-        if spec.protocol not in PROTOCOLS:
-            raise UsageError(f"unknown protocol {spec.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        parse_protocol(spec.protocol)
         if spec.steps is not None and spec.steps < 1:
             raise UsageError(f"steps must be at least 1, got {spec.steps}")
         resolve_device(spec.device)
@@ -71,27 +71,34 @@ class Runner:
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
         seed_everything(spec.seed)
 
+        selector = create_selector(spec.protocol, method, benchmark, device, steps=steps, seed=spec.seed)
         model = method.build(benchmark.train.crops, benchmark.train.feature_dim).to(device)
-        features = torch.as_tensor(np.asarray(benchmark.train.features), device=device)
-        sampler = BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed)
+        features = torch.as_tensor(np.asarray(selector.train.features), device=device)
+        sampler = BalancedSampler.create(selector.train, features, method.batch_size, spec.seed)
         config["batch_size"] = sampler.batch
         train_start = time.perf_counter()
         try:
             log = train(
                 method, model, sampler, steps,
                 progress=self.progress, description=f"{spec.method} on {spec.dataset} (seed {spec.seed})",
+                on_step=lambda step: selector.on_step(model, step),
             )
         except TrainingDiverged as error:
             result.status, result.error = "failed", str(error)
             result.timings = {"load": load_seconds, "train": time.perf_counter() - train_start}
             return result
+        selection = selector.finish(model)
         train_seconds = time.perf_counter() - train_start
 
         eval_start = time.perf_counter()
         scores = score_videos(method, model, benchmark.test, device)
         result.metrics = evaluate(np.concatenate(scores), benchmark.test)
         result.metrics["final_loss"] = log.terms[-1]["loss"]
+        result.metrics.update(selection)
         result.scores = dict(zip(benchmark.test.video_ids, scores, strict=True))
+        magnitudes = magnitude_videos(method, model, benchmark.test, device)
+        if magnitudes is not None:
+            result.magnitudes = dict(zip(benchmark.test.video_ids, magnitudes, strict=True))
         result.timings = {
             "load": load_seconds,
             "train": train_seconds,

@@ -170,7 +170,8 @@ class RunSpec:
 class RunResult:
     """One finished (or failed) run: its spec, numbers and provenance.
 
-    scores: per test video snippet scores, stored beside the JSON (not inside it).
+    scores: per test video snippet scores, stored beside the JSON (not inside it);
+    magnitudes: per test video snippet feature magnitudes, for methods that have them (plots).
     """
 
     spec: RunSpec
@@ -182,6 +183,7 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    magnitudes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (everything but the scores)."""

@@ -1,0 +1,35 @@
+"""Per-snippet feature magnitudes of a trained model over a test set, stored with each run for plots.
+
+RTFM's argument rests on feature magnitudes (abnormal snippets have larger ||x_t||): the runner
+keeps them beside the scores so that magnitude curves and the top-k separability can be plotted
+from the run store without the trained weights. Methods without magnitudes store nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from vadbench.evaluation import BATCH_ELEMENTS, length_batches, pad_videos
+from vadbench.method import Method
+from vadbench.types import TestSet
+
+
+@torch.inference_mode()
+def magnitude_videos(
+    method: Method, model: nn.Module, test: TestSet, device: torch.device
+) -> list[np.ndarray] | None:
+    """Snippet feature magnitudes of every test video in test-list order, or None if the method has none."""
+    model.eval()
+    row_elements = int(np.prod(test.features.shape[1:]))
+    found: list[np.ndarray] = [np.empty(0, np.float32)] * len(test)
+    for videos in length_batches(test.lengths, row_elements, BATCH_ELEMENTS):
+        features, lengths = pad_videos(test, videos, device)
+        magnitudes = method.magnitudes(model, features, lengths)
+        if magnitudes is None:
+            return None
+        values = magnitudes.float().cpu().numpy()
+        for row, video in enumerate(videos):
+            found[video] = values[row, : lengths[row]]
+    return found
