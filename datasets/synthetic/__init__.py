@@ -38,17 +38,17 @@ class SyntheticConfig:
     test_abnormal: int = 40
     min_length: int = 32
     max_length: int = 96
-    crops: int = 2
+    crops: int = 1
     feature_dim: int = 64
     mu: int = 6
-    anomaly_shift: float = 0.6
+    anomaly_shift: float = 0.5
     anomaly_classes: int = 3
     hard_negative_rate: float = 0.03
     hard_negative_gain: float = 1.5
     hard_negative_similarity: float = 0.6
     temporal_correlation: float = 0.8
     crop_noise: float = 0.1
-    steps: int = 300
+    steps: int = 200
 
     def __post_init__(self) -> None:
         counts = ("train_normal", "train_abnormal", "test_normal", "test_abnormal")
