@@ -1,4 +1,4 @@
-"""The `vadbench` command line: list, run, leaderboard.
+"""The `vadbench` command line: list, run, leaderboard, data check.
 
 Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
 errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for add in (add_list, add_run, add_leaderboard):
+    for add in (add_list, add_run, add_leaderboard, add_data):
         add(commands)
     return parser
 
@@ -124,6 +124,47 @@ def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
 
     print(render(results_frame(load_results(args.results_dir)), args.format))
     return 0
+
+
+def add_data(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "data", help="inspect a dataset's data root",
+        description="Commands about the files behind a dataset.",
+    )
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    check = actions.add_parser(
+        "check", help="validate everything a run would read and summarise the dataset",
+        description="Read every file a run of DATASET would touch (features, lists, annotations, ground "
+        "truth) and print a summary, or one line per problem (the first 20, then a count) and exit 2.",
+    )
+    check.add_argument("dataset", metavar="DATASET", help="a registered dataset, e.g. ucf-crime")
+    check.add_argument("--root", metavar="DIR", help="data root (sets the dataset option root)")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
+                       help="set a dataset option, e.g. --set features=wu (repeatable)")
+    check.set_defaults(handler=cmd_data_check)
+
+
+def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
+    from vadbench.datacheck import check_dataset
+    from vadbench.options import parse_assignment
+
+    options = {}
+    for text in args.assignments:
+        key, value = parse_assignment(text)
+        scope, _, name = key.rpartition(".")
+        if scope not in ("", "dataset", args.dataset):
+            raise UsageError(f"--set {text!r}: {scope!r} is not the dataset; write dataset.{name}=")
+        options[name] = value
+    if args.root:
+        options["root"] = args.root
+    report = check_dataset(plugins.datasets.create(args.dataset, options))
+    if report.ok:
+        print(report.summary)
+        return 0
+    for line in report.lines():
+        print(f"vadbench: error: {line}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,9 @@ class SplitVideos:
     videos: list[Located] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     order: str = "nothing"
+    #: False when the list or split file could not be read: then no id is known, and cross-checks
+    #: of annotations against the ids would only repeat that problem.
+    complete: bool = False
 
 
 #: Builds one test video's frame labels from its number of snippets.
@@ -125,7 +128,9 @@ class FeatureDataset(Dataset):
         root = self.root()
         problems = Problems()
         plan = self._plan(root, problems)
-        self._raise(problems)
+        if problems.messages:
+            self._assemble(plan, problems, None)  # to count every problem in the one-line error
+            self._raise(problems)
         if not self.config.cache:
             benchmark = self._assemble(plan, problems, _in_memory)
             self._raise(problems)
@@ -208,6 +213,7 @@ class FeatureDataset(Dataset):
             if listed is None:
                 result.order = "the official split files"
                 result.ids = official_ids()
+                result.complete = True
                 for video_id in result.ids:
                     with problems.collect():
                         files, per_crop = find_video(index, video_id, self.config.features)
@@ -219,6 +225,7 @@ class FeatureDataset(Dataset):
             problems.add(str(error))
             return result
         result.ids = [entry.video_id for entry in entries]
+        result.complete = True
         for entry in entries:
             with problems.collect():
                 if self.config.features not in ("auto", layout_of(entry)):
@@ -233,16 +240,23 @@ class FeatureDataset(Dataset):
     def _list_file(
         self, index: FileIndex, split: str, known_lists: tuple[tuple[str, str], ...]
     ) -> Path | None:
-        """The list file of `split`: the option's file, else the first usable published pair."""
+        """The list file of `split`: the option's file, else a published pair under the root.
+
+        Of several published pairs, the first whose first listed files are there (the user's features);
+        when none is, the first pair anyway, so that the missing files are reported against it.
+        """
         chosen = self.option_file(index, f"{split}_list")
         if chosen is not None:
             return chosen
-        position = 0 if split == "train" else 1
-        for pair in known_lists:
-            paths = [index.find(name) for name in pair]
-            if None not in paths and all(_first_entry_found(index, p) for p in paths):  # type: ignore[arg-type]
-                return paths[position]
-        return None
+        present = []
+        for names in known_lists:
+            pair = [index.find(name) for name in names]
+            if pair[0] is not None and pair[1] is not None:
+                present.append((pair[0], pair[1]))
+        if not present:
+            return None
+        usable = [pair for pair in present if all(_first_entry_found(index, path) for path in pair)]
+        return (usable or present)[0][0 if split == "train" else 1]
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -275,42 +289,46 @@ class FeatureDataset(Dataset):
         """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
 
         allocate None only validates (data check): nothing is stored and the returned benchmark's
-        features are zero-stride stand-ins that carry the shapes for the summary.
+        features are zero-stride stand-ins that carry the shapes for the summary. Once a problem is
+        known, every readable video is still read and labelled, so that all problems are listed.
         """
-        train_shapes = _probe([v for v in plan.train], problems)
+        train_shapes = _probe(plan.train, problems)
         test_shapes = _probe([t.files for t in plan.test], problems)
         crops, dim = _consistent_crops_and_dim(plan, train_shapes + test_shapes, problems)
         if not problems.messages and (not plan.train or not plan.test):  # else already explained
             problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
-        if problems.messages:
-            return None
+        store = allocate is not None and not problems.messages
         lengths = np.array([s.snippets for s in test_shapes], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         train_shape = (len(plan.train), crops, TRAIN_SEGMENTS, dim)
         test_shape = (int(offsets[-1]), crops, dim)
-        if allocate is None:
-            train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
-            test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
-        else:
+        if store:
+            assert allocate is not None
             train_features = allocate("train_features", train_shape, np.float32)
             test_features = allocate("test_features", test_shape, np.float32)
+        else:
+            train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
+            test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
         for i, (video, shape) in enumerate(zip(plan.train, train_shapes, strict=True)):
             with problems.collect():
-                pooled = pool_segments(read_video(video, shape))
-                if allocate is not None:
-                    train_features[i] = pooled
+                if shape.snippets:  # else its problem is known already
+                    pooled = pool_segments(read_video(video, shape))
+                    if store:
+                        train_features[i] = pooled
         for i, (test, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
             with problems.collect():
-                features = read_video(test.files, shape)
-                if allocate is not None:
-                    test_features[offsets[i] : offsets[i + 1]] = features
-        frame_labels = self._frame_labels(plan, lengths, problems)
+                if shape.snippets:
+                    features = read_video(test.files, shape)
+                    if store:
+                        test_features[offsets[i] : offsets[i + 1]] = features
+        frame_labels = _frame_labels(plan, lengths, problems)
         if problems.messages or frame_labels is None:
             return None
         trimmed = sum(1 for s in train_shapes + test_shapes if s.trimmed)
         meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
         if trimmed:
             meta["audio_trimmed_videos"] = trimmed
+        meta["train_snippets"] = sum(s.snippets for s in train_shapes)
         train = TrainSet(
             train_features,
             np.array([v.label for v in plan.train], np.int8),
@@ -324,26 +342,27 @@ class FeatureDataset(Dataset):
             video_ids=tuple(t.files.video_id for t in plan.test),
             classes=tuple(t.files.category for t in plan.test),
         )
-        meta["train_snippets"] = sum(s.snippets for s in train_shapes)
         return Benchmark(self.name, train, test, self.primary_metric, None, meta)
 
-    @staticmethod
-    def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
-        parts = []
-        for test, length in zip(plan.test, lengths, strict=True):
-            with problems.collect():
+
+def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
+    """The concatenated ground truth (built, or the prebuilt one when it fits); None on any problem."""
+    parts = []
+    for test, length in zip(plan.test, lengths, strict=True):
+        with problems.collect():
+            if length:  # an unreadable video: its problem is known already
                 parts.append(test.frame_labels(int(length)))
-        if len(parts) != len(plan.test):
-            return None
-        built = np.concatenate(parts)
-        assert len(built) == pseudo_frames(int(lengths.sum()))
-        if plan.prebuilt is None:
-            return built
-        try:
-            return check_prebuilt(np.asarray(load_npy(plan.prebuilt)), int(lengths.sum()), str(plan.prebuilt))
-        except UsageError as error:
-            problems.add(str(error))
-            return None
+    if problems.messages:
+        return None
+    built = np.concatenate(parts)
+    assert len(built) == pseudo_frames(int(lengths.sum()))
+    if plan.prebuilt is None:
+        return built
+    try:
+        return check_prebuilt(np.asarray(load_npy(plan.prebuilt)), int(lengths.sum()), str(plan.prebuilt))
+    except UsageError as error:
+        problems.add(str(error))
+        return None
 
 
 def abnormal_first(ids: list[str], abnormal: Callable[[str], bool]) -> list[str]:
@@ -365,6 +384,7 @@ def _in_memory(field: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 
 
 def _probe(videos: list[VideoFiles], problems: Problems) -> list[VideoShape]:
+    """Each video's shape from its headers; an unreadable video gets T = 0 and a problem."""
     shapes = []
     for video in videos:
         try:
