@@ -50,7 +50,8 @@ def check_scores(method: Method, *, crops: int = 2, feature_dim: int = 16, seed:
         features = torch.rand(3, length, crops, feature_dim)
         with torch.inference_mode():
             scores = method.score(model, features, torch.full((3,), length))
-        assert scores.shape == (3, length), f"scores of (3, {length}, C, D) must be (3, {length}), got {tuple(scores.shape)}"
+        expected = (3, length)
+        assert scores.shape == expected, f"scores of (3, {length}, C, D) must be {expected}, got {tuple(scores.shape)}"
         assert torch.all((scores >= 0) & (scores <= 1)), "scores must lie in [0, 1]"
 
 

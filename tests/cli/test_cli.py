@@ -35,8 +35,14 @@ def test_unknown_method_is_one_line_and_exit_2(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     ("assignment", "needle"),
-    [("k", "expected key=value"), ("=3", "expected key=value"), ("nonsense=1", "no selected method or dataset has option"),
-     ("k=three", "expects int"), ("foo.k=3", "not a selected method or dataset"), ("steps=5", "write method.steps")],
+    [
+        ("k", "expected key=value"),
+        ("=3", "expected key=value"),
+        ("nonsense=1", "no selected method or dataset has option"),
+        ("k=three", "expects int"),
+        ("foo.k=3", "not a selected method or dataset"),
+        ("steps=5", "write method.steps"),
+    ],
 )
 def test_malformed_set_is_one_line_and_exit_2(capsys, tmp_path, assignment, needle):
     code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--set", assignment, "--out", str(tmp_path))

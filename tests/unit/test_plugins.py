@@ -67,7 +67,8 @@ def test_named_module_loads_without_installation(site, monkeypatch):
 
 
 def test_a_plugin_that_fails_to_import_is_reported_by_distribution(site):
-    install_distribution(site, "broken-dist", {"broken": "broken_plugin"}, {"broken_plugin": "raise ImportError('no cuda')\n"})
+    broken = {"broken_plugin": "raise ImportError('no cuda')\n"}
+    install_distribution(site, "broken-dist", {"broken": "broken_plugin"}, broken)
     plugins = load_plugins()
     assert any("broken-dist" in e and "no cuda" in e for e in plugins.errors)
     assert "rtfm" in plugins.methods.names()

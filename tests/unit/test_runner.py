@@ -3,14 +3,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_SYNTHETIC
 
 from vadbench.evaluation import length_batches, score_videos
 from vadbench.method import Method
 from vadbench.plugins import load_plugins
 from vadbench.runner import Runner
 from vadbench.types import RunSpec
-
-from conftest import TINY_SYNTHETIC
 
 
 def spec(method="rtfm", **changes):
@@ -95,6 +94,7 @@ class Diverging(Method):
 def test_non_finite_loss_fails_the_run_naming_the_step():
     plugins = load_plugins()
     plugins.methods.add("diverging", Diverging, source="test")
-    result = Runner(plugins, progress=False).run(RunSpec("diverging", dataset_options=dict(TINY_SYNTHETIC), device="cpu"))
+    spec = RunSpec("diverging", dataset_options=dict(TINY_SYNTHETIC), device="cpu")
+    result = Runner(plugins, progress=False).run(spec)
     assert result.status == "failed"
     assert "not finite at step 20" in result.error

@@ -2,11 +2,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import TINY_SYNTHETIC
 
 from vadbench.datasets.synthetic import Synthetic, SyntheticConfig
 from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS
-
-from conftest import TINY_SYNTHETIC
 
 
 def load(**options):
@@ -35,8 +34,8 @@ def test_shapes_counts_and_weak_labels():
 def test_each_abnormal_test_video_has_one_event_of_mu_snippets_and_normals_none():
     bench = load(mu=5)
     for i in range(len(bench.test)):
-        snippets = bench.test.frame_labels[SNIPPET_FRAMES * bench.test.offsets[i] : SNIPPET_FRAMES * bench.test.offsets[i + 1]]
-        snippets = snippets[::SNIPPET_FRAMES]
+        start, end = bench.test.offsets[i], bench.test.offsets[i + 1]
+        snippets = bench.test.frame_labels[SNIPPET_FRAMES * start : SNIPPET_FRAMES * end : SNIPPET_FRAMES]
         if bench.test.labels[i]:
             assert snippets.sum() == 5
             first = int(np.argmax(snippets))
