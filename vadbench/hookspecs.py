@@ -10,7 +10,7 @@ hookspec = pluggy.HookspecMarker("vadbench")
 
 
 @hookspec
-def vadbench_register_methods(register):  # type: ignore[no-untyped-def]
+def vadbench_register_methods(register):
     """Register WSVAD methods.
 
     Call ``register(name, cls, description=None, **preset)`` once per method or preset, where ``cls``
@@ -20,7 +20,7 @@ def vadbench_register_methods(register):  # type: ignore[no-untyped-def]
 
 
 @hookspec
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     """Register dataset adapters.
 
     Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses

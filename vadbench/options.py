@@ -29,8 +29,8 @@ def route_overrides(
     """Split `--set` assignments into per-method option dicts and the dataset's option dict."""
     method_options: dict[str, dict[str, Any]] = {name: {} for name in methods}
     dataset_options: dict[str, Any] = {}
-    method_fields = {name: option_names(plugins.methods.get(name).cls.Config) for name in methods}  # type: ignore[attr-defined]
-    dataset_fields = option_names(plugins.datasets.get(dataset).cls.Config)  # type: ignore[attr-defined]
+    method_fields = {name: option_names(plugins.methods.get(name).cls.Config) for name in methods}
+    dataset_fields = option_names(plugins.datasets.get(dataset).cls.Config)
     for text in assignments:
         key, value = parse_assignment(text)
         scope, dot, option = key.rpartition(".")

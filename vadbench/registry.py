@@ -34,7 +34,7 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Named components of one kind (``"method"``, ``"dataset"``...) that subclass `base`."""
 
-    def __init__(self, kind: str, base: type[T]) -> None:
+    def __init__(self, kind: str, base: type) -> None:
         self.kind = kind
         self.base = base
         self._entries: dict[str, Entry[T]] = {}

@@ -99,12 +99,12 @@ def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> 
     """One array per video, stored concatenated (under `key`) with offsets, atomically."""
     ids = list(per_video)
     arrays = [np.asarray(per_video[i], dtype=np.float32) for i in ids]
-    _atomic_write(path, lambda f: np.savez_compressed(
-        f,
-        video_ids=np.array(ids, dtype=str),
-        offsets=np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
-        **{key: np.concatenate(arrays)},
-    ))
+    columns: dict[str, Any] = {
+        "video_ids": np.array(ids, dtype=str),
+        "offsets": np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
+        key: np.concatenate(arrays),
+    }
+    _atomic_write(path, lambda f: np.savez_compressed(f, **columns))
 
 
 def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:

@@ -11,5 +11,5 @@ from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
 
 
 @hookimpl
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     register("shanghaitech", ShanghaiTech)

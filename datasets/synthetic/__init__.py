@@ -187,7 +187,7 @@ BENCHMARK_SHAPES = {
 
 
 @hookimpl
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     register("synthetic", Synthetic)
     for name, shape in BENCHMARK_SHAPES.items():
         description = f"Synthetic benchmark shaped like {name.removeprefix('synthetic-')} (split sizes, crops, T)"

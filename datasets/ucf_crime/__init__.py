@@ -11,5 +11,5 @@ from vadbench.datasets.ucf_crime.adapter import UCFCrime
 
 
 @hookimpl
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     register("ucf-crime", UCFCrime)

@@ -12,6 +12,6 @@ from vadbench.datasets.ucsd_peds.adapter import UCSDPed1, UCSDPed2
 
 
 @hookimpl
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     register("ucsd-ped2", UCSDPed2)
     register("ucsd-ped1", UCSDPed1)

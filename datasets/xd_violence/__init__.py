@@ -11,5 +11,5 @@ from vadbench.datasets.xd_violence.adapter import XDViolence
 
 
 @hookimpl
-def vadbench_register_datasets(register):  # type: ignore[no-untyped-def]
+def vadbench_register_datasets(register):
     register("xd-violence", XDViolence)

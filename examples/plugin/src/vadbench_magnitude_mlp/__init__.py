@@ -72,5 +72,5 @@ class MagnitudeMLP(Method):
 
 
 @hookimpl
-def vadbench_register_methods(register):  # type: ignore[no-untyped-def]
+def vadbench_register_methods(register):
     register("magnitude-mlp", MagnitudeMLP)
