@@ -263,6 +263,7 @@ class FeatureDataset(Dataset):
     def _plan(self, root: Path, problems: Problems) -> Plan:
         index = FileIndex(root, skip=self.cache_folder(root))
         plan = self.plan(index, problems)
+        _refuse_shared_videos(plan, problems)
         with problems.collect():
             plan.prebuilt = self.option_file(index, "gt")
         return plan
@@ -368,6 +369,17 @@ def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.nda
 def abnormal_first(ids: list[str], abnormal: Callable[[str], bool]) -> list[str]:
     """`ids` with the abnormal videos first, each group in its original order (the published lists' order)."""
     return [i for i in ids if abnormal(i)] + [i for i in ids if not abnormal(i)]
+
+
+def _refuse_shared_videos(plan: Plan, problems: Problems) -> None:
+    """A video in both splits would be trained on and then tested: a leak that inflates every metric."""
+    training = {video.video_id for video in plan.train}
+    for test in plan.test:
+        if test.files.video_id in training:
+            problems.add(
+                f"{test.files.files[0]}: video {test.files.video_id} is both a training and a test video; "
+                "expected disjoint splits"
+            )
 
 
 def _first_entry_found(index: FileIndex, path: Path) -> bool:
