@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vadbench.errors import UsageError
 from vadbench.types import Benchmark, TestSet, TrainSet
 
 #: Bump when the entry layout changes, so that old entries are never misread.
@@ -33,9 +34,19 @@ def cache_key(identity: dict[str, Any], files: Iterable[Path]) -> str:
     """Hash of the adapter identity (name and options) and each source file's path, size and mtime."""
     digest = hashlib.sha256(json.dumps({"format": FORMAT, **identity}, sort_keys=True, default=str).encode())
     for path in files:
-        stat = path.stat()
+        stat = _stat(path)
         digest.update(f"\n{path}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:20]
+
+
+def _stat(path: Path) -> os.stat_result:
+    """The file's stat, or a UsageError naming it (gone since the root was indexed, or a broken link)."""
+    try:
+        return path.stat()
+    except OSError as error:
+        if path.is_symlink():
+            raise UsageError(f"{path}: a symbolic link to {os.readlink(path)}, which cannot be read") from None
+        raise UsageError(f"{path}: cannot be read ({error.strerror})") from None
 
 
 class PrepCache:
