@@ -1,0 +1,130 @@
+"""Grid files: parsing, validation errors naming file and field, expansion to RunSpecs, resume."""
+
+import pytest
+from conftest import TINY_SYNTHETIC
+
+from vadbench.errors import UsageError
+from vadbench.experiment import run_specs
+from vadbench.grid import expand, load_grid, override
+from vadbench.plugins import get_plugins
+from vadbench.results import RunStore
+
+TINY_OPTIONS = "\n".join(f"dataset.{key} = {value}" for key, value in TINY_SYNTHETIC.items() if key != "steps")
+
+
+def write(tmp_path, text, name="grid.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_minimal_grid_gets_the_defaults(tmp_path):
+    grid = load_grid(write(tmp_path, 'methods = ["rtfm"]'))
+    assert grid.title == "grid" and grid.datasets == ("synthetic",) and grid.seeds == (0, 1, 2)
+    assert grid.protocols == ("last",) and grid.steps is None and grid.table.kind == "leaderboard"
+
+
+def test_dotted_and_quoted_option_keys_are_the_same(tmp_path):
+    dotted = load_grid(write(tmp_path, 'methods = ["rtfm"]\n[options]\ndataset.mu = 4\nrtfm.k = 2', "a.toml"))
+    quoted = load_grid(write(tmp_path, 'methods = ["rtfm"]\n[options]\n"dataset.mu" = 4\n"rtfm.k" = 2', "b.toml"))
+    assert dotted.options == quoted.options == {"dataset.mu": 4, "rtfm.k": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('methods = ["rtfm"', "not valid TOML"),
+        ('seeds = [0]', "methods: missing"),
+        ('methods = "rtfm"', "methods: expected a non-empty list"),
+        ('methods = ["rtfm"]\nseeds = "0,1"', "seeds: expected a non-empty list of non-negative integers"),
+        ('methods = ["rtfm"]\nsteps = 0', "steps: expected a positive integer"),
+        ('methods = ["rtfm"]\nprotocols = ["best"]', "protocols: unknown protocol 'best'"),
+        ('methods = ["rtfm"]\nmethod = ["rtfm"]', "unknown field 'method'"),
+        ('methods = ["rtfm"]\n[sweep]\nk = 3', "sweep.k: expected a non-empty list"),
+        ('methods = ["rtfm"]\n[table]\nkind = "plot"', "table.kind: must be one of"),
+        ('methods = ["rtfm"]\n[table]\nkind = "comparison"', "table.baseline"),
+        ('methods = ["rtfm"]\n[table]\nreported = "r.toml"', "table.experiment"),
+    ],
+)
+def test_structural_errors_name_the_file_and_the_field(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError, match=needle) as error:
+        load_grid(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('methods = ["rtfx"]', "methods: unknown method 'rtfx'"),
+        ('methods = ["rtfm"]\ndatasets = ["ucf"]', "datasets: unknown dataset 'ucf'"),
+        ('methods = ["rtfm"]\n[sweep]\nk = ["three"]', "options/sweep: method 'rtfm': option 'k' expects int"),
+        ('methods = ["rtfm"]\n[options]\nnonsense = 1', "no selected method or dataset has option"),
+        ('methods = ["rtfm"]\n[table]\nkind = "comparison"\nbaseline = "sultani-mil"', "table.baseline"),
+    ],
+)
+def test_names_and_options_are_checked_when_expanding(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError, match=needle) as error:
+        expand(load_grid(path), get_plugins())
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_expansion_is_the_product_without_duplicates_in_method_order(tmp_path):
+    grid = load_grid(write(tmp_path, """
+methods = ["sultani-mil", "rtfm"]
+seeds = [0, 1]
+protocols = ["last", "oracle-test:every=5"]
+steps = 7
+[options]
+dataset.mu = 4
+[sweep]
+k = [1, 2, 3]
+"""))
+    specs = expand(grid, get_plugins())
+    # sultani-mil has no k, so it runs once per seed and protocol; rtfm once per k, seed and protocol.
+    assert len(specs) == 2 * (2 + 3 * 2) and len({s.key for s in specs}) == len(specs)
+    assert [s.protocol for s in specs[:8]] == ["last"] * 8 and specs[8].protocol == "oracle-test"
+    assert [(s.method, s.method_options.get("k"), s.seed) for s in specs[:8]] == [
+        ("sultani-mil", None, 0), ("sultani-mil", None, 1),
+        ("rtfm", 1, 0), ("rtfm", 1, 1), ("rtfm", 2, 0), ("rtfm", 2, 1), ("rtfm", 3, 0), ("rtfm", 3, 1),
+    ]
+    assert all(s.steps == 7 and s.dataset_options == {"mu": 4} for s in specs)
+
+
+def test_dataset_qualified_options_apply_to_that_dataset_only(tmp_path):
+    grid = load_grid(write(tmp_path, """
+methods = ["rtfm"]
+datasets = ["synthetic", "ucsd-ped2"]
+seeds = [0]
+[options]
+synthetic.mu = 4
+ucsd-ped2.root = "/nowhere"
+"""))
+    by_dataset = {s.dataset: s.dataset_options for s in expand(grid, get_plugins())}
+    assert by_dataset == {"synthetic": {"mu": 4}, "ucsd-ped2": {"root": "/nowhere"}}
+
+
+def test_command_line_overrides(tmp_path):
+    grid = load_grid(write(tmp_path, 'methods = ["rtfm"]\ndatasets = ["synthetic", "ucsd-ped2"]'))
+    with pytest.raises(UsageError, match="choose one with --dataset"):
+        override(grid, root="/data")
+    chosen = override(grid, dataset="ucsd-ped2", root="/data", seeds=[5], steps=3)
+    assert chosen.datasets == ("ucsd-ped2",) and chosen.seeds == (5,) and chosen.steps == 3
+    assert chosen.options == {"ucsd-ped2.root": "/data"}
+
+
+def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
+    grid = load_grid(write(tmp_path, f'methods = ["rtfm-baseline", "sultani-mil"]\nseeds = [0, 1]\nsteps = 3\n'
+                                     f"[options]\n{TINY_OPTIONS}"))
+    specs = expand(grid, get_plugins(), device="cpu")
+    first = run_specs(specs[:2], tmp_path / "runs", progress=False)  # "interrupted" after two runs
+    store = RunStore(tmp_path / "runs")
+    assert [store.is_finished(s) for s in specs] == [True, True, False, False]
+    # Expanding the same file again gives the same keys, so the finished runs are reused as stored.
+    again = expand(load_grid(grid.path), get_plugins(), device="cpu")
+    assert [s.key for s in again] == [s.key for s in specs]
+    results = run_specs(again, tmp_path / "runs", progress=False)
+    assert all(store.is_finished(s) for s in specs)
+    assert [r.metrics["auc"] for r in results[:2]] == [r.metrics["auc"] for r in first]
+    assert results[0].timings == first[0].timings  # read back from the store, not trained again
