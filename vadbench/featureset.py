@@ -316,10 +316,10 @@ class FeatureDataset(Dataset):
                     pooled = pool_segments(read_video(video, shape))
                     if store:
                         train_features[i] = pooled
-        for i, (test, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
+        for i, (test_video, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
             with problems.collect():
                 if shape.snippets:
-                    features = read_video(test.files, shape)
+                    features = read_video(test_video.files, shape)
                     if store:
                         test_features[offsets[i] : offsets[i + 1]] = features
         frame_labels = _frame_labels(plan, lengths, problems)

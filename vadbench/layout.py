@@ -50,6 +50,7 @@ class FileIndex:
         return sorted(name for name in self._paths if keep(name))
 
     def paths(self, name: str) -> list[Path]:
+        """Every file called `name` (for files that are told apart by their folder, like masks)."""
         return list(self._paths.get(name, []))
 
 
@@ -100,4 +101,5 @@ def read_text(path: Path) -> str:
 
 
 def layout_of(video: ListedVideo) -> str:
+    """The `features` option value that names a list entry's layout."""
     return "wu" if video.per_crop else "rtfm"

@@ -62,13 +62,13 @@ class UCSDPeds(FeatureDataset):
         }
         normal = sorted({m.group("clip") for n in index.names(bool) if (m := _NORMAL_CLIP.match(n))})
         abnormal = sorted(ranges)
-        for kind, clips, wanted in (
+        for kind, pool, wanted in (
             ("abnormal", abnormal, cfg.train_abnormal),
             ("normal", normal, cfg.train_normal),
         ):
-            if len(clips) <= wanted:
+            if len(pool) <= wanted:
                 raise UsageError(
-                    f"dataset {self.name!r}: {len(clips)} {kind} clips under {index.root}, but "
+                    f"dataset {self.name!r}: {len(pool)} {kind} clips under {index.root}, but "
                     f"train_{kind}={wanted} must leave at least one for testing"
                 )
         rng = np.random.default_rng(cfg.split)
@@ -76,7 +76,7 @@ class UCSDPeds(FeatureDataset):
         train_normal = sorted(rng.choice(normal, cfg.train_normal, replace=False).tolist())
         train_ids = train_abnormal + train_normal
         test_ids = [c for c in abnormal if c not in train_ids] + [c for c in normal if c not in train_ids]
-        clips = {}
+        clips: dict[str, VideoFiles] = {}
         for clip in train_ids + test_ids:
             with problems.collect():
                 files, per_crop = find_video(index, clip, cfg.features)
