@@ -1,0 +1,81 @@
+"""Interrupted and concurrent runs: the store never holds a corrupt result and resumes exactly.
+
+A run's ``result.json`` is written last, by rename, so a process killed with SIGKILL (no handler, no
+cleanup) leaves either a finished run or a folder without a result, which the next command redoes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from clirun import TINY, start, stored, temporaries, vadbench
+
+from vadbench.cli import main
+from vadbench.results import RunStore
+from vadbench.types import RunResult
+
+RUNS = ["run", "--method", "sultani-mil", "--seeds", "0,1,2", "--device", "cpu", *TINY]
+
+
+def wait_for_first_result(process, out: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(out.glob("runs/*/result.json")):
+        assert process.poll() is None, f"exited before any result: {process.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "no result.json appeared in time"
+        time.sleep(0.02)
+
+
+def fingerprints(out: Path) -> dict[Path, tuple[bytes, int]]:
+    """Bytes and mtime of every file of every finished run."""
+    return {
+        path: (path.read_bytes(), path.stat().st_mtime_ns)
+        for folder in out.glob("runs/*")
+        if (folder / "result.json").is_file()
+        for path in folder.iterdir()
+        if not path.name.startswith(".")
+    }
+
+
+def assert_whole(out: Path) -> dict[str, dict]:
+    """Every stored result parses, succeeded, and its scores load."""
+    records = stored(out)
+    store = RunStore(out)
+    for record in records.values():
+        assert record["status"] == "ok", record["error"]
+        spec = RunResult.from_dict(record).spec
+        assert store.scores(spec), f"{spec.key}: no scores"
+    return records
+
+
+def test_a_run_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_path):
+    out = tmp_path / "out"
+    process = start(*RUNS, "--quiet", "--out", str(out))
+    wait_for_first_result(process, out)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = fingerprints(out)
+    finished = assert_whole(out)
+    assert 1 <= len(finished) < 3, "the process finished before it could be killed: make the runs longer"
+
+    again = vadbench(*RUNS, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("finished earlier, skipped") == len(finished)
+    assert again.stderr.count(": AUC") == 3 - len(finished)  # one line per trained run
+    assert len(assert_whole(out)) == 3
+    assert {path: fingerprints(out)[path] for path in before} == before  # finished runs untouched
+    assert not [path for path in temporaries(out) if path.parent in {p.parent for p in before}]
+
+
+def test_two_identical_runs_writing_one_store_at_once_leave_it_whole(tmp_path, capsys):
+    out = tmp_path / "out"
+    both = [start(*RUNS[:4], "0,1", *RUNS[5:], "--steps", "5", "--quiet", "--out", str(out)) for _ in range(2)]
+    for process in both:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    assert len(assert_whole(out)) == 2
+    assert temporaries(out) == []
+    assert main(["leaderboard", str(out), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("sultani-mil,synthetic,last,2,0,")
