@@ -1,4 +1,4 @@
-"""The `vadbench` command line: list, run, leaderboard, data check.
+"""The `vadbench` command line: list, run, grid, leaderboard, plot, data check.
 
 Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
 errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from vadbench import __version__
 from vadbench.errors import UsageError
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for add in (add_list, add_run, add_leaderboard, add_data):
+    for add in (add_list, add_run, add_grid, add_leaderboard, add_plot, add_data):
         add(commands)
     return parser
 
@@ -107,6 +107,59 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     return 0
 
 
+def add_grid(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "grid", help="run every run of a grid file, then render its table",
+        description="Expand a grid file (TOML: methods x datasets x protocols x option sweeps x seeds; see "
+        "vadbench.grid and leaderboards/), run what is not finished under --out (an interrupted grid resumes) "
+        "and print the grid's table.",
+    )
+    parser.add_argument("file", metavar="FILE", help="a grid file, e.g. leaderboards/rtfm-ablation.toml")
+    _add_grid_choices(parser)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument("--format", default="md", choices=["md", "latex"], help="table format (default: md)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the runs and whether they are finished; run nothing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.set_defaults(handler=cmd_grid)
+
+
+def _add_grid_choices(parser: argparse.ArgumentParser) -> None:
+    """Options that change which runs a grid file stands for (shared by `grid` and `plot`)."""
+    parser.add_argument("--dataset", metavar="NAME", help="run on this dataset instead of the file's datasets")
+    parser.add_argument("--root", metavar="DIR", help="data root of the (one) dataset")
+    parser.add_argument("--seeds", type=parse_seeds, metavar="LIST", help="seeds instead of the file's, e.g. 0-4")
+    parser.add_argument("--steps", type=int, metavar="N", help="training steps instead of the file's")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
+
+
+def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto") -> tuple[Any, list[Any]]:
+    from vadbench.grid import expand, load_grid, override
+
+    grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
+    return grid, expand(grid, plugins, device=device)
+
+
+def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
+    from vadbench.experiment import run_specs
+    from vadbench.results import RunStore
+    from vadbench.tables import render_grid
+
+    grid, specs = _grid_specs(args, plugins, args.device)
+    store = RunStore(args.out)
+    if args.dry_run:
+        for spec in specs:
+            state = "finished" if store.is_finished(spec) else "to run"
+            options = " ".join(f"{k}={v}" for k, v in {**spec.method_options, **spec.dataset_options}.items())
+            print(f"{spec.key}  {state:<8}  {spec.method} on {spec.dataset} [{spec.protocol}] "
+                  f"seed {spec.seed}  {options}".rstrip())
+        print(f"{len(specs)} runs, {sum(map(store.is_finished, specs))} finished", file=sys.stderr)
+        return 0
+    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet)
+    print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format), end="")
+    return 0
+
+
 def add_leaderboard(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "leaderboard", help="render the stored results as a table",
@@ -123,6 +176,48 @@ def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
     from vadbench.results import load_results
 
     print(render(results_frame(load_results(args.results_dir)), args.format))
+    return 0
+
+
+PLOTS = ("sweep", "per-class", "video", "separability")
+
+
+def add_plot(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "plot", help="draw a figure from a grid's stored runs (needs vadbench[plot])",
+        description="Draw a figure from the finished runs of a grid file: sweep (AUC against a swept option), "
+        "per-class (per-class AUC of each method), video (score and feature magnitude over one test video, ground "
+        "truth shaded), separability (top-k magnitude separability of abnormal and normal videos against k).",
+    )
+    parser.add_argument("kind", choices=PLOTS, metavar="KIND", help=f"one of: {', '.join(PLOTS)}")
+    parser.add_argument("file", metavar="FILE", help="the grid file whose runs to plot (run `vadbench grid` first)")
+    _add_grid_choices(parser)
+    parser.add_argument("-o", "--output", metavar="PATH", help="figure file, .png or .pdf (default: <grid>-<kind>.png)")
+    parser.add_argument("--x", metavar="OPTION", help="sweep: the swept option on the x axis (default: the first)")
+    parser.add_argument("--method", metavar="NAME", help="video, separability: the method (default: the grid's first)")
+    parser.add_argument("--seed", type=int, metavar="N", help="video: the seed of the run (default: the first)")
+    parser.add_argument("--video", metavar="ID", help="video: the test video (default: the first abnormal one)")
+    parser.add_argument("--max-k", type=int, default=24, metavar="N", help="separability: largest k (default: 24)")
+    parser.set_defaults(handler=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
+    from vadbench.plots import draw
+    from vadbench.results import RunStore
+
+    grid, specs = _grid_specs(args, plugins)
+    figure = draw(args.kind, grid, specs, store=RunStore(args.out), plugins=plugins, x=args.x, method=args.method,
+                  seed=args.seed, video=args.video, max_k=args.max_k)
+    output = args.output or f"{grid.path.stem}-{args.kind}.png"
+    try:
+        figure.savefig(output, dpi=100)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--output {output}: cannot write the figure ({error})") from None
+    print(output)
     return 0
 
 

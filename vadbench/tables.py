@@ -68,7 +68,7 @@ def rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
     grouped: dict[Hashable, Row] = {}
     for result in results:
         spec = result.spec
-        sweep = {name: _option(spec, name) for name in grid.sweep_options}
+        sweep = {key.rpartition(".")[2]: grid.swept_value(key, result.config) for key in grid.sweep}
         key = (spec.method, spec.dataset, spec.protocol, spec.steps, _frozen(spec.method_options),
                _frozen(spec.dataset_options))
         grouped.setdefault(key, Row(spec, sweep)).results.append(result)
@@ -308,12 +308,6 @@ class _Comparer:
         if key not in self._tests:
             self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load().test
         return self._tests[key]
-
-
-def _option(spec: RunSpec, name: str) -> Any:
-    if name in spec.method_options:
-        return spec.method_options[name]
-    return spec.dataset_options.get(name, "-")
 
 
 def _frozen(options: dict[str, Any]) -> tuple[tuple[str, str], ...]:

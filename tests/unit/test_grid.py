@@ -87,9 +87,18 @@ k = [1, 2, 3]
     assert [s.protocol for s in specs[:8]] == ["last"] * 8 and specs[8].protocol == "oracle-test"
     assert [(s.method, s.method_options.get("k"), s.seed) for s in specs[:8]] == [
         ("sultani-mil", None, 0), ("sultani-mil", None, 1),
-        ("rtfm", 1, 0), ("rtfm", 1, 1), ("rtfm", 2, 0), ("rtfm", 2, 1), ("rtfm", 3, 0), ("rtfm", 3, 1),
-    ]
+        ("rtfm", 1, 0), ("rtfm", 1, 1), ("rtfm", 2, 0), ("rtfm", 2, 1), ("rtfm", None, 0), ("rtfm", None, 1),
+    ]  # k = 3 is rtfm's default, so that run is the plain rtfm run (see the next test)
     assert all(s.steps == 7 and s.dataset_options == {"mu": 4} for s in specs)
+
+
+def test_a_swept_default_is_the_same_run_as_no_override(tmp_path):
+    swept = load_grid(write(tmp_path, 'methods = ["rtfm"]\nseeds = [0]\n[sweep]\nk = [3]\nmargin = [100.0]', "a.toml"))
+    plain = load_grid(write(tmp_path, 'methods = ["rtfm"]\nseeds = [0]\n[options]\ndataset.mu = 6', "b.toml"))
+    assert [s.key for s in expand(swept, get_plugins())] == [s.key for s in expand(plain, get_plugins())]
+    assert swept.swept_value("k", {"method.k": 3, "dataset.mu": 6}) == 3
+    assert swept.swept_value("dataset.mu", {"method.mu": 1, "dataset.mu": 6}) == 6
+    assert swept.swept_value("k", {"dataset.mu": 6}) == "-"
 
 
 def test_dataset_qualified_options_apply_to_that_dataset_only(tmp_path):
