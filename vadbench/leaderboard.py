@@ -12,6 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from vadbench.errors import UsageError
+from vadbench.protocols import parse_protocol
 from vadbench.types import RunResult
 
 FORMATS = ("md", "csv", "latex")
@@ -72,7 +73,17 @@ def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRIC
             _cell(mean, std, fmt) for mean, std in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
         ]
     style = "pipe" if fmt == "md" else "latex_raw"
-    return str(tabulate(table.values.tolist(), headers=list(table.columns), tablefmt=style, disable_numparse=True))
+    # Rows selected on the test labels get their own, labelled table: never mixed with honest rows.
+    honest = [parse_protocol(p).honest for p in table["protocol"]]
+    parts = []
+    for section in (table[honest], table[[not h for h in honest]]):
+        if len(section):
+            parts.append(str(tabulate(section.values.tolist(), headers=list(table.columns), tablefmt=style,
+                                      disable_numparse=True)))
+    if len(parts) == 2 or not any(honest):
+        note = "Selected on the TEST set (oracle-test): optimistic, not comparable with honest rows."
+        parts.insert(len(parts) - 1, f"**{note}**" if fmt == "md" else f"% {note}")
+    return "\n\n".join(parts)
 
 
 def _cell(mean: float, std: float, fmt: str) -> str:

@@ -16,6 +16,9 @@ test-selected number only under its own, always-labelled protocol:
   the weights with the best primary metric are kept, as the public code does. Its rows are labelled
   and tables never mix them with honest rows.
 
+This module parses protocol strings and never imports torch (tables use it); the selectors that
+implement the protocols during training are in `vadbench.selection`.
+
 A protocol string is a name, optionally followed by settings: ``oracle-test:every=10``,
 ``val:fraction=0.3,every=20``. The string is part of the run key, so `parse_protocol(...).text` gives
 the canonical spelling (defaults omitted) that equal runs share.
@@ -23,20 +26,10 @@ the canonical spelling (defaults omitted) that equal runs share.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
-from torch import nn
-
 from vadbench.errors import UsageError
-from vadbench.evaluation import score_videos
-from vadbench.method import Method
-from vadbench.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
-from vadbench.types import Benchmark, TrainSet
 
 PROTOCOLS = ("last", "val", "oracle-test")
 #: Protocols that read the test labels before the final evaluation: never mixed with honest rows.
@@ -46,7 +39,6 @@ DEFAULT_EVERY = 5
 #: Share of each class of training videos held out by ``val``.
 DEFAULT_FRACTION = 0.2
 _SETTINGS = {"last": (), "val": ("every", "fraction"), "oracle-test": ("every",)}
-_METRICS = {"auc": frame_auc, "ap": frame_ap, "ap_trapz": frame_ap_trapz}
 
 
 @dataclass(frozen=True)
@@ -95,120 +87,3 @@ def parse_protocol(text: str) -> Protocol:
     if not 0 < protocol.fraction < 1:
         raise UsageError(f"protocol {text!r}: fraction must be between 0 and 1")
     return protocol
-
-
-class Selector:
-    """Protocol ``last``: trains on every training video and keeps the final weights.
-
-    The runner trains on `train`, calls `on_step` after every step and `finish` after the last one.
-    """
-
-    def __init__(self, train: TrainSet) -> None:
-        self.train = train
-
-    def on_step(self, model: nn.Module, step: int) -> None:
-        """Called by the training loop after each (1-based) step."""
-
-    def finish(self, model: nn.Module) -> dict[str, Any]:
-        """Load the selected weights into `model`; returns what to record about the selection."""
-        return {}
-
-
-class CheckpointSelector(Selector):
-    """Scores the model every `every` steps (and after the last) and keeps the best weights."""
-
-    def __init__(self, train: TrainSet, steps: int, every: int) -> None:
-        super().__init__(train)
-        self.steps, self.every = steps, every
-        self.best_score = -np.inf
-        self.best_step = 0
-        self.best_state: dict[str, torch.Tensor] | None = None
-
-    def criterion(self, model: nn.Module) -> float:
-        """The selection score of the current weights (higher is better)."""
-        raise NotImplementedError
-
-    def on_step(self, model: nn.Module, step: int) -> None:
-        if step % self.every and step != self.steps:
-            return
-        score = self.criterion(model)
-        model.train()  # scoring switched the model to eval mode
-        if score >= self.best_score:
-            self.best_score, self.best_step = score, step
-            self.best_state = copy.deepcopy(model.state_dict())
-
-    def finish(self, model: nn.Module) -> dict[str, Any]:
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
-        return {"selected_step": self.best_step, "selection_score": float(self.best_score)}
-
-
-class ValidationSelector(CheckpointSelector):
-    """Protocol ``val``: best video-level AUC on held-out training videos (video labels only)."""
-
-    def __init__(
-        self, method: Method, train: TrainSet, held_out: TrainSet, device: torch.device, *,
-        steps: int, every: int,
-    ) -> None:
-        super().__init__(train, steps, every)
-        self.method = method
-        # (N, C, S, D) -> (N, S, C, D): the layout Method.score expects.
-        self.features = torch.as_tensor(np.asarray(held_out.features), device=device).transpose(1, 2)
-        self.lengths = torch.full((len(held_out),), self.features.shape[1], device=device)
-        self.labels = np.asarray(held_out.labels)
-        self.k = max(1, self.features.shape[1] // 10)
-
-    @torch.inference_mode()
-    def criterion(self, model: nn.Module) -> float:
-        model.eval()
-        scores = self.method.score(model, self.features, self.lengths).float()
-        video_scores = scores.topk(self.k, dim=1).values.mean(dim=1).cpu().numpy()
-        return float(roc_auc_score(self.labels, video_scores))
-
-
-class OracleTestSelector(CheckpointSelector):
-    """Protocol ``oracle-test``: best primary metric on the TEST set (optimistic; public-code behaviour)."""
-
-    def __init__(
-        self, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, every: int
-    ) -> None:
-        super().__init__(benchmark.train, steps, every)
-        self.method, self.test, self.device = method, benchmark.test, device
-        self.metric = _METRICS[benchmark.primary_metric]
-
-    def criterion(self, model: nn.Module) -> float:
-        scores = np.concatenate(score_videos(self.method, model, self.test, self.device))
-        frames = expand_to_frames(scores, self.test.snippet_frames)
-        value = self.metric(frames, np.asarray(self.test.frame_labels))
-        return -np.inf if value != value else value
-
-
-def hold_out(train: TrainSet, fraction: float, seed: int) -> tuple[TrainSet, TrainSet]:
-    """(training, held-out) videos: `fraction` of each class held out, drawn with `seed`."""
-    rng = np.random.default_rng(seed)
-    held: list[int] = []
-    for label in (0, 1):
-        videos = np.flatnonzero(np.asarray(train.labels) == label)
-        if len(videos) < 2:
-            raise UsageError(
-                f"protocol val needs at least 2 {'abnormal' if label else 'normal'} training videos, "
-                f"got {len(videos)}"
-            )
-        count = min(len(videos) - 1, max(1, round(fraction * len(videos))))
-        held.extend(rng.choice(videos, size=count, replace=False).tolist())
-    mask = np.zeros(len(train), dtype=bool)
-    mask[held] = True
-    return train.subset(np.flatnonzero(~mask)), train.subset(np.flatnonzero(mask))
-
-
-def create_selector(
-    protocol: str, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, seed: int
-) -> Selector:
-    """The selector of `protocol` for one run (``val`` draws its held-out videos with `seed`)."""
-    parsed = parse_protocol(protocol)
-    if parsed.name == "val":
-        train, held_out = hold_out(benchmark.train, parsed.fraction, seed)
-        return ValidationSelector(method, train, held_out, device, steps=steps, every=parsed.every)
-    if parsed.name == "oracle-test":
-        return OracleTestSelector(method, benchmark, device, steps=steps, every=parsed.every)
-    return Selector(benchmark.train)

@@ -2,7 +2,8 @@
 
 Model selection is honest by default (protocol ``last``): the weights after the fixed schedule are
 evaluated, and the test labels are read only by that final evaluation. The other protocols
-(`vadbench.protocols`) watch training through a selector and hand back the weights to evaluate.
+(`vadbench.protocols`) watch training through a selector (`vadbench.selection`) and hand back the
+weights to evaluate.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from vadbench.evaluation import score_videos
 from vadbench.magnitudes import magnitude_videos
 from vadbench.metrics import evaluate
 from vadbench.plugins import Plugins, get_plugins
-from vadbench.protocols import create_selector, parse_protocol
+from vadbench.protocols import parse_protocol
+from vadbench.selection import create_selector
 from vadbench.training import BalancedSampler, TrainingDiverged, train
 from vadbench.types import Benchmark, RunResult, RunSpec
 

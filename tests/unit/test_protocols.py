@@ -9,8 +9,9 @@ from vadbench.datasets.synthetic import Synthetic
 from vadbench.errors import UsageError
 from vadbench.methods.rtfm import RTFM
 from vadbench.plugins import load_plugins
-from vadbench.protocols import hold_out, parse_protocol
+from vadbench.protocols import parse_protocol
 from vadbench.runner import Runner
+from vadbench.selection import hold_out
 from vadbench.types import RunSpec, TestSet
 
 STEPS = 12
@@ -120,3 +121,15 @@ def test_val_trains_without_its_held_out_videos(runner):
     assert result.config["batch_size"] == 6  # 8 videos per class minus the 2 held out
     assert result.metrics["selected_step"] in (4, 8, 12)
     assert 0.0 <= result.metrics["selection_score"] <= 1.0
+
+
+def test_the_leaderboard_puts_test_selected_rows_in_their_own_labelled_table():
+    from vadbench.leaderboard import render, results_frame
+    from vadbench.types import RunResult
+
+    results = [RunResult(RunSpec("rtfm", protocol=p, seed=s), "ok", metrics={"auc": 0.9, "ap": 0.5, "ap_trapz": 0.5})
+               for p in ("last", "oracle-test", "val") for s in (0, 1)]
+    honest, oracle = render(results_frame(results)).split("Selected on the TEST set")
+    assert "| last " in honest and "| val " in honest and "oracle-test" not in honest
+    assert "| oracle-test " in oracle and "| last " not in oracle
+    assert "Selected on the TEST set" not in render(results_frame(results[:2]))
