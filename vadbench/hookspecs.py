@@ -26,3 +26,15 @@ def vadbench_register_datasets(register):
     Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses
     :class:`vadbench.dataset.Dataset`; presets fix options (for example a benchmark-shaped synthetic set).
     """
+
+
+@hookspec
+def vadbench_register_executors(register):
+    """Register executors: where the runs of ``vadbench run`` and ``vadbench grid`` execute.
+
+    Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses
+    :class:`vadbench.executor.Executor`; ``--executor NAME`` selects one, and the flags
+    ``--workers``, ``--address``, ``--gpus-per-run`` and ``--cpus-per-run`` set the ``Config``
+    options of those names. Import heavy or optional engines inside the executor, not at
+    registration, so that ``vadbench list`` works without them.
+    """

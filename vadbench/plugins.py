@@ -22,6 +22,7 @@ import pluggy
 from vadbench import hookspecs
 from vadbench.dataset import Dataset
 from vadbench.errors import UsageError
+from vadbench.executor import Executor
 from vadbench.method import Method
 from vadbench.registry import Registry
 
@@ -36,6 +37,7 @@ class Plugins:
     manager: pluggy.PluginManager
     methods: Registry[Method]
     datasets: Registry[Dataset]
+    executors: Registry[Executor]
     #: plugin name -> distribution that provides it ("vadbench" for the built-ins)
     distributions: dict[str, str] = field(default_factory=dict)
     #: one line per plugin that failed to load
@@ -50,12 +52,15 @@ def load_plugins() -> Plugins:
     """A fresh plugin manager with every plugin loaded and the registries filled."""
     manager = pluggy.PluginManager("vadbench")
     manager.add_hookspecs(hookspecs)
-    plugins = Plugins(manager, Registry("method", Method), Registry("dataset", Dataset))
+    plugins = Plugins(
+        manager, Registry("method", Method), Registry("dataset", Dataset), Registry("executor", Executor)
+    )
     _load_entry_points(plugins)
     _load_named_modules(plugins)
     manager.check_pending()
     _fill(plugins, manager.hook.vadbench_register_methods, plugins.methods)
     _fill(plugins, manager.hook.vadbench_register_datasets, plugins.datasets)
+    _fill(plugins, manager.hook.vadbench_register_executors, plugins.executors)
     return plugins
 
 

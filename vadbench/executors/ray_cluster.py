@@ -1,0 +1,128 @@
+"""Built-in executor ``ray`` (extra ``vadbench[ray]``): each run is a Ray task on a local or remote cluster.
+
+Ray schedules the tasks by their ``num_gpus`` (fractional values pack several runs on one GPU) and
+``num_cpus``. The tasks return their `RunResult` (scores included) to the driver, which writes the
+run store, so results need no shared filesystem; the feature roots, however, are read by the
+workers and must be visible to them at the same path. Ray's own task retries are off: a failed
+task comes back as a worker failure, and the driver's retry policy applies as for every executor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from vadbench import hookimpl
+from vadbench.errors import UsageError
+from vadbench.executor import Executor, WorkerFailure, describe_error
+from vadbench.executors import worker
+from vadbench.executors.local import available_cores
+from vadbench.plugins import Plugins
+from vadbench.types import RunResult, RunSpec
+
+#: Driver settings that decide which plugins load; the workers get the same.
+PLUGIN_ENVIRONMENT = ("VADBENCH_PLUGINS", "VADBENCH_DISABLE_PLUGIN_AUTOLOAD")
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """address: a running cluster (``auto``, ``ray://host:10001``; default: start a local one);
+    workers: runs at once on the local cluster (default: every core); gpus_per_run: GPUs per run,
+    fractional allowed (default: 1 when the cluster has GPUs, else 0); cpus_per_run: CPUs (and torch
+    threads) per run."""
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_run: float | None = None
+    cpus_per_run: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.cpus_per_run < 1:
+            raise ValueError(f"cpus_per_run must be at least 1, got {self.cpus_per_run}")
+        if self.gpus_per_run is not None and not (
+            0 <= self.gpus_per_run <= 1 or float(self.gpus_per_run).is_integer()
+        ):
+            raise ValueError(f"gpus_per_run must be a fraction up to 1 or a whole number, got {self.gpus_per_run}")
+        if self.address and self.workers:
+            raise ValueError("workers sizes a local Ray cluster; with an address the cluster's resources decide")
+
+
+class RayExecutor(Executor):
+    """Ray tasks on a local or remote cluster (pip install "vadbench[ray]")."""
+
+    Config = RayConfig
+
+    def open(self, plugins: Plugins, *, progress: bool) -> None:
+        self._ray = import_ray()
+        self._started = not self._ray.is_initialized()
+        if self._started:
+            self._ray.init(**self._init_arguments())
+        gpus = self.config.gpus_per_run
+        if gpus is None:
+            gpus = 1 if self._ray.cluster_resources().get("GPU", 0) > 0 else 0
+        environment = {name: os.environ[name] for name in PLUGIN_ENVIRONMENT if name in os.environ}
+        self._task = self._ray.remote(worker.run).options(
+            num_cpus=self.config.cpus_per_run, num_gpus=gpus, max_retries=0,
+            runtime_env={"env_vars": environment} if environment else None,
+        )
+        self._in_flight: dict[Any, RunSpec] = {}
+
+    def _init_arguments(self) -> dict[str, Any]:
+        if self.config.address:
+            return {"address": self.config.address}
+        workers = self.config.workers or max(1, available_cores() // self.config.cpus_per_run)
+        return {"num_cpus": workers * self.config.cpus_per_run, "include_dashboard": False}
+
+    def close(self) -> None:
+        self._cancel()
+        if self._started:
+            self._ray.shutdown()
+
+    def execute(self, specs: Sequence[RunSpec]) -> Generator[RunResult | WorkerFailure, None, None]:
+        for spec in specs:
+            self._in_flight[self._task.remote(spec, self.config.cpus_per_run)] = spec
+        try:
+            while self._in_flight:
+                done, _ = self._ray.wait(list(self._in_flight), num_returns=1)
+                yield self._outcome(done[0], self._in_flight.pop(done[0]))
+        finally:
+            self._cancel()
+
+    def _outcome(self, ref: Any, spec: RunSpec) -> RunResult | WorkerFailure:
+        """The task's result, or its failure (a usage error inside the task stops the grid)."""
+        exceptions = self._ray.exceptions
+        try:
+            result: RunResult = self._ray.get(ref)
+        except exceptions.RayTaskError as error:  # the run raised
+            cause = error.cause
+            if isinstance(cause, UsageError):
+                raise UsageError(str(cause)) from None
+            return WorkerFailure(spec, describe_error(cause))
+        except exceptions.RayError as error:  # a worker or node was lost
+            return WorkerFailure(spec, describe_error(error))
+        return result
+
+    def _cancel(self) -> None:
+        """Stop the tasks still in flight (Ctrl-C, an error): nothing keeps running on the cluster."""
+        for ref in self._in_flight:
+            self._ray.cancel(ref, force=True)
+        self._in_flight.clear()
+
+
+def import_ray() -> ModuleType:
+    """Ray, imported on first use so that vadbench never needs it unless this executor is chosen."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError('--executor ray needs Ray: pip install "vadbench[ray]"') from None
+    return ray
+
+
+@hookimpl
+def vadbench_register_executors(register: Callable[..., None]) -> None:
+    register("ray", RayExecutor)

@@ -1,0 +1,42 @@
+"""What runs inside a worker process (local or Ray): one Runner per process, runs one at a time.
+
+The runner is built on the first run a process gets and kept, so every later run of the same
+benchmark in that process skips loading it. Plugins are loaded in the worker itself, from entry
+points and ``VADBENCH_PLUGINS``, exactly as the driver loads its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+
+import torch
+
+from vadbench.plugins import get_plugins
+from vadbench.runner import Runner
+from vadbench.types import RunResult, RunSpec
+
+
+def start(gpu: str | None) -> None:
+    """Initialise a local worker process: pin its GPU, and leave Ctrl-C to the driver.
+
+    CUDA reads ``CUDA_VISIBLE_DEVICES`` when torch first touches it, which is after this, so the
+    worker's ``cuda`` is the pinned GPU. The driver stops the workers itself on Ctrl-C; a worker
+    that caught the signal too would print a traceback and might lose the run it just finished.
+    """
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run(spec: RunSpec, threads: int) -> RunResult:
+    """Run `spec` with `threads` torch threads (the same count gives the same numbers on the CPU)."""
+    torch.set_num_threads(threads)
+    return _runner().run(spec)
+
+
+@functools.cache
+def _runner() -> Runner:
+    """This process's runner (it caches the benchmarks it loads)."""
+    return Runner(get_plugins(), progress=False)
