@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from vadbench import __version__
 from vadbench.errors import UsageError
+from vadbench.executor import Executor, create_executor
 from vadbench.plugins import Plugins, get_plugins
 
 DEFAULT_OUT = "vadbench-runs"
@@ -41,13 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_list(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("list", help="list the registered methods and datasets",
-                                 description="List every registered method and dataset with a one-line description.")
+    parser = commands.add_parser("list", help="list the registered methods, datasets and executors",
+                                 description="List every registered method, dataset and executor with a one-line "
+                                 "description.")
     parser.set_defaults(handler=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace, plugins: Plugins) -> int:
-    for title, registry in (("methods", plugins.methods), ("datasets", plugins.datasets)):
+    for title, registry in (("methods", plugins.methods), ("datasets", plugins.datasets),
+                            ("executors", plugins.executors)):
         print(f"{title}:")
         width = max((len(entry.name) for entry in registry), default=0)
         for entry in registry:
@@ -78,7 +81,37 @@ def add_run(commands: argparse._SubParsersAction) -> None:
                         "--set dataset.mu=8 (repeatable)")
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="leaderboard format")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_run)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the runs execute (shared by `run` and `grid`); the values go to the executor's options."""
+    group = parser.add_argument_group("executor", "where the runs execute (see the README: Running grids on "
+                                      "several GPUs or a cluster)")
+    group.add_argument("--executor", default="serial", metavar="NAME",
+                       help="serial (default: one run after another in this process), local (worker processes: "
+                       "one per GPU, else --workers CPU workers) or ray (Ray tasks; pip install \"vadbench[ray]\")")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="local: worker processes; ray: runs at once on a local cluster (default: one per GPU, "
+                       "else one per core)")
+    group.add_argument("--address", metavar="ADDR", help="ray: a running cluster, e.g. auto or ray://head:10001 "
+                       "(default: start a local one)")
+    group.add_argument("--gpus-per-run", type=float, metavar="F",
+                       help="ray: GPUs per run, fractional allowed (0.25 packs four runs on a GPU; default: 1 when "
+                       "the cluster has GPUs, else 0)")
+    group.add_argument("--cpus-per-run", type=int, metavar="N",
+                       help="CPU cores (torch threads) per run; equal values give equal results on the CPU")
+
+
+#: The flags of `add_executor_arguments` that are executor options.
+EXECUTOR_OPTIONS = ("workers", "address", "gpus_per_run", "cpus_per_run")
+
+
+def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
+    """The executor chosen by `--executor`, with the options given on the command line."""
+    options = {name: getattr(args, name) for name in EXECUTOR_OPTIONS if getattr(args, name) is not None}
+    return create_executor(plugins, args.executor, options)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -102,7 +135,8 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
     specs = build_specs(plugins, methods, args.dataset, assignments, args.seeds, args.steps, args.device)
-    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet)
+    executor = executor_from_args(args, plugins)
+    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results_frame(results), args.format))
     return 0
 
@@ -121,6 +155,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and whether they are finished; run nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_grid)
 
 
@@ -155,7 +190,8 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
                   f"seed {spec.seed}  {options}".rstrip())
         print(f"{len(specs)} runs, {sum(map(store.is_finished, specs))} finished", file=sys.stderr)
         return 0
-    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet)
+    executor = executor_from_args(args, plugins)
+    results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format), end="")
     return 0
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack, closing
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from vadbench.executor import Executor, WorkerFailure, results_with_retry
+from vadbench.executors.serial import SerialExecutor
 from vadbench.options import route_overrides
 from vadbench.plugins import Plugins, get_plugins
 from vadbench.results import RunStore
@@ -50,24 +56,51 @@ def build_specs(
 
 
 def run_specs(
-    specs: Sequence[RunSpec], out: str | Path, *, plugins: Plugins | None = None, progress: bool = True
+    specs: Sequence[RunSpec],
+    out: str | Path,
+    *,
+    plugins: Plugins | None = None,
+    progress: bool = True,
+    executor: Executor | None = None,
 ) -> list[RunResult]:
-    """Run every spec not already finished in the store at `out`; return all their results."""
+    """Run every spec not already finished in the store at `out`; return all their results, in spec order.
+
+    `executor` (default: serial) runs them; each result is stored as soon as it arrives, so Ctrl-C
+    loses only the runs in flight. A worker failure is reported and retried once after the other
+    runs; a second one stores the run as failed. With `progress`, a bar counts the runs (finished
+    earlier ones included) under a line per run.
+    """
     store = RunStore(out)
     store.ensure_writable()
-    runner = Runner(plugins or get_plugins(), progress=progress)
-    results = []
+    executor = executor or SerialExecutor(SerialExecutor.Config())
+    copies = Counter(spec.key for spec in specs)
+    labels: dict[str, str] = {}
     for index, spec in enumerate(specs, 1):
-        label = f"[{index}/{len(specs)}] {spec.method} on {spec.dataset}, seed {spec.seed}"
-        if store.is_finished(spec):
-            _say(progress, f"{label}: finished earlier, skipped ({store.folder(spec)})")
-            results.append(store.result(spec))
-            continue
-        result = runner.run(spec)
-        store.write(result)
-        _say(progress, f"{label}: {_summary(result)}")
-        results.append(result)
-    return results
+        labels.setdefault(spec.key, f"[{index}/{len(specs)}] {spec.method} on {spec.dataset}, seed {spec.seed}")
+    finished = {spec.key: store.result(spec) for spec in specs if store.is_finished(spec)}
+    pending = [spec for key, spec in {spec.key: spec for spec in specs}.items() if key not in finished]
+    results: dict[str, RunResult] = {}
+    with ExitStack() as stack:
+        if pending:  # before the bar, so that a missing extra is a clean one-line error
+            stack.enter_context(executor.session(plugins or get_plugins(), progress=progress))
+        bar = stack.enter_context(tqdm(total=len(specs), desc="runs", unit="run", disable=not progress,
+                                       file=sys.stderr))
+
+        def arrived(result: RunResult, line: str) -> None:
+            results[result.spec.key] = result
+            _say(progress, f"{labels[result.spec.key]}: {line}")
+            bar.update(copies[result.spec.key])
+
+        def retrying(failure: WorkerFailure) -> None:
+            _say(progress, f"{labels[failure.spec.key]}: worker failed ({failure.error}); will retry after the others")
+
+        for result in finished.values():
+            arrived(result, f"finished earlier, skipped ({store.folder(result.spec)})")
+        with closing(results_with_retry(executor, pending, retrying)) as arrivals:
+            for result in arrivals:
+                store.write(result)
+                arrived(result, _summary(result))
+    return [results[spec.key] for spec in specs]
 
 
 def _summary(result: RunResult) -> str:
@@ -79,4 +112,4 @@ def _summary(result: RunResult) -> str:
 
 def _say(enabled: bool, line: str) -> None:
     if enabled:
-        print(line, file=sys.stderr, flush=True)
+        tqdm.write(line, file=sys.stderr)
