@@ -2,7 +2,8 @@
 
 Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
 errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
-traceback only with ``--debug``).
+traceback only with ``--debug``). `run` and `grid` exit with code 1 when a run failed (after printing
+the table that marks it), so that scripts notice without parsing the table; 130 means interrupted.
 """
 
 from __future__ import annotations
@@ -138,7 +139,12 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results_frame(results), args.format))
-    return 0
+    return exit_code(results)
+
+
+def exit_code(results: Sequence[Any]) -> int:
+    """1 when any run failed (its table row says so), else 0; 2 stays reserved for bad input."""
+    return int(any(result.status != "ok" for result in results))
 
 
 def add_grid(commands: argparse._SubParsersAction) -> None:
@@ -193,7 +199,7 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format), end="")
-    return 0
+    return exit_code(results)
 
 
 def add_leaderboard(commands: argparse._SubParsersAction) -> None:
