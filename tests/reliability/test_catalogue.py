@@ -140,6 +140,19 @@ def corrupt_result(root: Path, tmp: Path) -> list[str]:
     return []
 
 
+GRID = ("grid", "{tmp}/grid.toml", "--device", "cpu", "--quiet", "--out", "{out}")
+GRID_FILE = "{tmp}/grid.toml"
+
+
+def grid(text: str) -> Damage:
+    """A grid file holding `text` (valid grids around the damage have one method, one seed, two steps)."""
+
+    def damage(root: Path, tmp: Path) -> None:
+        (tmp / "grid.toml").write_text(text + "\n")
+
+    return damage
+
+
 FEATURES = "{root}/test/" + ABUSE + "_i3d.npy"
 BAD_FILE = (FEATURES,)
 
@@ -231,6 +244,28 @@ CASES = [
          argv=tuple(a for a in RUN if a not in ("--root", "{root}"))),
     Case("out-under-a-file", out_under_a_file, ("--out {tmp}/a-file/runs", "cannot write results there")),
     Case("out-not-writable", read_only_out, ("--out", "cannot write results there")),
+    # -- grid files ----------------------------------------------------------------------------------------
+    Case("grid-file-missing", nothing, (GRID_FILE, "cannot read the grid file"), argv=GRID),
+    Case("grid-not-toml", grid('methods = ["rtfm"'), (GRID_FILE, "not valid TOML"), argv=GRID),
+    Case("grid-unknown-field", grid('method = ["rtfm"]'), (GRID_FILE, "unknown field 'method'"), argv=GRID),
+    Case("grid-without-methods", grid("seeds = [0]"), (GRID_FILE, "methods: missing"), argv=GRID),
+    Case("grid-methods-not-a-list", grid('methods = "rtfm"'), (GRID_FILE, "methods: expected a non-empty list"),
+         argv=GRID),
+    Case("grid-negative-seed", grid('methods = ["rtfm"]\nseeds = [-1]'),
+         (GRID_FILE, "seeds: expected a non-empty list of non-negative integers"), argv=GRID),
+    Case("grid-zero-steps", grid('methods = ["rtfm"]\nsteps = 0'), (GRID_FILE, "steps: expected a positive"),
+         argv=GRID),
+    Case("grid-unknown-method", grid('methods = ["rtfx"]'), (GRID_FILE, "methods", "unknown method 'rtfx'"),
+         argv=GRID),
+    Case("grid-unknown-option", grid('methods = ["rtfm"]\n[options]\ncolour = "red"'),
+         (GRID_FILE, "no selected method or dataset has option 'colour'"), argv=GRID),
+    Case("grid-sweep-not-a-list", grid('methods = ["rtfm"]\n[sweep]\nk = 3'),
+         (GRID_FILE, "sweep.k: expected a non-empty list"), argv=GRID),
+    Case("grid-sweep-wrong-type", grid('methods = ["rtfm"]\n[sweep]\nk = ["three"]'),
+         (GRID_FILE, "'k'", "expects int"), argv=GRID),
+    Case("grid-unknown-table-kind", grid('methods = ["rtfm"]\n[table]\nkind = "pie"'),
+         (GRID_FILE, "table.kind: must be one of"), argv=GRID),
+    # -- the run store ---------------------------------------------------------------------------------------
     Case("corrupt-stored-result", corrupt_result,
          ("{tmp}/store/runs/0123456789abcdef/result.json", "not a vadbench result"),
          argv=("leaderboard", "{tmp}/store")),

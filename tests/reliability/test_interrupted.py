@@ -1,4 +1,4 @@
-"""Interrupted and concurrent runs: the store never holds a corrupt result and resumes exactly.
+"""Interrupted and concurrent grids: the store never holds a corrupt result and resumes exactly.
 
 A run's ``result.json`` is written last, by rename, so a process killed with SIGKILL (no handler, no
 cleanup) leaves either a finished run or a folder without a result, which the next command redoes.
@@ -11,13 +11,24 @@ import signal
 import time
 from pathlib import Path
 
-from clirun import TINY, start, stored, temporaries, vadbench
+from clirun import start, stored, temporaries, vadbench
+from conftest import TINY_SYNTHETIC
 
 from vadbench.cli import main
 from vadbench.results import RunStore
 from vadbench.types import RunResult
 
-RUNS = ["run", "--method", "sultani-mil", "--seeds", "0,1,2", "--device", "cpu", *TINY]
+GRID = """title = "three seeds"
+methods = ["sultani-mil"]
+seeds = [0, 1, 2]
+[options]
+""" + "\n".join(f"dataset.{key} = {value}" for key, value in TINY_SYNTHETIC.items())
+
+
+def grid_command(tmp_path: Path, *extra: str) -> list[str]:
+    """`vadbench grid` on a three-run grid of tiny synthetic runs, storing under tmp_path/out."""
+    (tmp_path / "grid.toml").write_text(GRID)
+    return ["grid", str(tmp_path / "grid.toml"), "--device", "cpu", "--out", str(tmp_path / "out"), *extra]
 
 
 def wait_for_first_result(process, out: Path, timeout: float = 240) -> None:
@@ -50,9 +61,9 @@ def assert_whole(out: Path) -> dict[str, dict]:
     return records
 
 
-def test_a_run_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_path):
+def test_a_grid_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_path):
     out = tmp_path / "out"
-    process = start(*RUNS, "--quiet", "--out", str(out))
+    process = start(*grid_command(tmp_path, "--quiet"))
     wait_for_first_result(process, out)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -60,7 +71,7 @@ def test_a_run_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_pat
     finished = assert_whole(out)
     assert 1 <= len(finished) < 3, "the process finished before it could be killed: make the runs longer"
 
-    again = vadbench(*RUNS, "--out", str(out))
+    again = vadbench(*grid_command(tmp_path))
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("finished earlier, skipped") == len(finished)
     assert again.stderr.count(": AUC") == 3 - len(finished)  # one line per trained run
@@ -69,9 +80,9 @@ def test_a_run_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_pat
     assert not [path for path in temporaries(out) if path.parent in {p.parent for p in before}]
 
 
-def test_two_identical_runs_writing_one_store_at_once_leave_it_whole(tmp_path, capsys):
+def test_two_identical_grids_writing_one_store_at_once_leave_it_whole(tmp_path, capsys):
     out = tmp_path / "out"
-    both = [start(*RUNS[:4], "0,1", *RUNS[5:], "--steps", "5", "--quiet", "--out", str(out)) for _ in range(2)]
+    both = [start(*grid_command(tmp_path, "--seeds", "0,1", "--steps", "5", "--quiet")) for _ in range(2)]
     for process in both:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
