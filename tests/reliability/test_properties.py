@@ -29,7 +29,7 @@ from vadbench.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_a
 from vadbench.types import SNIPPET_FRAMES
 
 settings.register_profile(
-    "vadbench-properties", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "vadbench-properties", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 PROPERTIES = settings.get_profile("vadbench-properties")
 SOURCE = "ann.txt"
