@@ -279,6 +279,11 @@ def _of_method(grid: Grid, results: list[RunResult], method: str | None) -> list
     chosen = [r for r in results if r.spec.method == method and parse_protocol(r.spec.protocol).honest]
     if not chosen:
         raise UsageError(f"--method {method}: no honest run of it in {grid.path}; methods: {', '.join(grid.methods)}")
+    variants = {(repr(sorted(r.spec.method_options.items())), repr(sorted(r.spec.dataset_options.items())),
+                 r.spec.steps, r.spec.protocol) for r in chosen}
+    if len(variants) > 1:
+        raise UsageError(f"--method {method}: {grid.path} runs it in {len(variants)} configurations (a sweep); "
+                         "plot from a grid that runs it in one, e.g. leaderboards/rtfm-vs-mil.toml")
     return chosen
 
 

@@ -103,13 +103,21 @@ def test_plots_of_a_finished_sweep(capsys, tmp_path):
     path = grid_file(tmp_path, 'methods = ["rtfm", "sultani-mil"]\nseeds = [0]\nsweep = { k = [1, 3] }')
     out_dir = str(tmp_path / "runs")
     assert run_cli(capsys, "grid", str(path), "--out", out_dir, "--quiet")[0] == 0
-    for kind, extra in (("sweep", []), ("per-class", []), ("video", ["--method", "rtfm"]),
-                        ("separability", ["--max-k", "6"])):
+    for kind, extra in (("sweep", []), ("per-class", [])):
         figure = tmp_path / f"{kind}.png"
         code, out, err = run_cli(capsys, "plot", kind, str(path), "--out", out_dir, "-o", str(figure), *extra)
         assert code == 0, err
         assert out.strip() == str(figure) and figure.read_bytes().startswith(b"\x89PNG")
     code, _, err = run_cli(capsys, "plot", "sweep", str(path), "--out", out_dir, "--x", "margin")
     assert code == 2 and "--x margin: not swept" in err
-    code, _, err = run_cli(capsys, "plot", "separability", str(path), "--out", out_dir, "--method", "sultani-mil")
+    code, _, err = run_cli(capsys, "plot", "video", str(path), "--out", out_dir, "--method", "rtfm")
+    assert code == 2 and "runs it in 2 configurations" in err
+
+    one = grid_file(tmp_path, 'methods = ["rtfm", "sultani-mil"]\nseeds = [0]', "one.toml")  # the k = 3 runs
+    for kind, extra in (("video", ["--method", "rtfm"]), ("separability", ["--max-k", "6"])):
+        figure = tmp_path / f"{kind}.png"
+        code, out, err = run_cli(capsys, "plot", kind, str(one), "--out", out_dir, "-o", str(figure), *extra)
+        assert code == 0, err
+        assert figure.read_bytes().startswith(b"\x89PNG")
+    code, _, err = run_cli(capsys, "plot", "separability", str(one), "--out", out_dir, "--method", "sultani-mil")
     assert code == 2 and "stores no feature magnitudes" in err
