@@ -17,13 +17,23 @@ from vadbench.errors import UsageError
 
 
 class FileIndex:
-    """Every file under `root` by name; hidden folders (the preparation cache among them) are skipped."""
+    """Every file under `root` by name; hidden folders (the preparation cache among them) are skipped.
+
+    Symbolic links are followed (features often live on another disk), but each real folder is walked
+    once: a link loop, or two links to one folder, must not make every file in it look ambiguous.
+    """
 
     def __init__(self, root: Path, skip: Path | None = None) -> None:
         self.root = root
         self._paths: dict[str, list[Path]] = defaultdict(list)
         skipped = skip.resolve() if skip is not None else None
+        walked: set[str] = set()
         for folder, dirs, files in os.walk(root, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in walked:
+                dirs[:] = []
+                continue
+            walked.add(real)
             dirs[:] = sorted(
                 d for d in dirs if not d.startswith(".") and Path(folder, d).resolve() != skipped
             )

@@ -330,3 +330,11 @@ def test_short_videos_are_clamped_not_refused(video, snippets, k, tmp_path, caps
     assert code == 0, stderr
     assert "| rtfm" in stdout
     assert len(list((tmp_path / "out").glob("runs/*/result.json"))) == 1
+
+
+def test_a_symbolic_link_loop_in_the_root_is_walked_once(tmp_path, capsys):
+    root = tiny_ucf_root(tmp_path / "root")
+    (root / "train" / "loop").symlink_to("..", target_is_directory=True)
+    code, stdout, stderr = run_cli(capsys, [a.format(root=root, out=tmp_path / "out") for a in RUN])
+    assert code == 0, stderr
+    assert "| rtfm" in stdout
