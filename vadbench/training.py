@@ -1,12 +1,15 @@
 """The training loop shared by every method: balanced batches drawn on the device, no DataLoader.
 
 The pooled training set is moved to the device once; each step draws `batch` normal and `batch`
-abnormal videos with a seeded device generator, so the step itself never waits on the host. Loss
-terms are read back only every `log_every` steps, which is also where a non-finite loss is caught.
+abnormal videos with a seeded device generator into two preallocated buffers, so the step itself
+never waits on the host. Loss terms are read back only every `log_every` steps, which is also where a
+non-finite loss is caught. `Acceleration` adds bf16 autocast, torch.compile and (on CUDA) replay of the
+whole step as one CUDA graph; the default (fp32, eager) runs the plain step.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +17,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from vadbench.acceleration import Acceleration, FallBack, device_flags
+from vadbench.cudagraph import CapturedStep, StepOutputs
 from vadbench.method import Method
 from vadbench.types import TrainSet
 
@@ -24,10 +29,14 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainingLog:
-    """Loss terms read back every `log_every` steps: one dict per logged step."""
+    """Loss terms read back every `log_every` steps: one dict per logged step.
+
+    engine: how the steps actually ran (`Acceleration.label`, less whatever fell back to eager).
+    """
 
     steps: list[int] = field(default_factory=list)
     terms: list[dict[str, float]] = field(default_factory=list)
+    engine: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,90 @@ class BalancedSampler:
         generator.manual_seed(seed)
         return cls(normal, abnormal, min(batch, len(normal), len(abnormal)), generator)
 
-    def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normal, abnormal) batches of shape (batch, C, S, D), drawn without replacement."""
-        return self._pick(self.normal), self._pick(self.abnormal)
+    @property
+    def device(self) -> torch.device:
+        return self.normal.device
 
-    def _pick(self, videos: torch.Tensor) -> torch.Tensor:
-        order = torch.randperm(len(videos), generator=self.generator, device=videos.device)
-        return videos[order[: self.batch]]
+    def empty_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Uninitialised (normal, abnormal) buffers of shape (batch, C, S, D) for `draw_into`."""
+        shape = (self.batch, *self.normal.shape[1:])
+        return self.normal.new_empty(shape), self.abnormal.new_empty(shape)
+
+    def draw_into(self, normal: torch.Tensor, abnormal: torch.Tensor) -> None:
+        """Draw the next batches (without replacement within a class) into the given buffers."""
+        torch.index_select(self.normal, 0, self._order(len(self.normal)), out=normal)
+        torch.index_select(self.abnormal, 0, self._order(len(self.abnormal)), out=abnormal)
+
+    def _order(self, count: int) -> torch.Tensor:
+        return torch.randperm(count, generator=self.generator, device=self.device)[: self.batch]
+
+
+class TrainingStep:
+    """One optimisation step per call: draw a batch into static buffers, then loss, backward, update.
+
+    `loss(normal, abnormal)` returns the loss terms; ``terms["loss"]`` is a scalar, or one loss per
+    run when several runs are stacked (`vadbench.multirun`), and their sum is minimised. The body
+    reads only the buffers, so the same body runs eagerly, compiled, or captured in a CUDA graph.
+    """
+
+    def __init__(
+        self,
+        loss: Callable[[torch.Tensor, torch.Tensor], StepOutputs],
+        optimizer: torch.optim.Optimizer,
+        buffers: tuple[torch.Tensor, torch.Tensor],
+        draw: Callable[[torch.Tensor, torch.Tensor], None],
+        acceleration: Acceleration,
+    ) -> None:
+        self.normal, self.abnormal = buffers
+        self.draw, self.acceleration = draw, acceleration
+        device = self.normal.device
+        loss = acceleration.autocast(loss, device)
+        eager = self._body(loss, optimizer)
+        self.compiled: FallBack[StepOutputs] | None = None
+        body: Callable[[], StepOutputs] = eager
+        if acceleration.compile:
+            self.compiled = FallBack(
+                self._body(torch.compile(loss), optimizer), eager, "torch.compile of the training step",
+                before_retry=lambda: optimizer.zero_grad(set_to_none=True),
+            )
+            body = self.compiled
+        self.graphed = CapturedStep(body, optimizer) if acceleration.graphs(device) else None
+        self._run = self.graphed or body
+
+    @classmethod
+    def for_method(
+        cls, method: Method, model: nn.Module, optimizer: torch.optim.Optimizer, sampler: BalancedSampler,
+        acceleration: Acceleration,
+    ) -> TrainingStep:
+        """The step of one run: `method`'s loss on `model`, batches from `sampler`."""
+        return cls(
+            lambda normal, abnormal: method.loss(model, normal, abnormal),
+            optimizer, sampler.empty_batch(), sampler.draw_into, acceleration,
+        )
+
+    def _body(self, loss: Callable[..., StepOutputs], optimizer: torch.optim.Optimizer) -> Callable[[], StepOutputs]:
+        def body() -> StepOutputs:
+            terms = loss(self.normal, self.abnormal)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].sum().backward()
+            optimizer.step()
+            return terms
+
+        return body
+
+    def __call__(self) -> StepOutputs:
+        self.draw(self.normal, self.abnormal)
+        return self._run()
+
+    @property
+    def engine(self) -> str:
+        """What ran: precision, plus compile and cudagraph where they did not fall back."""
+        parts = [self.acceleration.precision]
+        if self.compiled is not None and not self.compiled.failed:
+            parts.append("compile")
+        if self.graphed is not None and self.graphed.captured:
+            parts.append("cudagraph")
+        return "+".join(parts)
 
 
 def train(
@@ -69,6 +155,7 @@ def train(
     sampler: BalancedSampler,
     steps: int,
     *,
+    acceleration: Acceleration | None = None,
     log_every: int = 50,
     progress: bool = True,
     description: str = "training",
@@ -79,27 +166,24 @@ def train(
     `on_step(step)` is called after each step (1-based): model-selection protocols hook in there.
     """
     optimizer = method.optimizer(model.parameters())
+    step = TrainingStep.for_method(method, model, optimizer, sampler, acceleration or Acceleration())
     log = TrainingLog()
     model.train()
-    with tqdm(total=steps, desc=description, disable=not progress, leave=False, unit="step") as bar:
-        for step in range(1, steps + 1):
-            normal, abnormal = sampler.draw()
-            terms = method.loss(model, normal, abnormal)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-            if step % log_every == 0 or step == steps:
+    with (
+        device_flags(sampler.device),
+        tqdm(total=steps, desc=description, disable=not progress, leave=False, unit="step") as bar,
+    ):
+        for index in range(1, steps + 1):
+            terms = step()
+            if index % log_every == 0 or index == steps:
                 values = {name: float(value.detach()) for name, value in terms.items()}
-                if not all(map(_finite, values.values())):
-                    raise TrainingDiverged(f"loss is not finite at step {step}: {values}")
-                log.steps.append(step)
+                if not all(map(math.isfinite, values.values())):
+                    raise TrainingDiverged(f"loss is not finite at step {index}: {values}")
+                log.steps.append(index)
                 log.terms.append(values)
                 bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
             bar.update(1)
             if on_step is not None:
-                on_step(step)
+                on_step(index)
+    log.engine = step.engine
     return log
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
