@@ -130,6 +130,10 @@ class RunSpec:
 
     steps None means the benchmark's suggested schedule, else the method's published one.
     `device` is not part of the key: the same experiment on another device is the same run.
+    `precision` ("fp32" or "bf16" autocast) and `compile` (torch.compile, CUDA graphs) choose how the
+    run executes (`vadbench.acceleration`). bf16 changes the numbers, so a bf16 run has its own key;
+    fp32 adds nothing to the key (keys of existing runs stay valid). `compile` is not part of the key:
+    like the device, it changes how the steps run, not the experiment.
     """
 
     method: str
@@ -140,10 +144,12 @@ class RunSpec:
     steps: int | None = None
     protocol: str = "last"
     device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the experiment (all but the device), JSON-ready."""
-        return {
+        """The fields that define the experiment (all but device and compile), JSON-ready."""
+        identity = {
             "method": self.method,
             "method_options": dict(sorted(self.method_options.items())),
             "dataset": self.dataset,
@@ -152,6 +158,9 @@ class RunSpec:
             "steps": self.steps,
             "protocol": self.protocol,
         }
+        if self.precision != "fp32":
+            identity["precision"] = self.precision
+        return identity
 
     @property
     def key(self) -> str:
@@ -159,7 +168,7 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.identity(), "device": self.device}
+        return {**self.identity(), "precision": self.precision, "device": self.device, "compile": self.compile}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
