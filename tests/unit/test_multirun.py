@@ -1,0 +1,116 @@
+"""Seeds trained together as one stacked model give the runs they give one by one (dropout off)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_SYNTHETIC
+
+from vadbench.errors import UsageError
+from vadbench.method import Method
+from vadbench.multirun import run_stacked, stack_groups
+from vadbench.plugins import load_plugins
+from vadbench.runner import Runner
+from vadbench.types import RunSpec
+
+#: Dropout draws differ between stacked and separate runs (see vadbench.multirun), so it is off here.
+NO_DROPOUT = {"rtfm": {"dropout": 0.0, "mask_dropout": 0.0}, "sultani-mil": {"dropout": 0.0}}
+
+
+def specs(method, seeds=(0, 1, 2), **changes):
+    return [
+        RunSpec(method, dataset_options=dict(TINY_SYNTHETIC), method_options=NO_DROPOUT.get(method, {}),
+                seed=seed, steps=6, device="cpu", **changes)
+        for seed in seeds
+    ]
+
+
+@pytest.mark.parametrize("method", ["rtfm", "sultani-mil"])
+def test_stacked_seeds_equal_separate_runs(method):
+    runner = Runner(progress=False)
+    stacked = run_stacked(runner, specs(method))
+    alone = [runner.run(spec) for spec in specs(method)]
+    for ours, theirs in zip(stacked, alone, strict=True):
+        assert ours.status == theirs.status == "ok"
+        assert ours.config["engine"] == "fp32+stacked3"
+        assert set(ours.metrics) == set(theirs.metrics) and set(ours.timings) == set(theirs.timings)
+        assert {k: v for k, v in ours.config.items() if k != "engine"} == {
+            k: v for k, v in theirs.config.items() if k != "engine"
+        }
+        for video, scores in theirs.scores.items():
+            np.testing.assert_allclose(ours.scores[video], scores, atol=1e-5)
+        assert ours.metrics["auc"] == pytest.approx(theirs.metrics["auc"], abs=1e-6)
+
+
+def test_with_dropout_a_stacked_run_draws_other_masks_than_alone():
+    """The documented difference: same seed, same batches, but dropout masks from another stream."""
+    runner = Runner(progress=False)
+    spec = RunSpec("rtfm", dataset_options=dict(TINY_SYNTHETIC), seed=0, steps=6, device="cpu")
+    stacked, alone = run_stacked(runner, [spec])[0], runner.run(spec)
+    assert stacked.status == alone.status == "ok"
+    assert not np.array_equal(*(np.concatenate(list(r.scores.values())) for r in (stacked, alone)))
+
+
+@dataclass(frozen=True)
+class SeedBombConfig:
+    batch_size: int = 2
+    steps: int = 10
+
+
+class SeedBomb(Method):
+    """A linear scorer whose loss is infinite for the model built under seed 1 (its bias starts at 1)."""
+
+    Config = SeedBombConfig
+
+    def build(self, crops, feature_dim):
+        model = torch.nn.Linear(feature_dim, 1)
+        torch.nn.init.constant_(model.bias, float(torch.initial_seed() == 1))
+        return model
+
+    def loss(self, model, normal, abnormal):
+        value = model(abnormal).mean() - model(normal).mean()
+        doomed = (model.bias.detach()[0] > 0.5).float()
+        return {"loss": value / (1 - doomed)}  # infinite for the doomed run, untouched for the others
+
+    def score(self, model, features, lengths):
+        return torch.sigmoid(model(features)).mean(-2).squeeze(-1)
+
+    def optimizer(self, parameters):
+        return torch.optim.SGD(parameters, lr=0.0)
+
+
+def test_a_diverging_seed_fails_alone():
+    plugins = load_plugins()
+    plugins.methods.add("seed-bomb", SeedBomb, source="test")
+    results = run_stacked(Runner(plugins, progress=False), specs("seed-bomb"))
+    assert [r.status for r in results] == ["ok", "failed", "ok"]
+    assert "not finite at step 6" in results[1].error
+
+
+def test_stack_groups_split_on_everything_but_the_seed():
+    runs = [*specs("rtfm"), *specs("sultani-mil"), *specs("rtfm", seeds=(3,), precision="bf16")]
+    assert [[s.seed for s in group] for group in stack_groups(runs)] == [[0, 1, 2], [0, 1, 2], [3]]
+
+
+def test_only_runs_that_differ_in_the_seed_stack():
+    runner = Runner(progress=False)
+    with pytest.raises(UsageError, match="differ only in their seed"):
+        run_stacked(runner, [*specs("rtfm", seeds=(0,)), *specs("sultani-mil", seeds=(1,))])
+    with pytest.raises(UsageError, match="protocol 'last'"):
+        run_stacked(runner, specs("rtfm", protocol="val"))
+    with pytest.raises(UsageError, match="only fp32"):
+        run_stacked(runner, specs("rtfm", precision="bf16"))
+
+
+def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
+    from vadbench.executors.stacked import StackedExecutor
+    from vadbench.experiment import run_specs
+
+    runs = [*specs("rtfm", seeds=(0, 1)), *specs("sultani-mil", seeds=(0,)),
+            *specs("rtfm", seeds=(2,), precision="bf16")]
+    results = run_specs(runs, tmp_path, progress=False, executor=StackedExecutor(StackedExecutor.Config()))
+    assert [r.status for r in results] == ["ok"] * 4
+    assert [r.config["engine"] for r in results] == ["fp32+stacked2", "fp32+stacked2", "fp32", "bf16"]
