@@ -5,7 +5,9 @@
 - `per_class_figure`: per-class AUC of several methods side by side;
 - `video_figure`: anomaly score and feature magnitude over one test video, ground truth shaded;
 - `separability_figure`: how well the mean of the top-k feature magnitudes tells abnormal from
-  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length mu).
+  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length mu). k is
+  counted in the 32 pooled segments per video, where RTFM's training applies it, so every test video
+  is pooled to 32 segments first (its snippet magnitudes are mean-pooled with the same boundaries).
 
 The `collect_*` functions turn stored runs into the plain arrays the figures take, so the figures
 can be tested on tiny data; `draw` does both for `vadbench plot`. Only matplotlib's object API is
@@ -14,6 +16,7 @@ used (no pyplot, no global backend). Figures show honest runs only (never ``orac
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ from matplotlib.figure import Figure
 from vadbench.errors import UsageError
 from vadbench.grid import Grid
 from vadbench.plugins import Plugins
+from vadbench.pooling import pool_segments
 from vadbench.protocols import parse_protocol
 from vadbench.results import RunStore
 from vadbench.stats import mean_std, topk_separability
@@ -86,9 +90,14 @@ def snippet_truth(test: TestSet, video: int) -> np.ndarray:
 
 
 def input_magnitudes(test: TestSet) -> list[np.ndarray]:
-    """L2 norms of the raw test features, averaged over crops: the magnitudes before any training."""
-    norms = np.linalg.norm(np.asarray(test.features, dtype=np.float32), axis=2).mean(axis=1)
-    return [norms[test.offsets[v] : test.offsets[v + 1]] for v in range(len(test))]
+    """Per test video, the L2 norms of its features pooled to 32 segments as in training, averaged over
+    crops: the magnitudes before any learning."""
+    return [np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))]
+
+
+def pooled(magnitudes: np.ndarray) -> np.ndarray:
+    """(T,) snippet magnitudes mean-pooled to the 32 training segments."""
+    return pool_segments(np.asarray(magnitudes, dtype=np.float32)[:, None, None])[0, :, 0]
 
 
 def collect_separability(
@@ -135,10 +144,13 @@ def sweep_figure(curves: Sequence[Curve], x: str, *, ylabel: str = "frame-level 
         axes.axvline(position, linestyle="--", color="grey", linewidth=1)
         axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                       textcoords="offset points", color="grey", fontsize=8)
+    xs = np.concatenate([curve.x for curve in curves]) if curves else np.ones(1)
+    if xs.min() > 0 and xs.max() / xs.min() >= 30:  # margins 10 ... 1200: spread them out
+        axes.set_xscale("log")
     axes.set_xlabel(x)
     axes.set_ylabel(ylabel)
     if title:
-        axes.set_title(title, fontsize=10)
+        axes.set_title(_wrap(title), fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return figure
@@ -158,9 +170,9 @@ def per_class_figure(classes: Sequence[str], bars: dict[str, tuple[np.ndarray, n
     low = min((float(np.nanmin(m - s)) for m, s in bars.values() if len(m)), default=0.0)
     axes.set_ylim(max(0.0, low - 5), 100)
     if title:
-        axes.set_title(title, fontsize=10)
+        axes.set_title(_wrap(title), fontsize=10)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure
 
 
@@ -182,7 +194,7 @@ def video_figure(video_id: str, scores: np.ndarray, magnitudes: np.ndarray | Non
         handles += right.plot(snippets, magnitudes, color="tab:orange", label="feature magnitude")
         right.set_ylabel("feature magnitude ||x_t||", color="tab:orange")
     axes.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
-    axes.set_title(title or f"{video_id} (ground truth shaded)", fontsize=10)
+    axes.set_title(_wrap(title or f"{video_id} (ground truth shaded)"), fontsize=10)
     return figure
 
 
@@ -202,13 +214,17 @@ def separability_figure(aucs: Sequence[Curve], gaps: Sequence[Curve], *, markers
             axes.axvline(position, linestyle="--", color="grey", linewidth=1)
             axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                           textcoords="offset points", color="grey", fontsize=8)
-        axes.set_xlabel("k (top-k snippets per video)")
+        axes.set_xlabel("k (top-k of the 32 pooled segments per video)")
         axes.set_ylabel(ylabel, fontsize=9)
         axes.grid(alpha=0.3)
     left.legend(fontsize=8)
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(_wrap(title, 110), fontsize=10)
     return figure
+
+
+def _wrap(title: str, width: int = 70) -> str:
+    return "\n".join(textwrap.wrap(title, width))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -310,9 +326,10 @@ def _draw_separability(runs: list[RunResult], store: RunStore, test: TestSet, ma
     if not all(learned):
         raise UsageError(f"{runs[0].spec.method} stores no feature magnitudes (its method has none)")
     label = f"{runs[0].spec.method} (learned)"
-    magnitudes = {label: [[m[v] for v in ids] for m in learned], "input features": [input_magnitudes(test)]}
+    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned], "input features": [input_magnitudes(test)]}
     aucs, gaps = collect_separability(magnitudes, test.labels, ks)
-    mu = runs[0].config.get("dataset.mu")
-    return separability_figure(aucs, gaps, markers={f"mu={mu}": mu} if mu else None,
+    segments = anomaly_segments(runs[0].config)
+    markers = {f"mu={runs[0].config['dataset.mu']} (~{segments:.1f} segments)": segments} if segments else None
+    return separability_figure(aucs, gaps, markers=markers,
                                title=f"Top-k magnitude separability of abnormal vs normal test videos "
                                f"({runs[0].spec.dataset})")

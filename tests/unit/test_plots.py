@@ -55,8 +55,9 @@ def test_snippet_truth_and_input_magnitudes_follow_the_test_layout():
         classes=("x", "Normal"), snippet_frames=4,
     )
     np.testing.assert_array_equal(plots.snippet_truth(test, 0), [0.0, 1.0])
-    assert [len(m) for m in plots.input_magnitudes(test)] == [2, 3]
-    assert plots.input_magnitudes(test)[1][0] == pytest.approx(1.0)  # ||(0.5, 0.5, 0.5, 0.5)||
+    inputs = plots.input_magnitudes(test)  # pooled to the 32 training segments, as the top-k sees them
+    assert [len(m) for m in inputs] == [32, 32] and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
+    np.testing.assert_allclose(plots.pooled(np.arange(64.0))[:2], [0.5, 2.5])
 
 
 def test_every_figure_renders_from_tiny_data():
