@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
-PRECISIONS = ("fp32", "bf16")
+from vadbench.types import PRECISIONS
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ the table that marks it), so that scripts notice without parsing the table; 130 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -17,6 +18,7 @@ from vadbench import __version__
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, create_executor
 from vadbench.plugins import Plugins, get_plugins
+from vadbench.types import PRECISIONS, RunSpec
 
 DEFAULT_OUT = "vadbench-runs"
 
@@ -76,6 +78,8 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, metavar="N",
                         help="training steps (default: the dataset's suggestion, else the method's published schedule)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    add_precision_argument(parser)
+    add_compile_argument(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
                         help="override a method or dataset option, e.g. --set k=4, --set rtfm.margin=50, "
@@ -115,6 +119,24 @@ def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     return create_executor(plugins, args.executor, options)
 
 
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="fp32 (default) or bf16 autocast: faster on a GPU, numbers change slightly, so bf16 "
+                        "runs are stored and tabled apart from fp32 runs (README: GPU fast path)")
+
+
+def add_compile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the training step and, on CUDA, replay it as one CUDA graph (the first "
+                        "steps take longer; same run key as without)")
+
+
+def with_execution(specs: Sequence[RunSpec], args: argparse.Namespace) -> list[RunSpec]:
+    """`specs` with the --precision and --compile of the command line."""
+    return [dataclasses.replace(spec, precision=args.precision, compile=getattr(args, "compile", False))
+            for spec in specs]
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-4"`` (or a mix) -> a list of seeds."""
     seeds: list[int] = []
@@ -136,6 +158,7 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
     specs = build_specs(plugins, methods, args.dataset, assignments, args.seeds, args.steps, args.device)
+    specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results_frame(results), args.format))
@@ -157,6 +180,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("file", metavar="FILE", help="a grid file, e.g. leaderboards/rtfm-ablation.toml")
     _add_grid_choices(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    add_compile_argument(parser)
     parser.add_argument("--format", default="md", choices=["md", "latex"], help="table format (default: md)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and whether they are finished; run nothing")
@@ -171,6 +195,7 @@ def _add_grid_choices(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DIR", help="data root of the (one) dataset")
     parser.add_argument("--seeds", type=parse_seeds, metavar="LIST", help="seeds instead of the file's, e.g. 0-4")
     parser.add_argument("--steps", type=int, metavar="N", help="training steps instead of the file's")
+    add_precision_argument(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
 
 
@@ -178,7 +203,7 @@ def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto"
     from vadbench.grid import expand, load_grid, override
 
     grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
-    return grid, expand(grid, plugins, device=device)
+    return grid, with_execution(expand(grid, plugins, device=device), args)
 
 
 def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:

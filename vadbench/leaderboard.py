@@ -29,6 +29,7 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
             "method": result.spec.method,
             "dataset": result.spec.dataset,
             "protocol": result.spec.protocol,
+            "precision": result.spec.precision,
             "seed": result.spec.seed,
             "status": result.status,
             "key": result.spec.key,
@@ -39,14 +40,22 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else [*GROUP, "seed", "status", "key"])
 
 
+def group_columns(frame: pd.DataFrame) -> list[str]:
+    """GROUP, plus precision when some run is not fp32: bf16 runs are never averaged with fp32 runs."""
+    if "precision" in frame and (frame["precision"] != "fp32").any():
+        return [*GROUP, "precision"]
+    return GROUP
+
+
 def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
     """Mean and std (over seeds, in percent) of each metric per group, plus run and failure counts."""
     if frame.empty:
         raise UsageError("no results to summarise")
     groups = []
-    for key, runs in frame.groupby(GROUP, sort=True):
+    columns = group_columns(frame)
+    for key, runs in frame.groupby(columns, sort=True):
         ok = runs[runs["status"] == "ok"]
-        row = dict(zip(GROUP, key, strict=True))
+        row = dict(zip(columns, key, strict=True))
         row["seeds"] = len(ok)
         row["failed"] = int((runs["status"] != "ok").sum())
         for metric in metrics:
@@ -65,7 +74,7 @@ def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRIC
     summary = summarise(frame, metrics)
     if fmt == "csv":
         return str(summary.to_csv(index=False, float_format="%.4f"))
-    table = summary[[*GROUP, "seeds"]].copy()
+    table = summary[[*group_columns(summary), "seeds"]].copy()
     if summary["failed"].any():
         table["failed"] = summary["failed"]
     for metric in metrics:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vadbench import __version__
-from vadbench.acceleration import PRECISIONS, Acceleration
+from vadbench.acceleration import Acceleration
 from vadbench.errors import UsageError
 from vadbench.evaluation import score_videos
 from vadbench.magnitudes import magnitude_videos
@@ -30,7 +30,7 @@ from vadbench.plugins import Plugins, get_plugins
 from vadbench.protocols import parse_protocol
 from vadbench.selection import create_selector
 from vadbench.training import BalancedSampler, TrainingDiverged, train
-from vadbench.types import Benchmark, RunResult, RunSpec
+from vadbench.types import PRECISIONS, Benchmark, RunResult, RunSpec
 
 
 class Runner:

@@ -70,7 +70,7 @@ def rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
         spec = result.spec
         sweep = {key.rpartition(".")[2]: grid.swept_value(key, result.config) for key in grid.sweep}
         key = (spec.method, spec.dataset, spec.protocol, spec.steps, _frozen(spec.method_options),
-               _frozen(spec.dataset_options))
+               _frozen(spec.dataset_options), spec.precision)
         grouped.setdefault(key, Row(spec, sweep)).results.append(result)
     return list(grouped.values())
 

@@ -17,6 +17,8 @@ import numpy as np
 SNIPPET_FRAMES = 16
 #: Segments every training video is mean-pooled to (RTFM, Sultani et al.).
 TRAIN_SEGMENTS = 32
+#: Numeric precisions a run can train and score in (`RunSpec.precision`; `vadbench.acceleration`).
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True, eq=False)
