@@ -25,6 +25,10 @@ from vadbench.types import PRECISIONS
 
 T = TypeVar("T")
 
+#: Graphs dynamo may keep per compiled function. Every method variant of a grid runs through the same
+#: step code, and dynamo's default (8) would run the ninth variant in a process eagerly, silently.
+GRAPHS_PER_FUNCTION = 64
+
 
 @dataclass(frozen=True)
 class Acceleration:
@@ -71,6 +75,14 @@ class Acceleration:
         if self.graphs(device):
             parts.append("cudagraph")
         return "+".join(parts)
+
+
+def compile_function(function: Callable[..., T], **options: Any) -> Callable[..., T]:
+    """torch.compile(`function`), with room for one graph per method variant that this process trains."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
+    setattr(config, name, max(getattr(config, name), GRAPHS_PER_FUNCTION))
+    return torch.compile(function, **options)  # type: ignore[return-value]
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.acceleration import Acceleration, FallBack, device_flags
+from vadbench.acceleration import Acceleration, FallBack, compile_function, device_flags
 from vadbench.method import Method
 from vadbench.types import TestSet
 
@@ -83,7 +83,7 @@ class TestScorer:
         score = self.acceleration.autocast(method.score, device)
         self.score = score
         if self.acceleration.compile:
-            self.score = FallBack(torch.compile(score, dynamic=True), score, "torch.compile of the scorer")
+            self.score = FallBack(compile_function(score, dynamic=True), score, "torch.compile of the scorer")
 
     @property
     def engine(self) -> str:

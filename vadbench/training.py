@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from vadbench.acceleration import Acceleration, FallBack, device_flags
+from vadbench.acceleration import Acceleration, FallBack, compile_function, device_flags
 from vadbench.cudagraph import CapturedStep, StepOutputs
 from vadbench.method import Method
 from vadbench.types import TrainSet
@@ -106,7 +106,7 @@ class TrainingStep:
         body: Callable[[], StepOutputs] = eager
         if acceleration.compile:
             self.compiled = FallBack(
-                self._body(torch.compile(loss), optimizer), eager, "torch.compile of the training step",
+                self._body(compile_function(loss), optimizer), eager, "torch.compile of the training step",
                 before_retry=lambda: optimizer.zero_grad(set_to_none=True),
             )
             body = self.compiled

@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
-from vadbench.acceleration import Acceleration
+from vadbench.acceleration import Acceleration, compile_function
 from vadbench.errors import UsageError
 from vadbench.evaluation import TestScorer, list_order, score_videos
 from vadbench.plugins import load_plugins
@@ -83,6 +83,13 @@ def test_compiled_training_equals_eager(plugins, synthetic, aot_eager, method_na
     assert log.engine == "fp32+compile"
     for ours, theirs in zip(compiled.state_dict().values(), eager.state_dict().values(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_compiling_leaves_room_for_every_variant_of_a_grid():
+    """Dynamo's default of 8 graphs per function would run a grid's ninth variant eagerly, silently."""
+    with torch._dynamo.config.patch(recompile_limit=8):
+        compile_function(lambda x: x + 1, backend="eager")
+        assert torch._dynamo.config.recompile_limit >= 16  # the Table-5 grid in fp32 and bf16
 
 
 def test_a_step_that_cannot_compile_falls_back_to_eager(plugins, synthetic, monkeypatch):
