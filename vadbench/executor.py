@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -59,7 +59,7 @@ class Executor(abc.ABC):
         """
 
     def close(self) -> None:  # noqa: B027 (optional hook, no-op default)
-        """Release everything `open` acquired; also called after an error or Ctrl-C."""
+        """Release everything `open` acquired and stop any run still in flight (after an error or Ctrl-C)."""
 
     @contextmanager
     def session(self, plugins: Plugins, *, progress: bool) -> Iterator[Executor]:
@@ -71,11 +71,12 @@ class Executor(abc.ABC):
             self.close()
 
     @abc.abstractmethod
-    def execute(self, specs: Sequence[RunSpec]) -> Generator[RunResult | WorkerFailure, None, None]:
+    def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         """Run each spec once and yield its outcome as soon as it is known, in any order.
 
         A `UsageError` raised by a run (a bad data root fails every run alike) is raised here and
-        stops the grid. Closing the iterator early (Ctrl-C) must stop the runs still in flight.
+        stops the grid. When the iteration stops early (Ctrl-C), `close` must stop the runs still in
+        flight; a generator may also stop them when it is closed.
         """
 
 
@@ -109,17 +110,16 @@ def results_with_retry(
         if not specs:
             return
         retry = []
-        with closing(executor.execute(specs)) as outcomes:
-            for outcome in outcomes:
-                if isinstance(outcome, RunResult):
-                    yield outcome
-                    continue
-                errors.setdefault(outcome.spec.key, []).append(outcome.error)
-                if attempt < ATTEMPTS:
-                    on_retry(outcome)
-                    retry.append(outcome.spec)
-                else:
-                    yield failed_result(outcome.spec, errors[outcome.spec.key])
+        for outcome in executor.execute(specs):
+            if isinstance(outcome, RunResult):
+                yield outcome
+                continue
+            errors.setdefault(outcome.spec.key, []).append(outcome.error)
+            if attempt < ATTEMPTS:
+                on_retry(outcome)
+                retry.append(outcome.spec)
+            else:
+                yield failed_result(outcome.spec, errors[outcome.spec.key])
         specs = retry
 
 

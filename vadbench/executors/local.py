@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -59,7 +59,7 @@ class LocalExecutor(Executor):
         for each in self._workers:
             each.stop()
 
-    def execute(self, specs: Sequence[RunSpec]) -> Generator[RunResult | WorkerFailure, None, None]:
+    def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         queue = deque(specs)
         running: dict[Future[RunResult], tuple[_Worker, RunSpec]] = {}
         try:
@@ -85,17 +85,21 @@ class _Worker:
         self.gpu = gpu
         self.threads = threads
         self._pool: ProcessPoolExecutor | None = None
+        self._future: Future[RunResult] | None = None
 
     def submit(self, spec: RunSpec) -> Future[RunResult]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=worker.start, initargs=(self.gpu,)
             )
-        return self._pool.submit(worker.run, spec, self.threads)
+        self._future = self._pool.submit(worker.run, spec, self.threads)
+        return self._future
 
     def stop(self) -> None:
-        """Let the idle process exit."""
-        if self._pool is not None:
+        """Let the process exit; one still running a run (Ctrl-C) is ended with it."""
+        if self._future is not None and not self._future.done():
+            self.kill()
+        elif self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
 

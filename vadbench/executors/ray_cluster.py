@@ -10,7 +10,7 @@ task comes back as a worker failure, and the driver's retry policy applies as fo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -83,7 +83,7 @@ class RayExecutor(Executor):
         if self._started:
             self._ray.shutdown()
 
-    def execute(self, specs: Sequence[RunSpec]) -> Generator[RunResult | WorkerFailure, None, None]:
+    def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for spec in specs:
             self._in_flight[self._task.remote(spec, self.config.cpus_per_run)] = spec
         try:

@@ -5,7 +5,7 @@ No start-up cost and per-step progress bars; plugins registered in-process are v
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +43,7 @@ class SerialExecutor(Executor):
     def close(self) -> None:
         torch.set_num_threads(self._threads)
 
-    def execute(self, specs: Sequence[RunSpec]) -> Generator[RunResult | WorkerFailure, None, None]:
+    def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for spec in specs:
             try:
                 outcome: RunResult | WorkerFailure = self._runner.run(spec)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import threading
 
 import torch
+from tqdm.auto import tqdm
 
 from vadbench.plugins import get_plugins
 from vadbench.runner import Runner
@@ -24,10 +26,13 @@ def start(gpu: str | None) -> None:
     CUDA reads ``CUDA_VISIBLE_DEVICES`` when torch first touches it, which is after this, so the
     worker's ``cuda`` is the pinned GPU. The driver stops the workers itself on Ctrl-C; a worker
     that caught the signal too would print a traceback and might lose the run it just finished.
+    tqdm's default lock is a multiprocessing semaphore, which a worker ended by Ctrl-C would leak
+    (a resource_tracker warning); a worker draws no bars, so a thread lock does.
     """
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
 
 
 def run(spec: RunSpec, threads: int) -> RunResult:
