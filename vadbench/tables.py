@@ -58,6 +58,11 @@ class Row:
         mean, std = mean_std(values)
         return f"{mean:.2f} ± {std:.2f}"
 
+    def selected_step(self) -> str:
+        """Mean training step whose weights a selecting protocol kept ("-" for ``last``)."""
+        values = [r.metrics["selected_step"] for r in self.ok if "selected_step" in r.metrics]
+        return f"{np.mean(values):.0f}" if values else "-"
+
     def ms_per_step(self) -> str:
         values = [r.timings["ms_per_step"] for r in self.ok if "ms_per_step" in r.timings]
         return f"{np.mean(values):.0f}" if values else "-"
@@ -114,9 +119,9 @@ def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer) -> tuple[l
     if len(grid.protocols) > 1:
         # Several protocols: show each against `last` (same runs but the selection, same test videos);
         # in the test-selected section this is the optimism of selecting on the test set.
-        headers.append("Δ AUC vs last [95% CI]")
+        headers += ["selected step", "Δ AUC vs last [95% CI]"]
         for line, row in zip(body, section, strict=True):
-            line.append(comparer.describe(row, comparer.protocol_partner))
+            line += [row.selected_step(), comparer.describe(row, comparer.protocol_partner)]
     return headers, _with_failures(section, headers, body)
 
 
