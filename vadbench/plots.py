@@ -131,7 +131,8 @@ def anomaly_segments(config: dict[str, Any]) -> float | None:
 
 
 def sweep_figure(curves: Sequence[Curve], x: str, *, ylabel: str = "frame-level AUC (%)",
-                 markers: dict[str, float] | None = None, title: str | None = None) -> Figure:
+                 markers: dict[str, float] | None = None, title: str | None = None,
+                 xlabel: str | None = None) -> Figure:
     """Lines with std bands against `x`; `markers` draws labelled vertical lines (e.g. mu)."""
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.subplots()
@@ -141,13 +142,11 @@ def sweep_figure(curves: Sequence[Curve], x: str, *, ylabel: str = "frame-level 
             axes.fill_between(curve.x, curve.y - curve.spread, curve.y + curve.spread, alpha=0.2,
                               color=line.get_color())
     for label, position in (markers or {}).items():
-        axes.axvline(position, linestyle="--", color="grey", linewidth=1)
-        axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                      textcoords="offset points", color="grey", fontsize=8)
+        _marker(axes, label, position)
     xs = np.concatenate([curve.x for curve in curves]) if curves else np.ones(1)
     if xs.min() > 0 and xs.max() / xs.min() >= 30:  # margins 10 ... 1200: spread them out
         axes.set_xscale("log")
-    axes.set_xlabel(x)
+    axes.set_xlabel(xlabel or x)
     axes.set_ylabel(ylabel)
     if title:
         axes.set_title(_wrap(title), fontsize=10)
@@ -211,9 +210,7 @@ def separability_figure(aucs: Sequence[Curve], gaps: Sequence[Curve], *, markers
                 axes.fill_between(curve.x, curve.y - curve.spread, curve.y + curve.spread, alpha=0.2,
                                   color=line.get_color())
         for label, position in (markers or {}).items():
-            axes.axvline(position, linestyle="--", color="grey", linewidth=1)
-            axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                          textcoords="offset points", color="grey", fontsize=8)
+            _marker(axes, label, position)
         axes.set_xlabel("k (top-k of the 32 pooled segments per video)")
         axes.set_ylabel(ylabel, fontsize=9)
         axes.grid(alpha=0.3)
@@ -221,6 +218,13 @@ def separability_figure(aucs: Sequence[Curve], gaps: Sequence[Curve], *, markers
     if title:
         figure.suptitle(_wrap(title, 110), fontsize=10)
     return figure
+
+
+def _marker(axes: Any, label: str, position: float) -> None:
+    """A dashed vertical line at `position`, labelled along its foot."""
+    axes.axvline(position, linestyle="--", color="grey", linewidth=1)
+    axes.annotate(label, (position, 0), xycoords=("data", "axes fraction"), xytext=(3, 4),
+                  textcoords="offset points", color="grey", fontsize=8, rotation=90, va="bottom")
 
 
 def _wrap(title: str, width: int = 70) -> str:
@@ -287,7 +291,8 @@ def _draw_sweep(grid: Grid, results: list[RunResult], x: str | None) -> Figure:
             if segments is not None:
                 markers[f"mu={result.config['dataset.mu']} (~{segments:.1f} segments)"] = segments
     curves = collect_sweep([r for r in rows(grid, results) if r.honest], x)
-    return sweep_figure(curves, x, markers=markers, title=grid.title)
+    xlabel = "k (top-k of the 32 pooled training segments per video)" if x == "k" else None
+    return sweep_figure(curves, x, markers=markers, title=grid.title, xlabel=xlabel)
 
 
 def _of_method(grid: Grid, results: list[RunResult], method: str | None) -> list[RunResult]:
