@@ -17,7 +17,7 @@ used (no pyplot, no global backend). Figures show honest runs only (never ``orac
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,7 @@ def pooled(magnitudes: np.ndarray) -> np.ndarray:
 
 
 def collect_separability(
-    magnitudes: dict[str, Sequence[list[np.ndarray]]], video_labels: np.ndarray, ks: Sequence[int]
+    magnitudes: Mapping[str, Sequence[list[np.ndarray]]], video_labels: np.ndarray, ks: Sequence[int]
 ) -> tuple[list[Curve], list[Curve]]:
     """(AUC curves, standardized-gap curves) over k; `magnitudes[label]` holds one list per run (seed)."""
     aucs, gaps = [], []
@@ -192,7 +192,7 @@ def video_figure(video_id: str, scores: np.ndarray, magnitudes: np.ndarray | Non
         right = axes.twinx()
         handles += right.plot(snippets, magnitudes, color="tab:orange", label="feature magnitude")
         right.set_ylabel("feature magnitude ||x_t||", color="tab:orange")
-    axes.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    axes.legend(handles, [str(h.get_label()) for h in handles], fontsize=8, loc="upper left")
     axes.set_title(_wrap(title or f"{video_id} (ground truth shaded)"), fontsize=10)
     return figure
 

@@ -122,7 +122,7 @@ def paired_bootstrap(
     differences = []
     for start in range(0, replicates, _CHUNK):
         size = min(_CHUNK, replicates - start)
-        counts = sum(_multiplicities(rng, stratum, size, videos) for stratum in strata)
+        counts = np.sum([_multiplicities(rng, stratum, size, videos) for stratum in strata], axis=0)
         seed_counts = _multiplicities(rng, np.arange(seeds), size, seeds)
         per_seed = np.stack([a.auc(counts) - b.auc(counts) for a, b in zip(runs_a, runs_b, strict=True)], 1)
         differences.append((per_seed * seed_counts).sum(axis=1) / seeds)
