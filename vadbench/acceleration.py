@@ -7,8 +7,8 @@ moves the numbers slightly, so a bf16 run has its own run key while a compiled r
 the eager one (as a CUDA run shares the key of a CPU run). README: "GPU fast path".
 
 A compiled step or scorer that fails to build falls back to eager execution with a warning, so a
-method that torch.compile or graph capture cannot handle still trains; `Acceleration.label` of what
-actually ran is recorded with the run.
+method that torch.compile or graph capture cannot handle still trains; what actually ran
+(`TrainingLog.engine`, e.g. ``bf16+compile+cudagraph``) is recorded with the run.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class Acceleration:
     """Execution options of a run.
 
     precision: "fp32" (default) or "bf16" (autocast; numbers change slightly);
-    compile: torch.compile the training step and the scorer (on CUDA also replay the training step
-    as a CUDA graph); cuda_graph: override the CUDA-graph choice (None: follow `compile`), for
+    compile: torch.compile the training step (on CUDA also replay it as a CUDA graph) and the scoring
+    call of a `TestScorer`; cuda_graph: override the CUDA-graph choice (None: follow `compile`), for
     benchmarks that separate the two effects.
     """
 
@@ -66,15 +66,6 @@ class Acceleration:
         """Whether the training step is captured and replayed as a CUDA graph on `device`."""
         wanted = self.compile if self.cuda_graph is None else self.cuda_graph
         return wanted and device.type == "cuda"
-
-    def label(self, device: torch.device) -> str:
-        """What these options do on `device`, e.g. ``bf16+compile+cudagraph``."""
-        parts = [self.precision]
-        if self.compile:
-            parts.append("compile")
-        if self.graphs(device):
-            parts.append("cudagraph")
-        return "+".join(parts)
 
 
 def compile_function(function: Callable[..., T], **options: Any) -> Callable[..., T]:

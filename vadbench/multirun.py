@@ -84,7 +84,7 @@ def train_stacked(
         # torch.func.vmap's convolution rule does not follow autocast (bf16 input, fp32 bias: an error).
         raise ValueError("stacked runs train in fp32 only: bf16 autocast does not combine with vmap")
     params, buffers = stack_module_state(list(models))  # type: ignore[arg-type]
-    loss_module = _MethodLoss(method, copy.deepcopy(models[0]).to("meta"))
+    loss_module = _MethodLoss(method, copy.deepcopy(models[0]).to("meta")).train()
 
     def one_run(
         params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], normal: torch.Tensor, abnormal: torch.Tensor
@@ -119,7 +119,7 @@ def train_stacked(
 
 
 def _log(terms: StepOutputs, step: int, logs: list[TrainingLog], errors: list[str | None]) -> None:
-    """Record each run's terms at `step` (one transfer for all runs); note runs that diverged."""
+    """Record each run's terms at `step` (one transfer per term, for all runs); note runs that diverged."""
     values = {name: value.detach().float().cpu().tolist() for name, value in terms.items()}
     for run, log in enumerate(logs):
         if errors[run] is not None:
