@@ -73,7 +73,7 @@ def compile_function(function: Callable[..., T], **options: Any) -> Callable[...
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
     setattr(config, name, max(getattr(config, name), GRAPHS_PER_FUNCTION))
-    return torch.compile(function, **options)  # type: ignore[return-value]
+    return torch.compile(function, **options)
 
 
 @contextlib.contextmanager

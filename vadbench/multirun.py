@@ -83,7 +83,7 @@ def train_stacked(
     if acceleration.precision != "fp32":
         # torch.func.vmap's convolution rule does not follow autocast (bf16 input, fp32 bias: an error).
         raise ValueError("stacked runs train in fp32 only: bf16 autocast does not combine with vmap")
-    params, buffers = stack_module_state(list(models))  # type: ignore[arg-type]
+    params, buffers = stack_module_state(list(models))
     loss_module = _MethodLoss(method, copy.deepcopy(models[0]).to("meta")).train()
 
     def one_run(

@@ -129,7 +129,7 @@ def test_resident_scorer_equals_scoring_each_video_alone(plugins, synthetic):
     torch.manual_seed(0)
     model = method.build(synthetic.train.crops, synthetic.train.feature_dim).eval()
     # A small budget gives several batches, so the reordering across batches is exercised.
-    scorer = TestScorer(method, synthetic.test, torch.device("cpu"), budget=400, resident=True)
+    scorer = TestScorer(method, synthetic.test, torch.device("cpu"), budget=48, resident=True)
     assert len(scorer.batches) > 2 and scorer.resident is not None
     first, second = scorer(model), scorer(model)
     with torch.inference_mode():
@@ -142,7 +142,7 @@ def test_resident_scorer_equals_scoring_each_video_alone(plugins, synthetic):
 
 def test_list_order_picks_every_real_snippet_in_list_order(synthetic):
     test = synthetic.test
-    batches = TestScorer(load_plugins().methods.create("rtfm"), test, torch.device("cpu"), budget=400).batches
+    batches = TestScorer(load_plugins().methods.create("rtfm"), test, torch.device("cpu"), budget=48).batches
     # Padded (B, T_max) grids labelled with (video, snippet) of each real position, -1 at padding.
     grids = []
     for videos in batches:
@@ -161,7 +161,7 @@ def test_compiled_scorer_equals_eager(plugins, synthetic, aot_eager):
     eager = score_videos(method, model, synthetic.test, torch.device("cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would hide the compiled path
-        compiled = TestScorer(method, synthetic.test, torch.device("cpu"), budget=400,
+        compiled = TestScorer(method, synthetic.test, torch.device("cpu"), budget=48,
                               acceleration=Acceleration(compile=True))(model)
     for ours, theirs in zip(compiled, eager, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
