@@ -4,6 +4,9 @@
     python benchmarks/gpu_benchmark.py --quick --out DIR       # a shorter GPU run (2,000-step schedule)
     python benchmarks/gpu_benchmark.py --tiny --out DIR        # every section at toy sizes, on a CPU
 
+vadbench must be installed (its plugins are entry points); on a machine without network access:
+``python3 -m pip install --no-deps --no-build-isolation --no-index .`` from the repository root.
+
 Sections, most important first. Each one's figures are written to DIR/gpu_benchmark.json as soon as
 it ends, so a run stopped at its time limit keeps what it measured; a section that fails records its
 error and the others go on; a section that would overrun --budget-s is skipped and says so.
