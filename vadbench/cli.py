@@ -18,6 +18,7 @@ from vadbench import __version__
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, create_executor
 from vadbench.plugins import Plugins, get_plugins
+from vadbench.registry import option_names
 from vadbench.types import PRECISIONS, RunSpec
 
 DEFAULT_OUT = "vadbench-runs"
@@ -73,6 +74,8 @@ def add_run(commands: argparse._SubParsersAction) -> None:
                         help="method to run (repeatable; default: every registered method that is not a preset)")
     parser.add_argument("--dataset", default="synthetic", metavar="NAME", help="dataset (default: synthetic)")
     parser.add_argument("--root", metavar="DIR", help="data root of a real dataset (sets the dataset option root)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="read the feature files directly, bypassing the preparation cache of a real dataset")
     parser.add_argument("--seeds", default="0,1,2", type=parse_seeds, metavar="LIST",
                         help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-4 (default: 0,1,2)")
     parser.add_argument("--steps", type=int, metavar="N",
@@ -157,6 +160,10 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
 
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
+    if args.no_cache:
+        if "cache" not in option_names(plugins.datasets.get(args.dataset).cls.Config):
+            raise UsageError(f"--no-cache: dataset {args.dataset!r} has no preparation cache")
+        assignments.append("dataset.cache=false")
     specs = build_specs(plugins, methods, args.dataset, assignments, args.seeds, args.steps, args.device)
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)

@@ -19,18 +19,19 @@ from vadbench.acceleration import Acceleration, FallBack, compile_function, devi
 from vadbench.method import Method
 from vadbench.types import TestSet
 
-#: Upper bound on padded feature values per scoring batch (about 256 MB of float32).
-BATCH_ELEMENTS = 64 * 2**20
+#: Upper bound on padded (snippet, crop) rows per scoring batch. Counted in rows, not feature values:
+#: a method's hidden layers (512 wide for RTFM and MIL) cost memory per row whatever D is.
+BATCH_ROWS = 2**15
 
 
-def length_batches(lengths: np.ndarray, row_elements: int, budget: int = BATCH_ELEMENTS) -> list[np.ndarray]:
-    """Video indices grouped into batches of similar length whose padded size fits the budget."""
+def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) -> list[np.ndarray]:
+    """Video indices grouped into batches of similar length whose padded rows fit the budget."""
     order = np.argsort(lengths, kind="stable")
     batches: list[np.ndarray] = []
     start = 0
     for end in range(1, len(order) + 1):
         # The batch is padded to its longest video, the last one in sorted order.
-        if end < len(order) and (end + 1 - start) * lengths[order[end]] * row_elements <= budget:
+        if end < len(order) and (end + 1 - start) * lengths[order[end]] * crops <= budget:
             continue
         batches.append(order[start:end])
         start = end
@@ -71,10 +72,10 @@ class TestScorer:
 
     def __init__(
         self, method: Method, test: TestSet, device: torch.device, *,
-        acceleration: Acceleration | None = None, budget: int = BATCH_ELEMENTS, resident: bool | None = None,
+        acceleration: Acceleration | None = None, budget: int = BATCH_ROWS, resident: bool | None = None,
     ) -> None:
         self.test, self.device = test, device
-        self.batches = length_batches(test.lengths, int(np.prod(test.features.shape[1:])), budget)
+        self.batches = length_batches(test.lengths, int(test.features.shape[1]), budget)
         self.order = torch.from_numpy(list_order(test, self.batches)).to(device)
         self.resident = None
         if device.type != "cpu" if resident is None else resident:

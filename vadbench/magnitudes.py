@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.evaluation import BATCH_ELEMENTS, length_batches, pad_videos
+from vadbench.evaluation import length_batches, pad_videos
 from vadbench.method import Method
 from vadbench.types import TestSet
 
@@ -22,9 +22,8 @@ def magnitude_videos(
 ) -> list[np.ndarray] | None:
     """Snippet feature magnitudes of every test video in test-list order, or None if the method has none."""
     model.eval()
-    row_elements = int(np.prod(test.features.shape[1:]))
     found: list[np.ndarray] = [np.empty(0, np.float32)] * len(test)
-    for videos in length_batches(test.lengths, row_elements, BATCH_ELEMENTS):
+    for videos in length_batches(test.lengths, int(test.features.shape[1])):
         features, lengths = pad_videos(test, videos, device)
         magnitudes = method.magnitudes(model, features, lengths)
         if magnitudes is None:

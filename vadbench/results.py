@@ -55,17 +55,25 @@ class RunStore:
             return False
 
     def write(self, result: RunResult) -> Path:
-        """Store `result`: per-video arrays first, then the JSON record that marks the run as finished."""
+        """Store `result`: per-video arrays first, then the JSON record that marks the run as finished.
+
+        A write that fails (a full disk, a folder made read-only mid-grid) is a usage error naming the
+        folder; the run stays unfinished and is redone next time.
+        """
         folder = self.folder(result.spec)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, key, per_video in (
-            (SCORES_FILE, "scores", result.scores),
-            (MAGNITUDES_FILE, "magnitudes", result.magnitudes),
-        ):
-            if per_video:
-                _write_per_video(folder / name, key, per_video)
-        record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
-        _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, key, per_video in (
+                (SCORES_FILE, "scores", result.scores),
+                (MAGNITUDES_FILE, "magnitudes", result.magnitudes),
+            ):
+                if per_video:
+                    _write_per_video(folder / name, key, per_video)
+            record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
+            _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot store run {result.spec.key} in {folder} "
+                             f"({error.strerror or error})") from None
         return folder
 
     def result(self, spec: RunSpec) -> RunResult:

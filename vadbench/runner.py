@@ -25,6 +25,7 @@ from vadbench.acceleration import Acceleration
 from vadbench.errors import UsageError
 from vadbench.evaluation import score_videos
 from vadbench.magnitudes import magnitude_videos
+from vadbench.method import Method
 from vadbench.metrics import evaluate
 from vadbench.plugins import Plugins, get_plugins
 from vadbench.protocols import parse_protocol
@@ -73,12 +74,14 @@ class Runner:
         steps = spec.steps or benchmark.default_steps or method.steps
         config = flat_config(spec, method.config, self.plugins.datasets.config(spec.dataset, spec.dataset_options))
         config["steps"] = steps
+        config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
         seed_everything(spec.seed)
 
         selector = create_selector(spec.protocol, method, benchmark, device, steps=steps, seed=spec.seed)
-        model = method.build(benchmark.train.crops, benchmark.train.feature_dim).to(device)
-        features = torch.as_tensor(np.asarray(selector.train.features), device=device)
+        model = build_model(spec.method, method, benchmark).to(device)
+        # A prepared cache is memory-mapped read-only; torch needs its own writable copy.
+        features = torch.as_tensor(np.require(selector.train.features, np.float32, ["C", "W"]), device=device)
         sampler = BalancedSampler.create(selector.train, features, method.batch_size, spec.seed)
         config["batch_size"] = sampler.batch
         acceleration = Acceleration(spec.precision, spec.compile)
@@ -116,6 +119,17 @@ class Runner:
             "ms_per_step": 1000 * train_seconds / steps,
         }
         return result
+
+
+def build_model(name: str, method: Method, benchmark: Benchmark) -> torch.nn.Module:
+    """The method's model for this benchmark's crops and D; a mismatch (e.g. D not divisible) is a usage error."""
+    crops, dim = benchmark.train.crops, benchmark.train.feature_dim
+    try:
+        return method.build(crops, dim)
+    except ValueError as error:
+        raise UsageError(
+            f"method {name!r} cannot run on {benchmark.name} features (C={crops}, D={dim}): {error}"
+        ) from None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -98,3 +98,14 @@ def test_cuda_on_a_cpu_machine_is_a_usage_error(capsys, tmp_path):
         pytest.skip("this machine has CUDA")
     code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--device", "cuda", "--out", str(tmp_path))
     assert_one_line_error(code, err, "CUDA is not available")
+
+
+def test_no_cache_on_a_dataset_without_a_cache_is_a_usage_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--no-cache", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "--no-cache", "synthetic")
+
+
+def test_a_method_that_cannot_take_the_feature_dimension_is_one_line(capsys, tmp_path, tiny_synthetic_args):
+    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--seeds", "0", "--steps", "2", "--quiet",
+                           "--out", str(tmp_path), *tiny_synthetic_args, "--set", "dataset.feature_dim=12")
+    assert_one_line_error(code, err, "rtfm", "D=12")

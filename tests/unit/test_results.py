@@ -88,3 +88,16 @@ def test_result_json_is_plain_json(tmp_path):
     folder = store.write(result())
     record = json.loads((folder / "result.json").read_text())
     assert record["spec"]["method"] == "rtfm" and record["status"] == "ok" and "scores" not in record
+
+
+def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    store.ensure_writable()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("vadbench.results.os.replace", disk_full)
+    with pytest.raises(UsageError, match=r"cannot store run .*\(No space left on device\)"):
+        store.write(result())
+    assert not store.is_finished(RunSpec("rtfm"))

@@ -60,7 +60,7 @@ def test_batched_test_scoring_equals_scoring_each_video_alone():
 
 def test_length_batches_cover_every_video_once_within_budget():
     lengths = np.array([5, 50, 7, 3, 49, 8])
-    batches = length_batches(lengths, row_elements=1, budget=100)
+    batches = length_batches(lengths, crops=1, budget=100)
     flat = np.concatenate(batches)
     assert sorted(flat) == list(range(6))
     for batch in batches:
