@@ -43,7 +43,7 @@ from vadbench.evaluation import TestScorer
 from vadbench.magnitudes import magnitude_videos
 from vadbench.method import Method
 from vadbench.metrics import evaluate
-from vadbench.runner import Runner, describe, flat_config, resolve_device, seed_everything, versions
+from vadbench.runner import Runner, build_model, describe, flat_config, resolve_device, seed_everything, versions
 from vadbench.training import BalancedSampler, TrainingLog, TrainingStep
 from vadbench.types import RunResult, RunSpec
 
@@ -180,14 +180,17 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
     steps = first.steps or benchmark.default_steps or method.steps
     dataset_config = runner.plugins.datasets.config(first.dataset, first.dataset_options)
     found = versions(runner.plugins)
-    features = torch.as_tensor(np.asarray(benchmark.train.features), device=device)  # one copy for all runs
+    # One writable copy for all runs (a prepared cache is memory-mapped read-only).
+    features = torch.as_tensor(np.require(benchmark.train.features, np.float32, ["C", "W"]), device=device)
     results, models, samplers = [], [], []
     for spec in specs:
         config = flat_config(spec, method.config, dataset_config)
+        config["steps"] = steps
+        config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
         seed_everything(spec.seed)
-        models.append(method.build(benchmark.train.crops, benchmark.train.feature_dim).to(device))
+        models.append(build_model(spec.method, method, benchmark).to(device))
         samplers.append(BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed))
-        config.update(steps=steps, batch_size=samplers[-1].batch)
+        config["batch_size"] = samplers[-1].batch
         results.append(RunResult(spec, status="ok", config=config, device=describe(device), versions=found))
 
     acceleration = Acceleration(first.precision, first.compile)
