@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+from conftest import TINY_SYNTHETIC
 
 from vadbench.cli import main
 
@@ -61,3 +62,18 @@ def test_grid_takes_the_same_executor_flags(capsys):
     help_text = capsys.readouterr().out
     for flag in ("--executor", "--workers", "--address", "--gpus-per-run", "--cpus-per-run"):
         assert flag in help_text
+
+
+def test_a_grid_on_a_local_ray_cluster_gives_the_same_numbers_as_serial(capsys, tmp_path):
+    pytest.importorskip("ray")
+    options = "\n".join(f"dataset.{key} = {value}" for key, value in TINY_SYNTHETIC.items() if key != "steps")
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(f'methods = ["rtfm", "sultani-mil"]\nseeds = [0, 1]\nsteps = 4\n[options]\n{options}\n')
+    common = ["grid", str(grid), "--device", "cpu", "--cpus-per-run", "1", "--quiet"]
+    code, _, err = run_cli(capsys, *common, "--out", str(tmp_path / "serial"))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, *common, "--executor", "ray", "--workers", "2", "--out", str(tmp_path / "ray"))
+    assert code == 0, err
+    # The grid's own table has a timing column; the leaderboard holds the metrics only.
+    tables = [run_cli(capsys, "leaderboard", str(tmp_path / name), "--format", "csv")[1] for name in ("serial", "ray")]
+    assert tables[0] == tables[1] and tables[0].count("\nrtfm,") == 1
