@@ -54,7 +54,7 @@ class BalancedSampler:
 
     @classmethod
     def create(cls, train: TrainSet, features: torch.Tensor, batch: int, seed: int) -> BalancedSampler:
-        labels = torch.as_tensor(train.labels, device=features.device)
+        labels = torch.tensor(train.labels, device=features.device)  # a copy: cached labels are read-only
         normal = features[labels == 0]
         abnormal = features[labels == 1]
         if len(normal) == 0 or len(abnormal) == 0:
