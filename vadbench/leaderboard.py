@@ -1,7 +1,10 @@
-"""Results -> leaderboard tables: mean +- std over seeds per (method, dataset, selection protocol).
+"""Results -> leaderboard tables: mean +- std over replicate runs of one configuration.
 
-Metrics are shown in percent, as papers report them. Failed runs are counted in their own column
-rather than dropped. Never imports torch, so tables render on any machine.
+A row is one (method, dataset, selection protocol, options) configuration; its runs differ only in
+the seed and, for UCSD's weak protocol, the split seed, which are averaged over. Runs with other
+options (``k=4``, ``steps=500``) get their own rows, listed in an ``options`` column. Metrics are in
+percent, as papers report them. Failed runs are counted in their own column rather than dropped.
+Never imports torch, so tables render on any machine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ FORMATS = ("md", "csv", "latex")
 #: metric key -> column title
 METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)"}
 GROUP = ["method", "dataset", "protocol"]
+#: Options that are averaged over (replicates) or that locate files without changing the experiment.
+NOT_CONFIGURATION = {"split", "root", "cache", "cache_dir"}
+
+
+def configuration(result: RunResult) -> str:
+    """The options that make this run's configuration differ from the defaults (e.g. ``k=4 mu=8``)."""
+    spec = result.spec
+    options = {**spec.dataset_options, **spec.method_options}
+    text = [f"{key}={value}" for key, value in sorted(options.items()) if key not in NOT_CONFIGURATION]
+    if spec.steps is not None:
+        text.append(f"steps={spec.steps}")
+    return " ".join(text)
 
 
 def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
@@ -30,6 +45,7 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
             "dataset": result.spec.dataset,
             "protocol": result.spec.protocol,
             "precision": result.spec.precision,
+            "options": configuration(result),
             "seed": result.spec.seed,
             "status": result.status,
             "key": result.spec.key,
@@ -41,14 +57,18 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
 
 def group_columns(frame: pd.DataFrame) -> list[str]:
-    """GROUP, plus precision when some run is not fp32: bf16 runs are never averaged with fp32 runs."""
+    """GROUP, plus precision when some run is not fp32 (bf16 runs are never averaged with fp32 runs),
+    plus options when some run has any."""
+    columns = list(GROUP)
     if "precision" in frame and (frame["precision"] != "fp32").any():
-        return [*GROUP, "precision"]
-    return GROUP
+        columns.append("precision")
+    if "options" in frame and (frame["options"] != "").any():
+        columns.append("options")
+    return columns
 
 
 def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
-    """Mean and std (over seeds, in percent) of each metric per group, plus run and failure counts."""
+    """Mean and std (over replicate runs, in percent) of each metric per group, plus run and failure counts."""
     if frame.empty:
         raise UsageError("no results to summarise")
     groups = []
@@ -56,7 +76,7 @@ def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataF
     for key, runs in frame.groupby(columns, sort=True):
         ok = runs[runs["status"] == "ok"]
         row = dict(zip(columns, key, strict=True))
-        row["seeds"] = len(ok)
+        row["runs"] = len(ok)
         row["failed"] = int((runs["status"] != "ok").sum())
         for metric in metrics:
             values = 100 * ok[metric].astype(float) if metric in ok else pd.Series(dtype=float)
@@ -74,7 +94,7 @@ def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRIC
     summary = summarise(frame, metrics)
     if fmt == "csv":
         return str(summary.to_csv(index=False, float_format="%.4f"))
-    table = summary[[*group_columns(summary), "seeds"]].copy()
+    table = summary[[*group_columns(summary), "runs"]].copy()
     if summary["failed"].any():
         table["failed"] = summary["failed"]
     for metric in metrics:

@@ -75,12 +75,12 @@ def test_leaderboard_mean_std_over_seeds_and_failures_counted():
     summary = summarise(frame).set_index("method")
     assert summary.loc["rtfm", "auc_mean"] == pytest.approx(85.0)
     assert summary.loc["rtfm", "auc_std"] == pytest.approx(5.0)
-    assert summary.loc["sultani-mil", "seeds"] == 1 and summary.loc["sultani-mil", "failed"] == 1
+    assert summary.loc["sultani-mil", "runs"] == 1 and summary.loc["sultani-mil", "failed"] == 1
     markdown = render(frame, "md")
     assert "85.00 ± 5.00" in markdown and "failed" in markdown
     assert "\\pm" in render(frame, "latex")
     csv = render(frame, "csv").splitlines()
-    assert csv[0].startswith("method,dataset,protocol,seeds,failed,auc_mean,auc_std")
+    assert csv[0].startswith("method,dataset,protocol,runs,failed,auc_mean,auc_std")
 
 
 def test_result_json_is_plain_json(tmp_path):
@@ -101,3 +101,15 @@ def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run
     with pytest.raises(UsageError, match=r"cannot store run .*\(No space left on device\)"):
         store.write(result())
     assert not store.is_finished(RunSpec("rtfm"))
+
+
+def test_runs_with_other_options_get_their_own_row_while_splits_are_averaged():
+    def run(seed, auc, **options):
+        data = {"root": "/d", **options.pop("data", {})}
+        spec = RunSpec("rtfm", dataset="ucsd-ped2", seed=seed, dataset_options=data, method_options=options)
+        return RunResult(spec, "ok", metrics={"auc": auc, "ap": auc, "ap_trapz": auc})
+
+    frame = results_frame([run(0, 0.8, data={"split": 0}), run(0, 0.9, data={"split": 1}), run(0, 0.5, k=4)])
+    summary = summarise(frame).set_index("options")
+    assert summary.loc["", "runs"] == 2 and summary.loc["", "auc_mean"] == pytest.approx(85.0)
+    assert summary.loc["k=4", "runs"] == 1 and summary.loc["k=4", "auc_mean"] == pytest.approx(50.0)
