@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from vadbench.errors import UsageError
-from vadbench.evaluation import score_videos
+from vadbench.evaluation import TestScorer
 from vadbench.method import Method
 from vadbench.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
 from vadbench.protocols import parse_protocol
@@ -101,11 +101,13 @@ class OracleTestSelector(CheckpointSelector):
         self, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, every: int
     ) -> None:
         super().__init__(benchmark.train, steps, every)
-        self.method, self.test, self.device = method, benchmark.test, device
+        self.test = benchmark.test
+        # Prepared once: the test set is scored every `every` steps.
+        self.scorer = TestScorer(method, benchmark.test, device)
         self.metric = _METRICS[benchmark.primary_metric]
 
     def criterion(self, model: nn.Module) -> float:
-        scores = np.concatenate(score_videos(self.method, model, self.test, self.device))
+        scores = np.concatenate(self.scorer(model))
         frames = expand_to_frames(scores, self.test.snippet_frames)
         value = self.metric(frames, np.asarray(self.test.frame_labels))
         return -np.inf if value != value else value
