@@ -30,10 +30,9 @@ def configuration(result: RunResult) -> str:
     """The options that make this run's configuration differ from the defaults (e.g. ``k=4 mu=8``)."""
     spec = result.spec
     options = {**spec.dataset_options, **spec.method_options}
-    text = [f"{key}={value}" for key, value in sorted(options.items()) if key not in NOT_CONFIGURATION]
     if spec.steps is not None:
-        text.append(f"steps={spec.steps}")
-    return " ".join(text)
+        options["steps"] = spec.steps  # the run's schedule overrides any dataset suggestion
+    return " ".join(f"{key}={value}" for key, value in sorted(options.items()) if key not in NOT_CONFIGURATION)
 
 
 def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:

@@ -24,11 +24,16 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
+#: Where the child starts: not the repository root, whose bare vadbench/ folder `python -m` would
+#: import instead of the installed package (that has vadbench.methods and vadbench.datasets).
+NEUTRAL_FOLDER = Path(__file__).resolve().parent
+
+
 def start(*args: str, **extra_env: str) -> subprocess.Popen[str]:
     """Start ``vadbench ARGS`` in the background, stdout and stderr captured."""
     return subprocess.Popen(
         [sys.executable, "-m", "vadbench.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(**extra_env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(**extra_env), cwd=NEUTRAL_FOLDER,
     )
 
 
@@ -37,6 +42,7 @@ def vadbench(*args: str, timeout: float = 300, **extra_env: str) -> subprocess.C
     return subprocess.run(
         [sys.executable, "-m", "vadbench.cli", *args],
         capture_output=True, text=True, timeout=timeout, env=environment(**extra_env), check=False,
+        cwd=NEUTRAL_FOLDER,
     )
 
 

@@ -89,4 +89,5 @@ def test_two_identical_grids_writing_one_store_at_once_leave_it_whole(tmp_path, 
     assert len(assert_whole(out)) == 2
     assert temporaries(out) == []
     assert main(["leaderboard", str(out), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith("sultani-mil,synthetic,last,2,0,")
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith("sultani-mil,synthetic,last,") and ",2,0," in row  # 2 runs, 0 failed

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import TINY_SYNTHETIC
 
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, create_executor
+from vadbench.executors.ray_cluster import job_runtime_env
 from vadbench.executors.serial import SerialExecutor
 from vadbench.experiment import run_specs
 from vadbench.plugins import load_plugins
@@ -36,7 +38,8 @@ def ray_cluster():
     ray = pytest.importorskip("ray")
     with pytest.MonkeyPatch.context() as patch:  # the cluster's workers inherit this environment
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
-        ray.init(num_cpus=2, include_dashboard=False)
+        with tempfile.TemporaryDirectory() as empty:
+            ray.init(num_cpus=2, include_dashboard=False, runtime_env=job_runtime_env(empty))
     yield
     ray.shutdown()
 

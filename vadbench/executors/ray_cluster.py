@@ -5,11 +5,19 @@ Ray schedules the tasks by their ``num_gpus`` (fractional values pack several ru
 run store, so results need no shared filesystem; the feature roots, however, are read by the
 workers and must be visible to them at the same path. Ray's own task retries are off: a failed
 task comes back as a worker failure, and the driver's retry policy applies as for every executor.
+
+Ray starts its workers in the driver's working directory and puts it first on their ``sys.path``.
+Started from a vadbench source checkout, the workers would then import the bare ``vadbench/``
+folder instead of the installed package (whose ``vadbench.methods`` and ``vadbench.datasets`` exist
+only once installed) and find no plugins. So the job gets an empty working directory
+(`job_runtime_env`), and each task moves to the driver's folder only after its imports, when that
+folder exists on the node, so that relative data roots still work on a local cluster.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -61,7 +69,8 @@ class RayExecutor(Executor):
         self._ray = import_ray()
         self._started = not self._ray.is_initialized()
         if self._started:
-            self._ray.init(**self._init_arguments())
+            with tempfile.TemporaryDirectory(prefix="vadbench-ray-") as empty:  # Ray uploads it at init
+                self._ray.init(**self._init_arguments(), runtime_env=job_runtime_env(empty))
         gpus = self.config.gpus_per_run
         if gpus is None:
             gpus = 1 if self._ray.cluster_resources().get("GPU", 0) > 0 else 0
@@ -85,7 +94,7 @@ class RayExecutor(Executor):
 
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for spec in specs:
-            self._in_flight[self._task.remote(spec, self.config.cpus_per_run)] = spec
+            self._in_flight[self._task.remote(spec, self.config.cpus_per_run, os.getcwd())] = spec
         try:
             while self._in_flight:
                 done, _ = self._ray.wait(list(self._in_flight), num_returns=1)
@@ -112,6 +121,11 @@ class RayExecutor(Executor):
         for ref in self._in_flight:
             self._ray.cancel(ref, force=True)
         self._in_flight.clear()
+
+
+def job_runtime_env(empty_folder: str) -> dict[str, Any]:
+    """The Ray job's runtime environment: an empty working directory (see the module docstring)."""
+    return {"working_dir": empty_folder}
 
 
 def import_ray() -> ModuleType:

@@ -35,9 +35,15 @@ def start(gpu: str | None) -> None:
     tqdm.set_lock(threading.RLock())
 
 
-def run(spec: RunSpec, threads: int) -> RunResult:
-    """Run `spec` with `threads` torch threads (the same count gives the same numbers on the CPU)."""
+def run(spec: RunSpec, threads: int, folder: str | None = None) -> RunResult:
+    """Run `spec` with `threads` torch threads (the same count gives the same numbers on the CPU).
+
+    `folder`: the driver's working directory, entered when it exists here, so that relative data
+    roots resolve as they do for the driver (a Ray worker starts elsewhere; see executors.ray_cluster).
+    """
     torch.set_num_threads(threads)
+    if folder is not None and os.path.isdir(folder):
+        os.chdir(folder)
     return _runner().run(spec)
 
 
