@@ -40,10 +40,18 @@ from vadbench.acceleration import Acceleration, device_flags
 from vadbench.cudagraph import StepOutputs
 from vadbench.errors import UsageError
 from vadbench.evaluation import TestScorer
-from vadbench.magnitudes import magnitude_videos
 from vadbench.method import Method
-from vadbench.metrics import evaluate
-from vadbench.runner import Runner, build_model, describe, flat_config, resolve_device, seed_everything, versions
+from vadbench.runner import (
+    Runner,
+    build_model,
+    describe,
+    flat_config,
+    record_evaluation,
+    resolve_device,
+    run_timings,
+    seed_everything,
+    versions,
+)
 from vadbench.training import BalancedSampler, TrainingLog, TrainingStep
 from vadbench.types import RunResult, RunSpec
 
@@ -209,18 +217,6 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
             result.timings = {"load": load_seconds, "train": train_seconds}
             continue
         eval_start = time.perf_counter()
-        scores = scorer(model)
-        result.metrics = evaluate(np.concatenate(scores), benchmark.test)
-        result.metrics["final_loss"] = log.terms[-1]["loss"]
-        result.scores = dict(zip(benchmark.test.video_ids, scores, strict=True))
-        magnitudes = magnitude_videos(method, model, benchmark.test, device)
-        if magnitudes is not None:
-            result.magnitudes = dict(zip(benchmark.test.video_ids, magnitudes, strict=True))
-        result.timings = {
-            "load": load_seconds,
-            "train": train_seconds,
-            "evaluate": time.perf_counter() - eval_start,
-            "total": time.perf_counter() - started,
-            "ms_per_step": 1000 * train_seconds / steps,
-        }
+        record_evaluation(result, method, model, benchmark.test, device, scorer(model), log.terms[-1]["loss"])
+        result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
     return results

@@ -31,7 +31,7 @@ from vadbench.plugins import Plugins, get_plugins
 from vadbench.protocols import parse_protocol
 from vadbench.selection import create_selector
 from vadbench.training import BalancedSampler, TrainingDiverged, train
-from vadbench.types import PRECISIONS, Benchmark, RunResult, RunSpec
+from vadbench.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
 
 
 class Runner:
@@ -104,21 +104,30 @@ class Runner:
         config["engine"] = log.engine
         # One pass: compiling the scorer would cost more than it saves (a TestScorer kept for many passes pays).
         scores = score_videos(method, model, benchmark.test, device, acceleration=Acceleration(spec.precision))
-        result.metrics = evaluate(np.concatenate(scores), benchmark.test)
-        result.metrics["final_loss"] = log.terms[-1]["loss"]
+        record_evaluation(result, method, model, benchmark.test, device, scores, log.terms[-1]["loss"])
         result.metrics.update(selection)
-        result.scores = dict(zip(benchmark.test.video_ids, scores, strict=True))
-        magnitudes = magnitude_videos(method, model, benchmark.test, device)
-        if magnitudes is not None:
-            result.magnitudes = dict(zip(benchmark.test.video_ids, magnitudes, strict=True))
-        result.timings = {
-            "load": load_seconds,
-            "train": train_seconds,
-            "evaluate": time.perf_counter() - eval_start,
-            "total": time.perf_counter() - started,  # includes the load when it happened in this run
-            "ms_per_step": 1000 * train_seconds / steps,
-        }
+        result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
         return result
+
+
+def record_evaluation(
+    result: RunResult, method: Method, model: torch.nn.Module, test: TestSet, device: torch.device,
+    scores: list[np.ndarray], final_loss: float,
+) -> None:
+    """Metrics, per-video scores and (where the method has them) feature magnitudes, into `result`."""
+    result.metrics = evaluate(np.concatenate(scores), test)
+    result.metrics["final_loss"] = final_loss
+    result.scores = dict(zip(test.video_ids, scores, strict=True))
+    magnitudes = magnitude_videos(method, model, test, device)
+    if magnitudes is not None:
+        result.magnitudes = dict(zip(test.video_ids, magnitudes, strict=True))
+
+
+def run_timings(load: float, train: float, eval_start: float, started: float, steps: int) -> dict[str, float]:
+    """Seconds spent loading, training and evaluating; total includes the load when it happened in this run."""
+    now = time.perf_counter()
+    return {"load": load, "train": train, "evaluate": now - eval_start, "total": now - started,
+            "ms_per_step": 1000 * train / steps}
 
 
 def build_model(name: str, method: Method, benchmark: Benchmark) -> torch.nn.Module:
