@@ -45,9 +45,9 @@ from vadbench.runner import (
     Runner,
     build_model,
     describe,
-    flat_config,
     record_evaluation,
     resolve_device,
+    run_config,
     run_timings,
     seed_everything,
     versions,
@@ -192,9 +192,7 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
     features = torch.as_tensor(np.require(benchmark.train.features, np.float32, ["C", "W"]), device=device)
     results, models, samplers = [], [], []
     for spec in specs:
-        config = flat_config(spec, method.config, dataset_config)
-        config["steps"] = steps
-        config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
+        config = run_config(spec, method.config, dataset_config, benchmark, steps)
         seed_everything(spec.seed)
         models.append(build_model(spec.method, method, benchmark).to(device))
         samplers.append(BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed))

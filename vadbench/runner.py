@@ -72,9 +72,8 @@ class Runner:
         method = self.plugins.methods.create(spec.method, spec.method_options)
         device = resolve_device(spec.device)
         steps = spec.steps or benchmark.default_steps or method.steps
-        config = flat_config(spec, method.config, self.plugins.datasets.config(spec.dataset, spec.dataset_options))
-        config["steps"] = steps
-        config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
+        dataset_config = self.plugins.datasets.config(spec.dataset, spec.dataset_options)
+        config = run_config(spec, method.config, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
         seed_everything(spec.seed)
 
@@ -167,6 +166,16 @@ def flat_config(spec: RunSpec, method_config: Any, dataset_config: Any) -> dict[
     flat.update({f"dataset.{k}": v for k, v in dataclasses.asdict(dataset_config).items()})
     flat["protocol"] = spec.protocol
     return flat
+
+
+def run_config(
+    spec: RunSpec, method_config: Any, dataset_config: Any, benchmark: Benchmark, steps: int
+) -> dict[str, Any]:
+    """A run's recorded config: the flat options, its schedule and what the adapter reported (``benchmark.*``)."""
+    config = flat_config(spec, method_config, dataset_config)
+    config["steps"] = steps
+    config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
+    return config
 
 
 def describe(device: torch.device) -> str:
