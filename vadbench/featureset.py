@@ -41,7 +41,8 @@ class FeatureConfig:
     root: the data root (required). features: the file layout, "auto" detects it per video.
     gt: a prebuilt ``gt-*.npy`` (path or name under the root) used instead of the built ground truth
     when its length fits. cache: use the preparation cache, kept in cache_dir (default
-    ``<root>/.vadbench-cache``).
+    ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
+    (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
     """
 
     root: str = ""
@@ -49,6 +50,11 @@ class FeatureConfig:
     gt: str = ""
     cache: bool = True
     cache_dir: str = ""
+    abnormal_subset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.abnormal_subset < 0:
+            raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,11 @@ class FeatureDataset(Dataset):
     # -- public API --------------------------------------------------------------------------------
 
     def load(self) -> Benchmark:
+        benchmark = self._load_all()
+        return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
+
+    def _load_all(self) -> Benchmark:
+        """Every video of the root (through the cache), before any training subset is taken."""
         root = self.root()
         problems = Problems()
         plan = self._plan(root, problems)
@@ -270,7 +281,8 @@ class FeatureDataset(Dataset):
 
     def _identity(self) -> dict[str, Any]:
         options = {
-            k: v for k, v in dataclasses.asdict(self.config).items() if k not in ("cache", "cache_dir")
+            k: v for k, v in dataclasses.asdict(self.config).items()
+            if k not in ("cache", "cache_dir", "abnormal_subset")  # one cache serves every subset
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 

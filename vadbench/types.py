@@ -53,6 +53,18 @@ class TrainSet:
         """The videos at `index` (used to hold out a validation split)."""
         return TrainSet(self.features[index], self.labels[index], tuple(self.video_ids[i] for i in index))
 
+    def with_abnormal(self, count: int) -> TrainSet:
+        """All normal videos and `count` of the abnormal ones (0 or more than there are: all of them).
+
+        The abnormal videos kept are the first `count` of one fixed shuffle, so smaller sets are nested
+        in larger ones and a sample-efficiency curve varies only the number of abnormal videos.
+        """
+        abnormal = np.flatnonzero(self.labels == 1)
+        if count <= 0 or count >= len(abnormal):
+            return self
+        kept = np.random.default_rng(0).permutation(abnormal)[:count]
+        return self.subset(np.sort(np.concatenate([kept, np.flatnonzero(self.labels == 0)])))
+
 
 @dataclass(frozen=True, eq=False)
 class TestSet:

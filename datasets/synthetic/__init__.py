@@ -29,7 +29,11 @@ from vadbench.types import SNIPPET_FRAMES, Benchmark, TestSet, TrainSet
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Options of the synthetic benchmark; defaults are sized for a CPU run of about a minute."""
+    """Options of the synthetic benchmark; defaults are sized for a CPU run of about a minute.
+
+    abnormal_subset: train on this many of the `train_abnormal` generated videos (0: all); the test
+    set and every other video stay the same, unlike a change of `train_abnormal` itself.
+    """
 
     seed: int = 0
     train_normal: int = 64
@@ -49,6 +53,7 @@ class SyntheticConfig:
     temporal_correlation: float = 0.8
     crop_noise: float = 0.1
     steps: int = 200
+    abnormal_subset: int = 0
 
     def __post_init__(self) -> None:
         counts = ("train_normal", "train_abnormal", "test_normal", "test_abnormal")
@@ -68,6 +73,8 @@ class SyntheticConfig:
             raise ValueError("temporal_correlation must be in [0, 1)")
         if self.anomaly_shift < 0 or self.hard_negative_gain < 0 or self.crop_noise < 0:
             raise ValueError("anomaly_shift, hard_negative_gain and crop_noise must be >= 0")
+        if self.abnormal_subset < 0:
+            raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
 
 
 class Synthetic(Dataset):
@@ -83,6 +90,8 @@ class Synthetic(Dataset):
         generator = _VideoGenerator(cfg, rng, anomaly=directions[:-1], distractor=directions[-1])
         train = _train_set(generator, cfg)
         test = _test_set(generator, cfg)
+        # Taken after generation, so the test set and the other videos do not change with the subset.
+        train = train.with_abnormal(cfg.abnormal_subset)
         return Benchmark(
             "synthetic", train, test, primary_metric="auc", default_steps=cfg.steps, meta={"mu": cfg.mu}
         )

@@ -36,6 +36,7 @@ class UCSDConfig(FeatureConfig):
     train_normal: int = 4
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.split < 0:
             raise ValueError(f"split must be a seed >= 0, got {self.split}")
         if self.train_abnormal < 1 or self.train_normal < 1:

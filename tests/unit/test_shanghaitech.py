@@ -75,3 +75,12 @@ def test_features_of_another_length_than_the_mask_are_refused(tmp_path):
 def test_without_masks_the_error_says_where_they_come_from(tmp_path):
     with pytest.raises(UsageError, match=r"no test_frame_mask/<id>.npy masks under .*RTFM's list/test_frame"):
         load(tmp_path)
+
+
+def test_abnormal_subset_trains_on_fewer_abnormal_videos_from_one_cache(tmp_path, root):
+    cache = tmp_path / "cache"
+    full = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load()
+    subset = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache), abnormal_subset=25)).load()
+    assert subset.train.labels.sum() == 25 and (subset.train.labels == 0).sum() == 175
+    assert np.array_equal(subset.test.frame_labels, full.test.frame_labels)
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1  # one cache entry serves both

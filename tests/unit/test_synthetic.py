@@ -60,3 +60,13 @@ def test_anomalies_raise_feature_magnitude_and_hard_negatives_spike_in_normal_vi
 def test_bad_options_are_refused(bad):
     with pytest.raises(ValueError):
         dataclasses.replace(SyntheticConfig(**TINY_SYNTHETIC), **bad)
+
+
+def test_abnormal_subset_keeps_the_test_set_and_nests():
+    full, small, smaller = load(), load(abnormal_subset=5), load(abnormal_subset=3)
+    np.testing.assert_array_equal(full.test.features, small.test.features)
+    assert (small.train.labels == 1).sum() == 5 and (small.train.labels == 0).sum() == 8
+    kept = {v for v, y in zip(smaller.train.video_ids, smaller.train.labels, strict=True) if y}
+    assert kept < set(small.train.video_ids)  # nested: 3 of the 5
+    index = [full.train.video_ids.index(v) for v in small.train.video_ids]
+    np.testing.assert_array_equal(full.train.features[index], small.train.features)
