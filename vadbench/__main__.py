@@ -1,0 +1,7 @@
+"""`python -m vadbench` runs the command line."""
+
+import sys
+
+from vadbench.cli import main
+
+sys.exit(main())
