@@ -88,15 +88,20 @@ class Grid:
         return next((config[f"{kind}.{name}"] for kind in kinds if f"{kind}.{name}" in config), "-")
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file `path`, or a one-line UsageError naming it (`what`: what the file holds)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read the {what} ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path}: not valid TOML ({error})") from None
+
+
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file; every problem is a UsageError naming the file and the field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise UsageError(f"{path}: cannot read the grid file ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path}: not valid TOML ({error})") from None
+    data = read_toml(path, "grid file")
     unknown = sorted(set(data) - _TOP_LEVEL)
     if unknown:
         raise UsageError(f"{path}: unknown field {unknown[0]!r}; fields are: {', '.join(sorted(_TOP_LEVEL))}")

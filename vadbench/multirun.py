@@ -44,13 +44,9 @@ from vadbench.method import Method
 from vadbench.runner import (
     Runner,
     build_model,
-    describe,
     record_evaluation,
-    resolve_device,
-    run_config,
     run_timings,
     seed_everything,
-    versions,
 )
 from vadbench.training import BalancedSampler, TrainingLog, TrainingStep
 from vadbench.types import RunResult, RunSpec
@@ -179,25 +175,18 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
     if first.precision != "fp32":
         raise UsageError(f"only fp32 runs can be stacked (bf16 autocast does not combine with vmap), "
                          f"got {first.precision}")
-    for spec in specs:
-        runner.validate(spec)
     started = time.perf_counter()
-    benchmark, load_seconds = runner.benchmark(first)
-    method = runner.plugins.methods.create(first.method, first.method_options)
-    device = resolve_device(first.device)
-    steps = first.steps or benchmark.default_steps or method.steps
-    dataset_config = runner.plugins.datasets.config(first.dataset, first.dataset_options)
-    found = versions(runner.plugins)
+    prepared = [runner.prepare(spec) for spec in specs]
+    benchmark, load_seconds, method, device, steps, _ = prepared[0]
     # One writable copy for all runs (a prepared cache is memory-mapped read-only).
     features = torch.as_tensor(np.require(benchmark.train.features, np.float32, ["C", "W"]), device=device)
     results, models, samplers = [], [], []
-    for spec in specs:
-        config = run_config(spec, method.config, dataset_config, benchmark, steps)
+    for spec, run in zip(specs, prepared, strict=True):
         seed_everything(spec.seed)
         models.append(build_model(spec.method, method, benchmark).to(device))
         samplers.append(BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed))
-        config["batch_size"] = samplers[-1].batch
-        results.append(RunResult(spec, status="ok", config=config, device=describe(device), versions=found))
+        run.result.config["batch_size"] = samplers[-1].batch
+        results.append(run.result)
 
     acceleration = Acceleration(first.precision, first.compile)
     train_start = time.perf_counter()

@@ -15,7 +15,7 @@ import random
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -32,6 +32,17 @@ from vadbench.protocols import parse_protocol
 from vadbench.selection import create_selector
 from vadbench.training import BalancedSampler, TrainingDiverged, train
 from vadbench.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
+
+
+class Prepared(NamedTuple):
+    """A run set up for training: its data, method, device, schedule and the result to fill."""
+
+    benchmark: Benchmark
+    load_seconds: float
+    method: Method
+    device: torch.device
+    steps: int
+    result: RunResult
 
 
 class Runner:
@@ -64,10 +75,9 @@ class Runner:
         self._benchmarks[key] = (benchmark, time.perf_counter() - start)
         return self._benchmarks[key]
 
-    def run(self, spec: RunSpec) -> RunResult:
-        """Train and evaluate one spec; a diverging loss gives a failed result, not an exception."""
+    def prepare(self, spec: RunSpec) -> Prepared:
+        """Everything a run needs before training, and its result with the provenance filled in."""
         self.validate(spec)
-        started = time.perf_counter()
         benchmark, load_seconds = self.benchmark(spec)
         method = self.plugins.methods.create(spec.method, spec.method_options)
         device = resolve_device(spec.device)
@@ -75,6 +85,13 @@ class Runner:
         dataset_config = self.plugins.datasets.config(spec.dataset, spec.dataset_options)
         config = run_config(spec, method.config, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
+        return Prepared(benchmark, load_seconds, method, device, steps, result)
+
+    def run(self, spec: RunSpec) -> RunResult:
+        """Train and evaluate one spec; a diverging loss gives a failed result, not an exception."""
+        started = time.perf_counter()
+        benchmark, load_seconds, method, device, steps, result = self.prepare(spec)
+        config = result.config
         seed_everything(spec.seed)
 
         selector = create_selector(spec.protocol, method, benchmark, device, steps=steps, seed=spec.seed)

@@ -8,7 +8,6 @@ Never imports torch.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from tabulate import tabulate
 
 from vadbench.errors import UsageError
-from vadbench.grid import Grid
+from vadbench.grid import Grid, read_toml
 from vadbench.plugins import Plugins
 from vadbench.protocols import parse_protocol
 from vadbench.results import RunStore
@@ -181,12 +180,7 @@ class Reported:
         path, experiment = grid.table.reported, grid.table.experiment
         if path is None:
             return cls()
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as error:
-            raise UsageError(f"{path}: cannot read the reported numbers ({error.strerror})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise UsageError(f"{path}: not valid TOML ({error})") from None
+        data = read_toml(path, "reported numbers")
         records = data.get("result")
         if not isinstance(records, list):
             raise UsageError(f"{path}: result: expected [[result]] records")
