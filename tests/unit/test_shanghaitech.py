@@ -10,6 +10,7 @@ from vadbench.datacheck import check_dataset
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
 from vadbench.errors import UsageError
 from vadbench.groundtruth import from_mask
+from vadbench.pooling import pool_segments, pool_segments_sultani
 
 pytestmark = needs_shared
 
@@ -75,6 +76,18 @@ def test_features_of_another_length_than_the_mask_are_refused(tmp_path):
 def test_without_masks_the_error_says_where_they_come_from(tmp_path):
     with pytest.raises(UsageError, match=r"no test_frame_mask/<id>.npy masks under .*RTFM's list/test_frame"):
         load(tmp_path)
+
+
+def test_pooling_option_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):
+    cache = tmp_path / "cache"
+    rtfm = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load()
+    sultani = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache), pooling="sultani")).load()
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2  # not served by one entry
+    np.testing.assert_array_equal(rtfm.test.features, sultani.test.features)
+    video = sultani.train.video_ids[0]
+    raw = np.load(root / "train" / f"{video}_i3d.npy")
+    np.testing.assert_array_equal(rtfm.train.features[0], pool_segments(raw))
+    np.testing.assert_array_equal(sultani.train.features[0], pool_segments_sultani(raw))
 
 
 def test_abnormal_subset_trains_on_fewer_abnormal_videos_from_one_cache(tmp_path, root):
