@@ -57,10 +57,11 @@ import vadbench
 from vadbench.acceleration import Acceleration
 from vadbench.evaluation import TestScorer
 from vadbench.methods.rtfm import ABLATIONS
-from vadbench.multirun import train_stacked
+from vadbench.method import TrainingInput
+from vadbench.multirun import stacked_step
 from vadbench.plugins import get_plugins
 from vadbench.runner import Runner, seed_everything
-from vadbench.training import BalancedSampler, TrainingStep
+from vadbench.training import Sampler, TrainingLog, TrainingStep, train
 from vadbench.types import RunSpec, TrainSet
 
 #: The issue's targets on one H200.
@@ -193,7 +194,7 @@ class Bench:
         method = self.plugins.methods.create(method_name, {"batch_size": self.sizes.batch})
         seed_everything(seed)
         model = method.build(self.sizes.crops, self.sizes.dim).to(self.device).train()
-        sampler = BalancedSampler.create(self.train, self.train_features, method.batch_size, seed)
+        sampler = Sampler.create(self.train, self.train_features, TrainingInput(), method.batch_size, seed)
         return TrainingStep.for_method(method, model, method.optimizer(model.parameters()), sampler, acceleration)
 
     def time_steps(self, step: Callable[[], Any], warmup: int, count: int) -> dict[str, Any]:
@@ -465,11 +466,15 @@ class Bench:
             for seed in range(count):
                 seed_everything(seed)
                 models.append(method.build(self.sizes.crops, self.sizes.dim).to(self.device))
-                samplers.append(BalancedSampler.create(self.train, self.train_features, method.batch_size, seed))
+                samplers.append(
+                    Sampler.create(self.train, self.train_features, TrainingInput(), method.batch_size, seed)
+                )
             steps = self.sizes.warmup_steps + self.sizes.timed_steps // 2
             self.reset_memory()
             start = time.perf_counter()
-            logs, _ = train_stacked(method, models, samplers, steps, acceleration=acceleration, progress=False)
+            step, _ = stacked_step(method, models, samplers, acceleration, steps)
+            logs = [TrainingLog() for _ in models]
+            train(step, steps, logs, progress=False)
             self.sync()
             wall = time.perf_counter() - start
             figures[f"runs_{count}"] = {"ms_per_run_step": round(1000 * wall / steps / count, 3),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.method import Method
+from vadbench.method import Method, TrainBatch
 from vadbench.types import TRAIN_SEGMENTS
 
 
@@ -76,7 +76,7 @@ class ReferenceLoop:
         normal, abnormal = self.batch_of(self.normal), self.batch_of(self.abnormal)
         self.data_seconds += time.perf_counter() - start
         self.model.train()
-        loss = self.method.loss(self.model, normal, abnormal)["loss"]
+        loss = self.method.loss(self.model, TrainBatch.balanced(normal, abnormal))["loss"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

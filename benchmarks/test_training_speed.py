@@ -19,9 +19,10 @@ from conftest import MEDIANS
 from reference_loop import ReferenceLoop, write_videos
 
 from vadbench.acceleration import Acceleration
+from vadbench.method import TrainingInput
 from vadbench.plugins import load_plugins
 from vadbench.pooling import pool_segments
-from vadbench.training import BalancedSampler, TrainingStep
+from vadbench.training import Sampler, TrainingStep
 from vadbench.types import TrainSet
 
 VIDEOS_PER_CLASS, CROPS, DIM, BATCH = 48, 10, 64, 8
@@ -48,7 +49,7 @@ def sampler(videos):
     arrays, _ = videos
     labels = np.repeat([0, 1], VIDEOS_PER_CLASS)
     train = TrainSet(np.stack([pool_segments(v) for v in arrays]), labels, tuple(map(str, range(len(arrays)))))
-    return BalancedSampler.create(train, torch.as_tensor(train.features), BATCH, seed=0)
+    return Sampler.create(train, torch.as_tensor(train.features), TrainingInput(), BATCH, seed=0)
 
 
 def reference_loop(rtfm, videos) -> ReferenceLoop:
@@ -86,8 +87,8 @@ def test_reference_step(benchmark, rtfm, videos):
 
 
 def test_vadbench_batch(benchmark, sampler):
-    normal, abnormal = sampler.empty_batch()
-    timed(benchmark, "vadbench batch", lambda: [sampler.draw_into(normal, abnormal) for _ in range(20)], 20)
+    batch = sampler.empty_batch()
+    timed(benchmark, "vadbench batch", lambda: [sampler.draw_into(batch) for _ in range(20)], 20)
 
 
 def test_reference_batch(benchmark, rtfm, videos):

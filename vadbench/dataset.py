@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
+from vadbench.pooling import DEFAULT_REDUCTION, Reduction
 from vadbench.types import Benchmark
 
 
@@ -21,5 +22,7 @@ class Dataset(abc.ABC):
         self.config = config
 
     @abc.abstractmethod
-    def load(self) -> Benchmark:
-        """The benchmark: pooled weakly-labelled training videos and full-length test videos."""
+    def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
+        """The benchmark: weakly-labelled training videos, each reduced by `reduction` (the method's
+        declared training input: apply it to every training video of T snippets, (T, C, D) ->
+        (C, S, D), and give `TrainSet.lengths` when it pads), and full-length test videos."""

@@ -1,8 +1,10 @@
 """Scoring a whole test set: videos sorted by length and scored in zero-padded batches.
 
-Sorting keeps padding small; methods guarantee that padding does not change a video's scores
-(`Method.score`), so the result equals scoring each video alone. A `TestScorer` prepares the batches
-once and scores them as often as asked (the final evaluation, or checkpoint selection every few
+Sorting keeps padding small; a method whose ``padded_scoring`` is "safe" guarantees that padding does
+not change a video's scores (`Method.score`), so the result equals scoring each video alone; any other
+method gets each video scored alone. The method's declared `Method.postprocess` is applied to each
+video's scores after every pass (the final evaluation and checkpoint selection alike). A `TestScorer`
+prepares the batches once and scores them as often as asked (the final evaluation, or checkpoint selection every few
 steps): on an accelerator the padded batches stay on the device, and each pass copies only the scores
 back to the host, in one transfer.
 """
@@ -74,8 +76,10 @@ class TestScorer:
         self, method: Method, test: TestSet, device: torch.device, *,
         acceleration: Acceleration | None = None, budget: int = BATCH_ROWS, resident: bool | None = None,
     ) -> None:
-        self.test, self.device = test, device
-        self.batches = length_batches(test.lengths, int(test.features.shape[1]), budget)
+        self.test, self.device, self.method = test, device, method
+        # A budget of 0 rows puts every video in a batch of its own.
+        self.batches = length_batches(test.lengths, int(test.features.shape[1]),
+                                      budget if method.padded_scoring == "safe" else 0)
         self.order = torch.from_numpy(list_order(test, self.batches)).to(device)
         self.resident = None
         if device.type != "cpu" if resident is None else resident:
@@ -110,8 +114,11 @@ class TestScorer:
         return torch.cat(flat)[self.order]
 
     def __call__(self, model: nn.Module) -> list[np.ndarray]:
-        """Snippet scores of every test video, in test-list order."""
-        return np.split(self.scores(model).cpu().numpy(), self.test.offsets[1:-1])
+        """Snippet scores of every test video, in test-list order, post-processed as the method declares."""
+        videos = np.split(self.scores(model).cpu().numpy(), self.test.offsets[1:-1])
+        if type(self.method).postprocess is Method.postprocess:
+            return videos
+        return [np.asarray(self.method.postprocess(scores), dtype=np.float32) for scores in videos]
 
 
 def score_videos(

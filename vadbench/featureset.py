@@ -26,9 +26,9 @@ from vadbench.errors import UsageError
 from vadbench.features import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.layout import FileIndex, find_video, layout_of, read_text, resolve_listed
-from vadbench.pooling import POOLINGS, PoolingName
+from vadbench.pooling import DEFAULT_REDUCTION, Reduction
 from vadbench.prepcache import Allocate, PrepCache, cache_key
-from vadbench.types import TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
+from vadbench.types import Benchmark, TestSet, TrainSet
 
 #: Name of the cache folder inside the data root when no ``cache_dir`` is given.
 CACHE_FOLDER = ".vadbench-cache"
@@ -43,8 +43,6 @@ class FeatureConfig:
     when its length fits. cache: use the preparation cache, kept in cache_dir (default
     ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
     (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
-    pooling: how each training video is reduced to 32 segments, "rtfm" (the public RTFM code's mean
-    pooling) or "sultani" (Sultani et al.'s C3D script), see `vadbench.pooling`.
     """
 
     root: str = ""
@@ -53,13 +51,10 @@ class FeatureConfig:
     cache: bool = True
     cache_dir: str = ""
     abnormal_subset: int = 0
-    pooling: PoolingName = "rtfm"
 
     def __post_init__(self) -> None:
         if self.abnormal_subset < 0:
             raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 @dataclass(frozen=True)
@@ -135,34 +130,36 @@ class FeatureDataset(Dataset):
 
     # -- public API --------------------------------------------------------------------------------
 
-    def load(self) -> Benchmark:
-        benchmark = self._load_all()
+    def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
+        benchmark = self._load_all(reduction)
         return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
 
-    def _load_all(self) -> Benchmark:
+    def _load_all(self, reduction: Reduction) -> Benchmark:
         """Every video of the root (through the cache), before any training subset is taken."""
         root = self.root()
         problems = Problems()
         plan = self._plan(root, problems)
         if problems.messages:
-            self._assemble(plan, problems, None)  # to count every problem in the one-line error
+            self._assemble(plan, problems, None, reduction)  # to count every problem in the one-line error
             self._raise(problems)
         if not self.config.cache:
-            benchmark = self._assemble(plan, problems, _in_memory)
+            benchmark = self._assemble(plan, problems, _in_memory, reduction)
             self._raise(problems)
             assert benchmark is not None
             return benchmark
         cache = PrepCache(self.cache_folder(root))
-        key = cache_key(self._identity(), self._source_files(plan))
+        key = cache_key({**self._identity(), "reduction": reduction.key}, self._source_files(plan))
         cached = cache.load(self.name, key)
         if cached is not None:
             return cached
         try:
-            benchmark = cache.write(self.name, key, lambda allocate: self._assemble(plan, problems, allocate))
+            benchmark = cache.write(
+                self.name, key, lambda allocate: self._assemble(plan, problems, allocate, reduction)
+            )
         except OSError as error:  # a read-only root must not stop a run: build in memory instead
             warnings.warn(f"cannot write the preparation cache in {cache.directory}: {error}", stacklevel=2)
             problems = Problems()
-            benchmark = self._assemble(plan, problems, _in_memory)
+            benchmark = self._assemble(plan, problems, _in_memory, reduction)
         self._raise(problems)
         assert benchmark is not None
         return benchmark
@@ -175,7 +172,7 @@ class FeatureDataset(Dataset):
             plan = self._plan(root, problems)
         except UsageError as error:
             return CheckReport([*problems.messages, str(error)])
-        benchmark = self._assemble(plan, problems, None)
+        benchmark = self._assemble(plan, problems, None, DEFAULT_REDUCTION)
         if problems.messages or benchmark is None:
             return CheckReport(problems.messages)
         details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
@@ -303,7 +300,9 @@ class FeatureDataset(Dataset):
     def _raise(self, problems: Problems) -> None:
         problems.raise_first(f"`vadbench data check {self.name} --root {self.config.root}` lists them all")
 
-    def _assemble(self, plan: Plan, problems: Problems, allocate: Allocate | None) -> Benchmark | None:
+    def _assemble(
+        self, plan: Plan, problems: Problems, allocate: Allocate | None, reduction: Reduction
+    ) -> Benchmark | None:
         """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
 
         allocate None only validates (data check): nothing is stored and the returned benchmark's
@@ -318,7 +317,8 @@ class FeatureDataset(Dataset):
         store = allocate is not None and not problems.messages
         lengths = np.array([s.snippets for s in test_shapes], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        train_shape = (len(plan.train), crops, TRAIN_SEGMENTS, dim)
+        segments = reduction.size(max((s.snippets for s in train_shapes), default=1))
+        train_shape = (len(plan.train), crops, segments, dim)
         test_shape = (int(offsets[-1]), crops, dim)
         if store:
             assert allocate is not None
@@ -327,13 +327,12 @@ class FeatureDataset(Dataset):
         else:
             train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
             test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
-        pool = POOLINGS[self.config.pooling]
         for i, (video, shape) in enumerate(zip(plan.train, train_shapes, strict=True)):
             with problems.collect():
                 if shape.snippets:  # else its problem is known already
-                    pooled = pool(read_video(video, shape))
+                    reduced = reduction(read_video(video, shape), segments)
                     if store:
-                        train_features[i] = pooled
+                        train_features[i] = reduced
         for i, (test_video, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
             with problems.collect():
                 if shape.snippets:
@@ -352,6 +351,7 @@ class FeatureDataset(Dataset):
             train_features,
             np.array([v.label for v in plan.train], np.int8),
             tuple(v.video_id for v in plan.train),
+            lengths=np.array([reduction.length(s.snippets) for s in train_shapes]) if reduction.pads else None,
         )
         test = TestSet(
             features=test_features,

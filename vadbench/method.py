@@ -74,6 +74,20 @@ class TrainBatch(NamedTuple):
     classes: torch.Tensor
     prompts: torch.Tensor
 
+    @classmethod
+    def balanced(cls, normal: torch.Tensor, abnormal: torch.Tensor) -> TrainBatch:
+        """A balanced batch of `normal` then `abnormal` samples, unpadded, without side inputs (for tests
+        and hand-made batches)."""
+        features = torch.cat([normal, abnormal])
+        count, device = len(features), features.device
+        return cls(
+            features,
+            torch.cat([torch.zeros(len(normal), device=device), torch.ones(len(abnormal), device=device)]),
+            torch.full((count,), features.shape[-2], device=device),
+            torch.full((count,), -1, device=device),
+            features.new_zeros((0, 0)),
+        )
+
     @property
     def normal(self) -> torch.Tensor:
         """The normal half of a balanced batch."""

@@ -19,37 +19,28 @@ How the stacked runs relate to the same runs done one by one:
 
 With dropout off, stacked runs equal separate runs up to float rounding (tests/unit/test_multirun.py).
 Only protocol ``last`` is stacked (checkpoint selection would need per-run weights mid-training), and
-only in fp32: vmap's convolution rule does not follow bf16 autocast (checked with torch 2.13).
+only in fp32: vmap's convolution rule does not follow bf16 autocast (checked with torch 2.13). A method
+that declares a step of its own, a gradient clip (global over all runs' gradients) or
+``stackable = False`` is never stacked. Everything else about a stacked run (data, evaluation, the
+recorded result) is `vadbench.runner.Runner.run_together`'s, the one run path.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
 
-from vadbench.acceleration import Acceleration, device_flags
+from vadbench.acceleration import Acceleration
 from vadbench.cudagraph import StepOutputs
 from vadbench.errors import UsageError
-from vadbench.evaluation import TestScorer
-from vadbench.method import Method
-from vadbench.runner import (
-    Runner,
-    build_model,
-    record_evaluation,
-    run_timings,
-    seed_everything,
-)
-from vadbench.training import BalancedSampler, TrainingLog, TrainingStep
-from vadbench.types import RunResult, RunSpec
+from vadbench.method import Method, TrainBatch
+from vadbench.training import Sampler, TrainingStep
+from vadbench.types import RunSpec
 
 
 class _MethodLoss(nn.Module):
@@ -59,81 +50,39 @@ class _MethodLoss(nn.Module):
         super().__init__()
         self.method, self.model = method, model
 
-    def forward(self, normal: torch.Tensor, abnormal: torch.Tensor) -> StepOutputs:
-        return self.method.loss(self.model, normal, abnormal)
+    def forward(self, batch: TrainBatch) -> StepOutputs:
+        return self.method.loss(self.model, batch)
 
 
-def train_stacked(
-    method: Method,
-    models: Sequence[nn.Module],
-    samplers: Sequence[BalancedSampler],
-    steps: int,
-    *,
-    acceleration: Acceleration | None = None,
-    log_every: int = 50,
-    progress: bool = True,
-    description: str = "stacked training",
-) -> tuple[list[TrainingLog], list[str | None]]:
-    """Train `models[i]` on batches from `samplers[i]` for `steps` steps, all at once.
-
-    Returns one log per run and one error per run (None for a run whose loss stayed finite). A run
-    whose loss becomes non-finite does not disturb the others (the runs share no arithmetic); its
-    error names the first logged step where it was seen. The trained weights are written back into
-    `models`.
-    """
-    if len(models) != len(samplers) or not models:
-        raise ValueError("train_stacked needs one sampler per model and at least one model")
-    acceleration = acceleration or Acceleration()
+def stacked_step(
+    method: Method, models: Sequence[nn.Module], samplers: Sequence[Sampler], acceleration: Acceleration, steps: int,
+) -> tuple[TrainingStep, Callable[[], None]]:
+    """The training step of `models[i]` on batches from `samplers[i]`, all at once (its scheduler is
+    the method's, on the stacked optimiser), and a function that writes the trained weights back into
+    `models` (call it after training)."""
     if acceleration.precision != "fp32":
         # torch.func.vmap's convolution rule does not follow autocast (bf16 input, fp32 bias: an error).
         raise ValueError("stacked runs train in fp32 only: bf16 autocast does not combine with vmap")
     params, buffers = stack_module_state(list(models))
     loss_module = _MethodLoss(method, copy.deepcopy(models[0]).to("meta")).train()
 
-    def one_run(
-        params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], normal: torch.Tensor, abnormal: torch.Tensor
-    ) -> StepOutputs:
+    def one_run(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], batch: TrainBatch) -> StepOutputs:
         weights = {f"model.{name}": value for name, value in (params | buffers).items()}
-        return functional_call(loss_module, weights, (normal, abnormal))
+        return functional_call(loss_module, weights, (batch,))
 
     all_runs = vmap(one_run, randomness="different")
     optimizer = method.optimizer(params.values())
-    normal, abnormal = (torch.stack(pair) for pair in zip(*(s.empty_batch() for s in samplers), strict=True))
+    scheduler = method.scheduler(optimizer, steps)
+    batch = TrainBatch(*(torch.stack(field) for field in zip(*(s.empty_batch() for s in samplers), strict=True)))
 
-    def draw(normal: torch.Tensor, abnormal: torch.Tensor) -> None:
+    def draw(batch: TrainBatch) -> None:
         for run, sampler in enumerate(samplers):
-            sampler.draw_into(normal[run], abnormal[run])
+            sampler.draw_into(TrainBatch(*(field[run] for field in batch)))
 
     step = TrainingStep(
-        lambda normal, abnormal: all_runs(params, buffers, normal, abnormal),
-        optimizer, (normal, abnormal), draw, acceleration,
+        lambda batch: all_runs(params, buffers, batch), optimizer, batch, draw, acceleration, scheduler=scheduler
     )
-    logs = [TrainingLog() for _ in models]
-    errors: list[str | None] = [None] * len(models)
-    with device_flags(normal.device), tqdm(total=steps, desc=description, disable=not progress, leave=False) as bar:
-        for index in range(1, steps + 1):
-            terms = step()
-            if index % log_every == 0 or index == steps:
-                _log(terms, index, logs, errors)
-            bar.update(1)
-    for log in logs:
-        log.engine = f"{step.engine}+stacked{len(models)}"
-    _unstack(params | buffers, models)
-    return logs, errors
-
-
-def _log(terms: StepOutputs, step: int, logs: list[TrainingLog], errors: list[str | None]) -> None:
-    """Record each run's terms at `step` (one transfer per term, for all runs); note runs that diverged."""
-    values = {name: value.detach().float().cpu().tolist() for name, value in terms.items()}
-    for run, log in enumerate(logs):
-        if errors[run] is not None:
-            continue
-        mine = {name: float(per_run[run]) for name, per_run in values.items()}
-        if not all(map(math.isfinite, mine.values())):
-            errors[run] = f"loss is not finite at step {step}: {mine}"
-            continue
-        log.steps.append(step)
-        log.terms.append(mine)
+    return step, lambda: _unstack(params | buffers, models)
 
 
 @torch.no_grad()
@@ -152,58 +101,26 @@ def stack_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-def can_stack(specs: Sequence[RunSpec]) -> bool:
-    """True for several runs that differ only in their seed, with protocol ``last``, in fp32."""
-    return (
-        len(specs) > 1 and len(stack_groups(specs)) == 1
-        and specs[0].protocol == "last" and specs[0].precision == "fp32"
-    )
+def can_stack(specs: Sequence[RunSpec], method: Method) -> bool:
+    """True for several runs that differ only in their seed, with protocol ``last``, in fp32, of a
+    method that may be stacked."""
+    try:
+        check_stackable(specs, method)
+    except UsageError:
+        return False
+    return len(specs) > 1
 
 
-def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
-    """Train and evaluate runs that differ only in their seed, as `Runner.run` would one by one.
-
-    Results carry the same metrics, config and timings as `Runner.run` gives; ``timings["train"]``
-    is the stacked training's wall time (shared by all its runs) and ``config["engine"]`` ends in
-    ``+stackedN``. A run whose loss diverges is a failed result; the others are unaffected.
-    """
+def check_stackable(specs: Sequence[RunSpec], method: Method) -> None:
+    """A UsageError saying why `specs` cannot train as one stacked model, if they cannot."""
+    first = specs[0]
     if len(stack_groups(specs)) != 1:
         raise UsageError("stacked runs must differ only in their seed")
-    first = specs[0]
     if first.protocol != "last":
         raise UsageError(f"only protocol 'last' can be stacked, got {first.protocol!r}")
     if first.precision != "fp32":
         raise UsageError(f"only fp32 runs can be stacked (bf16 autocast does not combine with vmap), "
                          f"got {first.precision}")
-    started = time.perf_counter()
-    prepared = [runner.prepare(spec) for spec in specs]
-    benchmark, load_seconds, method, device, steps, _ = prepared[0]
-    # One writable copy for all runs (a prepared cache is memory-mapped read-only).
-    features = torch.as_tensor(np.require(benchmark.train.features, np.float32, ["C", "W"]), device=device)
-    results, models, samplers = [], [], []
-    for spec, run in zip(specs, prepared, strict=True):
-        seed_everything(spec.seed)
-        models.append(build_model(spec.method, method, benchmark).to(device))
-        samplers.append(BalancedSampler.create(benchmark.train, features, method.batch_size, spec.seed))
-        run.result.config["batch_size"] = samplers[-1].batch
-        results.append(run.result)
-
-    acceleration = Acceleration(first.precision, first.compile)
-    train_start = time.perf_counter()
-    logs, errors = train_stacked(
-        method, models, samplers, steps, acceleration=acceleration, progress=runner.progress,
-        description=f"{first.method} on {first.dataset} ({len(specs)} seeds stacked)",
-    )
-    train_seconds = time.perf_counter() - train_start
-    # A few passes only: compiling the scorer would cost more than it saves.
-    scorer = TestScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
-    for result, model, log, error in zip(results, models, logs, errors, strict=True):
-        result.config["engine"] = log.engine
-        if error is not None:
-            result.status, result.error = "failed", error
-            result.timings = {"load": load_seconds, "train": train_seconds}
-            continue
-        eval_start = time.perf_counter()
-        record_evaluation(result, method, model, benchmark.test, device, scorer(model), log.terms[-1]["loss"])
-        result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
-    return results
+    if not method.stackable or method.grad_clip() is not None or type(method).train_step is not Method.train_step:
+        raise UsageError(f"method {first.method!r} cannot be stacked (it declares stackable = False, a "
+                         "gradient clip or a training step of its own)")

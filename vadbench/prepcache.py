@@ -79,7 +79,13 @@ class PrepCache:
         def array(field: str) -> np.ndarray:
             return np.load(folder / f"{field}.npy", mmap_mode="r", allow_pickle=False)
 
-        train = TrainSet(array("train_features"), np.asarray(array("train_labels")), tuple(meta["train_ids"]))
+        def optional(field: str) -> np.ndarray | None:
+            return np.asarray(array(field)) if (folder / f"{field}.npy").exists() else None
+
+        train = TrainSet(
+            array("train_features"), np.asarray(array("train_labels")), tuple(meta["train_ids"]),
+            optional("train_lengths"), optional("train_classes"),
+        )
         test = TestSet(
             features=array("test_features"),
             offsets=np.asarray(array("test_offsets")),
@@ -140,6 +146,9 @@ class PrepCache:
             else:
                 np.save(staging / f"{field}.npy", value)
         np.save(staging / "train_labels.npy", train.labels)
+        for field, optional in (("train_lengths", train.lengths), ("train_classes", train.classes)):
+            if optional is not None:
+                np.save(staging / f"{field}.npy", optional)
         np.save(staging / "test_labels.npy", test.labels)
         np.save(staging / "test_offsets.npy", test.offsets)
         meta = {

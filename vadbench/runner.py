@@ -14,6 +14,7 @@ import platform
 import random
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,14 +24,16 @@ import torch
 from vadbench import __version__
 from vadbench.acceleration import Acceleration
 from vadbench.errors import UsageError
-from vadbench.evaluation import score_videos
+from vadbench.evaluation import TestScorer
 from vadbench.magnitudes import magnitude_videos
 from vadbench.method import Method
 from vadbench.metrics import evaluate
+from vadbench.multirun import check_stackable, stacked_step
 from vadbench.plugins import Plugins, get_plugins
+from vadbench.pooling import Reduction
 from vadbench.protocols import parse_protocol
 from vadbench.selection import create_selector
-from vadbench.training import BalancedSampler, TrainingDiverged, train
+from vadbench.training import Sampler, TrainingLog, train, train_method
 from vadbench.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
 
 
@@ -65,65 +68,92 @@ class Runner:
         if spec.precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
 
-    def benchmark(self, spec: RunSpec) -> tuple[Benchmark, float]:
-        """The benchmark of `spec` and the seconds it took to load (0 when already loaded)."""
-        key = repr((spec.dataset, sorted(spec.dataset_options.items())))
+    def benchmark(self, spec: RunSpec, reduction: Reduction) -> tuple[Benchmark, float]:
+        """The benchmark of `spec` reduced for its method, and the seconds it took to load (0 when already loaded)."""
+        key = repr((spec.dataset, sorted(spec.dataset_options.items()), reduction.key))
         if key in self._benchmarks:
             return self._benchmarks[key][0], 0.0
         start = time.perf_counter()
-        benchmark = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load()
+        benchmark = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load(reduction)
         self._benchmarks[key] = (benchmark, time.perf_counter() - start)
         return self._benchmarks[key]
 
     def prepare(self, spec: RunSpec) -> Prepared:
         """Everything a run needs before training, and its result with the provenance filled in."""
         self.validate(spec)
-        benchmark, load_seconds = self.benchmark(spec)
         method = self.plugins.methods.create(spec.method, spec.method_options)
+        benchmark, load_seconds = self.benchmark(spec, method.training_input.reduction)
         device = resolve_device(spec.device)
         steps = spec.steps or benchmark.default_steps or method.steps
         dataset_config = self.plugins.datasets.config(spec.dataset, spec.dataset_options)
-        config = run_config(spec, method.config, dataset_config, benchmark, steps)
+        config = run_config(spec, method, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
         return Prepared(benchmark, load_seconds, method, device, steps, result)
 
     def run(self, spec: RunSpec) -> RunResult:
         """Train and evaluate one spec; a diverging loss gives a failed result, not an exception."""
+        return self.run_together([spec])[0]
+
+    def run_together(self, specs: Sequence[RunSpec]) -> list[RunResult]:
+        """Train and evaluate runs that differ only in their seed: one alone, several as one stacked model.
+
+        The one run path: a run alone and a stacked run share every step but the training step itself
+        (`vadbench.multirun` builds the stacked one). A diverging loss gives a failed result, not an
+        exception; in a stacked group the other runs are unaffected.
+        """
         started = time.perf_counter()
-        benchmark, load_seconds, method, device, steps, result = self.prepare(spec)
-        config = result.config
-        seed_everything(spec.seed)
-
-        selector = create_selector(spec.protocol, method, benchmark, device, steps=steps, seed=spec.seed)
-        model = build_model(spec.method, method, benchmark).to(device)
-        # A prepared cache is memory-mapped read-only; torch needs its own writable copy.
+        prepared = [self.prepare(spec) for spec in specs]
+        benchmark, load_seconds, method, device, steps, _ = prepared[0]
+        first = specs[0]
+        if len(specs) > 1:
+            check_stackable(specs, method)
+        selector = create_selector(first.protocol, method, benchmark, device, steps=steps, seed=first.seed)
+        # A prepared cache is memory-mapped read-only; torch needs its own writable copy (one for all runs).
         features = torch.as_tensor(np.require(selector.train.features, np.float32, ["C", "W"]), device=device)
-        sampler = BalancedSampler.create(selector.train, features, method.batch_size, spec.seed)
-        config["batch_size"] = sampler.batch
-        acceleration = Acceleration(spec.precision, spec.compile)
+        models, samplers = [], []
+        for spec, run in zip(specs, prepared, strict=True):
+            seed_everything(spec.seed)
+            models.append(build_model(spec.method, method, benchmark).to(device))
+            samplers.append(Sampler.create(
+                selector.train, features, method.training_input, method.batch_size, spec.seed, benchmark.prompts
+            ))
+            run.result.config["batch_size"] = samplers[-1].batch
+        acceleration = Acceleration(first.precision, first.compile)
+        description = f"{first.method} on {first.dataset} (seed{'s' if len(specs) > 1 else ''} "
+        description += ", ".join(str(spec.seed) for spec in specs) + ")"
         train_start = time.perf_counter()
-        try:
-            log = train(
-                method, model, sampler, steps,
-                acceleration=acceleration, progress=self.progress,
-                description=f"{spec.method} on {spec.dataset} (seed {spec.seed})",
-                on_step=lambda step: selector.on_step(model, step),
-            )
-        except TrainingDiverged as error:
-            result.status, result.error = "failed", str(error)
-            result.timings = {"load": load_seconds, "train": time.perf_counter() - train_start}
-            return result
-        selection = selector.finish(model)
+        if len(models) == 1:
+            model = models[0]
+            log, step = train_method(method, model, samplers[0], steps, acceleration=acceleration,
+                                     progress=self.progress, description=description,
+                                     on_step=lambda index: selector.on_step(model, index))
+            logs = [log]
+        else:
+            step, finish = stacked_step(method, models, samplers, acceleration, steps)
+            logs = [TrainingLog() for _ in specs]
+            train(step, steps, logs, progress=self.progress, description=description)
+            finish()
+        scheduler = "none" if step.scheduler is None else type(step.scheduler).__name__
+        for run in prepared:
+            run.result.config["method.scheduler"] = scheduler
         train_seconds = time.perf_counter() - train_start
-
-        eval_start = time.perf_counter()
-        config["engine"] = log.engine
-        # One pass: compiling the scorer would cost more than it saves (a TestScorer kept for many passes pays).
-        scores = score_videos(method, model, benchmark.test, device, acceleration=Acceleration(spec.precision))
-        record_evaluation(result, method, model, benchmark.test, device, scores, log.terms[-1]["loss"])
-        result.metrics.update(selection)
-        result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
-        return result
+        # A few passes only: compiling the scorer would cost more than it saves.
+        scorer = TestScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
+        results = []
+        for run, model, log in zip(prepared, models, logs, strict=True):
+            result = run.result
+            result.config["engine"] = log.engine + (f"+stacked{len(specs)}" if len(specs) > 1 else "")
+            if log.error is not None:
+                result.status, result.error = "failed", log.error
+                result.timings = {"load": load_seconds, "train": train_seconds}
+            else:
+                selection = selector.finish(model)
+                eval_start = time.perf_counter()
+                record_evaluation(result, method, model, benchmark.test, device, scorer(model), log.terms[-1]["loss"])
+                result.metrics.update(selection)
+                result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
+            results.append(result)
+        return results
 
 
 def record_evaluation(
@@ -176,20 +206,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def flat_config(spec: RunSpec, method_config: Any, dataset_config: Any) -> dict[str, Any]:
-    """The full provenance of a run as one flat mapping (``method.k``, ``dataset.mu``, ...)."""
+def flat_config(spec: RunSpec, method: Method, dataset_config: Any) -> dict[str, Any]:
+    """The full provenance of a run as one flat mapping (``method.k``, ``method.input.segments``,
+    ``dataset.mu``, ...): every option and everything the method declares."""
     flat: dict[str, Any] = {"method": spec.method, "dataset": spec.dataset, "seed": spec.seed}
-    flat.update({f"method.{k}": v for k, v in dataclasses.asdict(method_config).items()})
+    flat.update({f"method.{k}": v for k, v in dataclasses.asdict(method.config).items()})
+    flat.update({f"method.{k}": v for k, v in method.declarations().items()})
     flat.update({f"dataset.{k}": v for k, v in dataclasses.asdict(dataset_config).items()})
     flat["protocol"] = spec.protocol
     return flat
 
 
 def run_config(
-    spec: RunSpec, method_config: Any, dataset_config: Any, benchmark: Benchmark, steps: int
+    spec: RunSpec, method: Method, dataset_config: Any, benchmark: Benchmark, steps: int
 ) -> dict[str, Any]:
-    """A run's recorded config: the flat options, its schedule and what the adapter reported (``benchmark.*``)."""
-    config = flat_config(spec, method_config, dataset_config)
+    """A run's recorded config: the flat options and declarations, its schedule and what the adapter
+    reported (``benchmark.*``). The one place a run's config is built."""
+    config = flat_config(spec, method, dataset_config)
     config["steps"] = steps
     config.update({f"benchmark.{key}": value for key, value in benchmark.meta.items()})
     return config

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from vadbench.method import Method
+from vadbench.method import Method, TrainBatch
 from vadbench.types import TRAIN_SEGMENTS
 
 
@@ -30,7 +30,7 @@ def check_training_step(method: Method, *, crops: int = 2, feature_dim: int = 16
     normal = torch.rand(2, crops, TRAIN_SEGMENTS, feature_dim)
     abnormal = torch.rand(2, crops, TRAIN_SEGMENTS, feature_dim) + 0.5
     model.train()
-    terms = method.loss(model, normal, abnormal)
+    terms = method.loss(model, TrainBatch.balanced(normal, abnormal))
     assert "loss" in terms, "Method.loss must return a dict with the total under 'loss'"
     loss = terms["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss), f"the loss must be a finite scalar, got {loss}"

@@ -15,7 +15,7 @@ import numpy as np
 
 #: Frames per snippet of every standard feature extractor (I3D, C3D).
 SNIPPET_FRAMES = 16
-#: Segments every training video is mean-pooled to (RTFM, Sultani et al.).
+#: Segments a training video is reduced to unless its method declares otherwise (RTFM, Sultani et al.).
 TRAIN_SEGMENTS = 32
 #: Numeric precisions a run can train and score in (`RunSpec.precision`; `vadbench.acceleration`).
 PRECISIONS = ("fp32", "bf16")
@@ -23,20 +23,29 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass(frozen=True, eq=False)
 class TrainSet:
-    """Weakly-labelled training videos, each pooled to `TRAIN_SEGMENTS` segments.
+    """Weakly-labelled training videos, each reduced to S segments (`vadbench.pooling.Reduction`).
 
-    features: (N, C, S, D) float32 (may be a memmap); labels: (N,) 0 = normal, 1 = abnormal.
+    features: (N, C, S, D) float32 (may be a memmap); labels: (N,) 0 = normal, 1 = abnormal;
+    lengths: (N,) true segments of each video where the reduction zero-pads (None: all S);
+    classes: (N,) class index of each video, 0 = normal, as `Benchmark.class_names` numbers them
+    (None: the dataset has no classes). Weak supervision: no frame labels, by construction.
     """
 
     features: np.ndarray
     labels: np.ndarray
     video_ids: tuple[str, ...]
+    lengths: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 4:
             raise ValueError(f"train features must be (N, C, S, D), got shape {self.features.shape}")
         if not len(self.features) == len(self.labels) == len(self.video_ids):
             raise ValueError("train features, labels and video ids differ in length")
+        for name in ("lengths", "classes"):
+            values = getattr(self, name)
+            if values is not None and values.shape != (len(self.video_ids),):
+                raise ValueError(f"train {name} must have one entry per video, got shape {values.shape}")
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -49,9 +58,20 @@ class TrainSet:
     def feature_dim(self) -> int:
         return int(self.features.shape[3])
 
+    @property
+    def segment_lengths(self) -> np.ndarray:
+        """(N,) true segments per video (S for every video unless the reduction pads)."""
+        if self.lengths is not None:
+            return self.lengths
+        return np.full(len(self), self.features.shape[2], dtype=np.int64)
+
     def subset(self, index: np.ndarray) -> TrainSet:
         """The videos at `index` (used to hold out a validation split)."""
-        return TrainSet(self.features[index], self.labels[index], tuple(self.video_ids[i] for i in index))
+        return TrainSet(
+            self.features[index], self.labels[index], tuple(self.video_ids[i] for i in index),
+            None if self.lengths is None else self.lengths[index],
+            None if self.classes is None else self.classes[index],
+        )
 
     def with_abnormal(self, count: int) -> TrainSet:
         """All normal videos and `count` of the abnormal ones (0 or more than there are: all of them).
@@ -119,6 +139,9 @@ class Benchmark:
 
     default_steps: the training schedule this benchmark suggests when a run names none (the
     synthetic benchmark is small and sets a short one); None means the method's published schedule.
+    Side inputs for methods that need them: class_names numbers the classes of `TrainSet.classes`
+    (index 0 = "Normal"); prompts: (K, P) one vector per class index (e.g. PEL4VAD's text embeddings),
+    None when the dataset has none.
     """
 
     name: str
@@ -127,6 +150,8 @@ class Benchmark:
     primary_metric: str = "auc"
     default_steps: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
+    prompts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.train.crops != self.test.features.shape[1] or (

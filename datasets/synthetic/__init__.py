@@ -23,7 +23,7 @@ import numpy as np
 
 from vadbench import hookimpl
 from vadbench.dataset import Dataset
-from vadbench.pooling import POOLINGS, PoolingName
+from vadbench.pooling import DEFAULT_REDUCTION, Reduction
 from vadbench.types import SNIPPET_FRAMES, Benchmark, TestSet, TrainSet
 
 
@@ -33,7 +33,6 @@ class SyntheticConfig:
 
     abnormal_subset: train on this many of the `train_abnormal` generated videos (0: all); the test
     set and every other video stay the same, unlike a change of `train_abnormal` itself.
-    pooling: how each training video is reduced to 32 segments, "rtfm" or "sultani" (`vadbench.pooling`).
     """
 
     seed: int = 0
@@ -55,7 +54,6 @@ class SyntheticConfig:
     crop_noise: float = 0.1
     steps: int = 200
     abnormal_subset: int = 0
-    pooling: PoolingName = "rtfm"
 
     def __post_init__(self) -> None:
         counts = ("train_normal", "train_abnormal", "test_normal", "test_abnormal")
@@ -77,8 +75,6 @@ class SyntheticConfig:
             raise ValueError("anomaly_shift, hard_negative_gain and crop_noise must be >= 0")
         if self.abnormal_subset < 0:
             raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 class Synthetic(Dataset):
@@ -87,26 +83,37 @@ class Synthetic(Dataset):
     Config = SyntheticConfig
     config: SyntheticConfig
 
-    def load(self) -> Benchmark:
+    def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         directions = _unit_directions(rng, cfg.anomaly_classes + 1, cfg.feature_dim)
         generator = _VideoGenerator(cfg, rng, anomaly=directions[:-1], distractor=directions[-1])
-        train = _train_set(generator, cfg)
+        train = _train_set(generator, cfg, reduction)
         test = _test_set(generator, cfg)
         # Taken after generation, so the test set and the other videos do not change with the subset.
         train = train.with_abnormal(cfg.abnormal_subset)
         return Benchmark(
-            "synthetic", train, test, primary_metric="auc", default_steps=cfg.steps, meta={"mu": cfg.mu}
+            "synthetic", train, test, primary_metric="auc", default_steps=cfg.steps, meta={"mu": cfg.mu},
+            class_names=("Normal", *(f"anomaly-{kind}" for kind in range(cfg.anomaly_classes))),
         )
 
 
-def _train_set(generator: _VideoGenerator, cfg: SyntheticConfig) -> TrainSet:
+def _train_set(generator: _VideoGenerator, cfg: SyntheticConfig, reduction: Reduction) -> TrainSet:
     labels = np.array([1] * cfg.train_abnormal + [0] * cfg.train_normal, dtype=np.int8)
-    pool = POOLINGS[cfg.pooling]
-    pooled = [pool(generator.video(int(label))[0]) for label in labels]
+    kept, lengths, classes = [], [], []
+    for label in labels:
+        features, _, kind = generator.video(int(label))
+        # Reduced at once (a full-length video is kept whole until the longest one is known).
+        kept.append(features if reduction.kind == "full" else reduction(features, reduction.segments))
+        lengths.append(reduction.length(len(features)))
+        classes.append(kind + 1)
+    if reduction.kind == "full":
+        kept = [reduction(features, max(lengths)) for features in kept]
     ids = tuple(f"train_{'abnormal' if y else 'normal'}_{i:04d}" for i, y in enumerate(labels))
-    return TrainSet(np.stack(pooled), labels, ids)
+    return TrainSet(
+        np.stack(kept), labels, ids,
+        lengths=np.array(lengths, np.int64) if reduction.pads else None, classes=np.array(classes, np.int64),
+    )
 
 
 def _test_set(generator: _VideoGenerator, cfg: SyntheticConfig) -> TestSet:

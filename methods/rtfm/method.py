@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.method import Method, valid_mask
+from vadbench.method import Method, TrainBatch, valid_mask
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.rtfm.model import RTFMNet
 from vadbench.methods.sultani_mil.method import ranking_hinge
@@ -174,12 +174,13 @@ class RTFM(Method):
             use_tsa=cfg.use_tsa,
         )
 
-    def loss(self, model: nn.Module, normal: torch.Tensor, abnormal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """RTFM loss on (B, C, S, D) batches (see the module docstring for each entry)."""
+    def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """RTFM loss on a balanced batch of (2B, C, S, D) videos, normal first (see the module docstring)."""
         cfg = self.config
-        count, crops, steps, dim = abnormal.shape
+        videos, crops, steps, dim = batch.features.shape
+        count = videos // 2
         # One forward over both classes: BatchNorm statistics cover the whole batch, as in the public code.
-        features, crop_scores = model(crop_sequences(torch.cat([normal, abnormal])))
+        features, crop_scores = model(crop_sequences(batch.features))
         features = features.reshape(2 * count, crops, steps, dim)
         scores = crop_scores.reshape(2 * count, crops, steps).mean(dim=1)
         if cfg.use_fm:

@@ -27,9 +27,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   Adagrad would mean a different (per-coordinate rescaled) update. The ``l2`` loss entry reports it.
 - Input: Sultani et al.'s UCF-Crime AUC 75.41 was trained on C3D fc6 features reduced to 32 segments by
   Save_C3DFeatures_32Segments.m (rounded 1-based boundaries, last snippet unused, each segment
-  L2-normalised): the datasets' option ``pooling="sultani"`` (`vadbench.pooling.pool_segments_sultani`).
+  L2-normalised): the option ``input="c3d"`` (`vadbench.pooling.pool_segments_sultani`).
   Tian et al. (RTFM, ICCV 2021) retrained this baseline on 10-crop I3D features through RTFM's pipeline,
-  with RTFM's pooling (``pooling="rtfm"``, the default), for SH AUC 85.33, UCF AUC 77.92, XD AP 75.68.
+  with RTFM's pooling (``input="rtfm"``, the default), for SH AUC 85.33, UCF AUC 77.92, XD AP 75.68.
 - Test scoring: the public code scores the 32 segments of each test video (Test_Anomaly_Detector_public.py);
   vadbench scores every full-length snippet, for every method.
 - Crops (vadbench): Sultani et al. use one C3D feature per segment. For multi-crop features (such as the
@@ -48,9 +48,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vadbench.method import Method, valid_mask
+from vadbench.method import Method, TrainBatch, TrainingInput, valid_mask
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.sultani_mil.model import MILNet
+from vadbench.pooling import Reduction
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class SultaniMILConfig:
     dropout: after the first two FC layers; hidden1, hidden2: FC widths; weight_penalty: L2 penalty per
     layer added to the loss; smooth, sparse: weights of the abnormal bag's smoothness and sparsity terms;
     margin: of the ranking hinge; l2_normalize: scale each segment feature to unit L2 norm; reduction:
-    "sum" over the abnormal bags (code) or "mean" (the averaged form), see the module docstring.
+    "sum" over the abnormal bags (code) or "mean" (the averaged form), see the module docstring; input:
+    the 32 training segments as RTFM pools them ("rtfm") or as Sultani et al.'s C3D script ("c3d").
     """
 
     batch_size: int = 30
@@ -76,6 +78,7 @@ class SultaniMILConfig:
     margin: float = 1.0
     l2_normalize: bool = True
     reduction: Literal["sum", "mean"] = "sum"
+    input: Literal["rtfm", "c3d"] = "rtfm"
 
     def __post_init__(self) -> None:
         check_options(
@@ -83,7 +86,7 @@ class SultaniMILConfig:
             positive=("batch_size", "steps", "lr", "hidden1", "hidden2"),
             non_negative=("weight_penalty", "smooth", "sparse", "margin"),
             probability=("dropout",),
-            choices={"reduction": ("sum", "mean")},
+            choices={"reduction": ("sum", "mean"), "input": ("rtfm", "c3d")},
         )
 
 
@@ -126,6 +129,11 @@ class SultaniMIL(Method):
     Config = SultaniMILConfig
     config: SultaniMILConfig
 
+    @property
+    def training_input(self) -> TrainingInput:
+        """32 segments per video, pooled as RTFM does or as Sultani et al.'s C3D script does (``input``)."""
+        return TrainingInput(Reduction("mean" if self.config.input == "rtfm" else "c3d"))
+
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)
         cfg = self.config
@@ -136,12 +144,13 @@ class SultaniMIL(Method):
             l2_normalize=cfg.l2_normalize,
         )
 
-    def loss(self, model: nn.Module, normal: torch.Tensor, abnormal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """MIL ranking loss on (B, C, S, D) bags; entries besides ``loss`` are weighted and detached."""
+    def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """MIL ranking loss on a balanced batch of (2B, C, S, D) bags, normal first; entries besides
+        ``loss`` are weighted and detached."""
         cfg = self.config
-        count = abnormal.shape[0]
+        count = len(batch.features) // 2
         # One forward for both classes; crop scores are averaged into one score per segment.
-        scores = model(torch.cat([normal, abnormal])).mean(dim=1)  # (2B, S)
+        scores = model(batch.features).mean(dim=1)  # (2B, S)
         normal_scores, abnormal_scores = scores[:count], scores[count:]
         # Per abnormal bag: its hinge against every normal bag, averaged; then summed (or averaged) over bags.
         reduce = torch.sum if cfg.reduction == "sum" else torch.mean

@@ -25,8 +25,8 @@ from vadbench.methods.sultani_mil.method import SultaniMIL
 class Diverging(SultaniMIL):
     """Sultani MIL with its loss multiplied by NaN."""
 
-    def loss(self, model, normal, abnormal):
-        terms = super().loss(model, normal, abnormal)
+    def loss(self, model, batch):
+        terms = super().loss(model, batch)
         return {**terms, "loss": terms["loss"] * float("nan")}
 
 

@@ -18,9 +18,10 @@ from conftest import TINY_SYNTHETIC
 from vadbench.acceleration import Acceleration, compile_function
 from vadbench.errors import UsageError
 from vadbench.evaluation import TestScorer, list_order, score_videos
+from vadbench.method import TrainBatch, TrainingInput
 from vadbench.plugins import load_plugins
 from vadbench.runner import Runner
-from vadbench.training import BalancedSampler, train
+from vadbench.training import Sampler, train_method
 from vadbench.types import RunSpec
 
 
@@ -46,8 +47,9 @@ def trained(plugins, synthetic, method_name="rtfm", steps=4, **acceleration):
     torch.manual_seed(0)
     model = method.build(synthetic.train.crops, synthetic.train.feature_dim)
     features = torch.as_tensor(synthetic.train.features)
-    sampler = BalancedSampler.create(synthetic.train, features, method.batch_size, seed=0)
-    log = train(method, model, sampler, steps, acceleration=Acceleration(**acceleration), log_every=1, progress=False)
+    sampler = Sampler.create(synthetic.train, features, TrainingInput(), method.batch_size, seed=0)
+    log, _ = train_method(method, model, sampler, steps, acceleration=Acceleration(**acceleration), log_every=1,
+                          progress=False)
     return method, model, log
 
 
@@ -67,7 +69,7 @@ def test_default_step_is_the_plain_training_step(plugins, synthetic):
     for _ in range(4):
         n = normal[torch.randperm(len(normal), generator=generator)[:batch]]
         a = abnormal[torch.randperm(len(abnormal), generator=generator)[:batch]]
-        loss = method.loss(reference, n, a)["loss"]
+        loss = method.loss(reference, TrainBatch.balanced(n, a))["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -115,7 +117,7 @@ def test_bf16_autocast_keeps_losses_and_scores_in_float32(plugins, synthetic):
     assert log.terms[0]["loss"] == pytest.approx(fp32_log.terms[0]["loss"], rel=2e-2)
     normal = torch.as_tensor(synthetic.train.features[:2])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        terms = method.loss(model, normal, normal)
+        terms = method.loss(model, TrainBatch.balanced(normal, normal))
         scores = method.score(model.eval(), torch.as_tensor(synthetic.test.video(0))[None],
                               torch.tensor([synthetic.test.lengths[0]]))
     assert terms["loss"].dtype == torch.float32 and scores.dtype == torch.float32
@@ -200,9 +202,10 @@ def test_cuda_graph_training_equals_eager_on_gpu(plugins, synthetic):
         torch.manual_seed(0)
         model = method.build(synthetic.train.crops, synthetic.train.feature_dim).to(device)
         features = torch.as_tensor(synthetic.train.features, device=device)
-        sampler = BalancedSampler.create(synthetic.train, features, method.batch_size, seed=0)
+        sampler = Sampler.create(synthetic.train, features, TrainingInput(), method.batch_size, seed=0)
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-            log = train(method, model, sampler, 8, acceleration=Acceleration(cuda_graph=graphs), progress=False)
+            log, _ = train_method(method, model, sampler, 8, acceleration=Acceleration(cuda_graph=graphs),
+                                  progress=False)
         results.append((model.state_dict(), log))
     (eager, _), (graphed, log) = results
     assert log.engine == "fp32+cudagraph"

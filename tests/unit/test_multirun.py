@@ -11,7 +11,7 @@ from conftest import TINY_SYNTHETIC
 
 from vadbench.errors import UsageError
 from vadbench.method import Method
-from vadbench.multirun import run_stacked, stack_groups
+from vadbench.multirun import stack_groups
 from vadbench.plugins import load_plugins
 from vadbench.runner import Runner
 from vadbench.types import RunSpec
@@ -31,7 +31,7 @@ def specs(method, seeds=(0, 1, 2), **changes):
 @pytest.mark.parametrize("method", ["rtfm", "sultani-mil"])
 def test_stacked_seeds_equal_separate_runs(method):
     runner = Runner(progress=False)
-    stacked = run_stacked(runner, specs(method))
+    stacked = runner.run_together(specs(method))
     alone = [runner.run(spec) for spec in specs(method)]
     for ours, theirs in zip(stacked, alone, strict=True):
         assert ours.status == theirs.status == "ok"
@@ -48,8 +48,8 @@ def test_stacked_seeds_equal_separate_runs(method):
 def test_with_dropout_a_stacked_run_draws_other_masks_than_alone():
     """The documented difference: same seed, same batches, but dropout masks from another stream."""
     runner = Runner(progress=False)
-    spec = RunSpec("rtfm", dataset_options=dict(TINY_SYNTHETIC), seed=0, steps=6, device="cpu")
-    stacked, alone = run_stacked(runner, [spec])[0], runner.run(spec)
+    pair = [RunSpec("rtfm", dataset_options=dict(TINY_SYNTHETIC), seed=seed, steps=6, device="cpu") for seed in (0, 1)]
+    stacked, alone = runner.run_together(pair)[0], runner.run(pair[0])
     assert stacked.status == alone.status == "ok"
     assert not np.array_equal(*(np.concatenate(list(r.scores.values())) for r in (stacked, alone)))
 
@@ -70,8 +70,8 @@ class SeedBomb(Method):
         torch.nn.init.constant_(model.bias, float(torch.initial_seed() == 1))
         return model
 
-    def loss(self, model, normal, abnormal):
-        value = model(abnormal).mean() - model(normal).mean()
+    def loss(self, model, batch):
+        value = model(batch.abnormal).mean() - model(batch.normal).mean()
         doomed = (model.bias.detach()[0] > 0.5).float()
         return {"loss": value / (1 - doomed)}  # infinite for the doomed run, untouched for the others
 
@@ -85,7 +85,7 @@ class SeedBomb(Method):
 def test_a_diverging_seed_fails_alone():
     plugins = load_plugins()
     plugins.methods.add("seed-bomb", SeedBomb, source="test")
-    results = run_stacked(Runner(plugins, progress=False), specs("seed-bomb"))
+    results = Runner(plugins, progress=False).run_together(specs("seed-bomb"))
     assert [r.status for r in results] == ["ok", "failed", "ok"]
     assert "not finite at step 6" in results[1].error
 
@@ -98,11 +98,11 @@ def test_stack_groups_split_on_everything_but_the_seed():
 def test_only_runs_that_differ_in_the_seed_stack():
     runner = Runner(progress=False)
     with pytest.raises(UsageError, match="differ only in their seed"):
-        run_stacked(runner, [*specs("rtfm", seeds=(0,)), *specs("sultani-mil", seeds=(1,))])
+        runner.run_together([*specs("rtfm", seeds=(0,)), *specs("sultani-mil", seeds=(1,))])
     with pytest.raises(UsageError, match="protocol 'last'"):
-        run_stacked(runner, specs("rtfm", protocol="val"))
+        runner.run_together(specs("rtfm", protocol="val"))
     with pytest.raises(UsageError, match="only fp32"):
-        run_stacked(runner, specs("rtfm", precision="bf16"))
+        runner.run_together(specs("rtfm", precision="bf16"))
 
 
 def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):

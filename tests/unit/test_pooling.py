@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vadbench.pooling import POOLINGS, pool_segments, pool_segments_sultani, sultani_ranges
+from vadbench.pooling import Reduction, pool_segments, pool_segments_sultani, subsample_segments, sultani_ranges
 
 
 def reference_pool(features, segments=32):
@@ -94,5 +94,25 @@ def test_sultani_pooling_keeps_an_all_zero_segment_zero_and_refuses_empty_videos
         pool_segments_sultani(np.zeros((0, 1, 4), np.float32))
 
 
-def test_the_pooling_option_names_both_reductions():
-    assert {"rtfm": pool_segments, "sultani": pool_segments_sultani} == POOLINGS
+def test_each_reduction_kind_applies_its_function():
+    video = np.random.default_rng(0).random((50, 2, 4), dtype=np.float32)
+    np.testing.assert_array_equal(Reduction()(video, 32), pool_segments(video))
+    np.testing.assert_array_equal(Reduction("c3d")(video, 32), pool_segments_sultani(video))
+    np.testing.assert_array_equal(Reduction("subsample", 20)(video, 20), subsample_segments(video, 20))
+    full = Reduction("full")
+    assert full(video, full.size(60)).shape == (2, 60, 4) and full.length(50) == 50 and full.pads
+    assert not Reduction().pads and Reduction("mean", 200).key == "mean-200"
+
+
+def test_subsample_takes_uniform_snippets_or_pads_with_zeros():
+    video = np.arange(10, dtype=np.float32).reshape(10, 1, 1)
+    np.testing.assert_array_equal(subsample_segments(video, 4)[0, :, 0], [0, 3, 6, 9])
+    padded = subsample_segments(video, 12)[0, :, 0]
+    np.testing.assert_array_equal(padded, [*range(10), 0, 0])
+    assert Reduction("subsample", 12).length(10) == 10 and Reduction("subsample", 4).length(10) == 4
+
+
+@pytest.mark.parametrize("bad", [{"kind": "max"}, {"segments": 0}])
+def test_bad_reductions_are_refused(bad):
+    with pytest.raises(ValueError, match="Reduction"):
+        Reduction(**bad)

@@ -75,9 +75,9 @@ class Tracked(Synthetic):
 
 
 class CountingRTFM(RTFM):
-    def loss(self, model, normal, abnormal):
+    def loss(self, model, batch):
         STEP[0] += 1
-        return super().loss(model, normal, abnormal)
+        return super().loss(model, batch)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from vadbench.method import valid_mask
+from vadbench.method import TrainBatch, valid_mask
 from vadbench.methods import rtfm
 from vadbench.methods.rtfm.method import (
     RTFM,
@@ -158,7 +158,7 @@ WEIGHTS = {"k": 1, "mask_dropout": 0.0, "margin": 1.0, "alpha": 0.5, "smooth": 2
 
 
 def test_loss_hand_value_with_feature_magnitudes() -> None:
-    terms = method(**WEIGHTS).loss(PassThrough(), NORMAL, ABNORMAL)
+    terms = method(**WEIGHTS).loss(PassThrough(), TrainBatch.balanced(NORMAL, ABNORMAL))
     cls = -(math.log(1 - 0.4) + math.log(0.9)) / 2
     fm = (abs(1.0 - 0.9) + 0.4) ** 2
     smooth = 2.0 * (0.4**2 + 0.3**2)
@@ -172,12 +172,12 @@ def test_loss_hand_value_with_feature_magnitudes() -> None:
 
 
 def test_loss_hand_value_with_paper_sparsity() -> None:
-    terms = method(**WEIGHTS, sparsity="sum").loss(PassThrough(), NORMAL, ABNORMAL)
+    terms = method(**WEIGHTS, sparsity="sum").loss(PassThrough(), TrainBatch.balanced(NORMAL, ABNORMAL))
     assert terms["sparse"].item() == pytest.approx(3.0 * (0.5 + 0.9 + 0.6), rel=1e-5)
 
 
 def test_loss_without_feature_magnitudes_is_the_mil_ranking_objective() -> None:
-    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), NORMAL, ABNORMAL)
+    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), TrainBatch.balanced(NORMAL, ABNORMAL))
     rank = 1 - 0.9 + 0.4
     smooth = 2.0 * (0.4**2 + 0.3**2)
     sparse = 3.0 * math.sqrt(0.5**2 + 0.9**2 + 0.6**2)
@@ -192,7 +192,7 @@ def test_loss_without_feature_magnitudes_ranks_abnormal_video_i_against_normal_v
     normal = torch.tensor([[0.1, 0.4, 0.2], [0.1, 0.0, 0.05]])
     abnormal = torch.tensor([[1.3, 0.2, 0.3], [0.7, 0.6, 0.1]])
     as_videos = [torch.stack([s, torch.zeros_like(s)], dim=-1)[:, None] for s in (normal, abnormal)]
-    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), *as_videos)
+    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), TrainBatch.balanced(*as_videos))
     assert terms["rank"].item() == pytest.approx(0.25, rel=1e-5)
 
 
@@ -205,7 +205,8 @@ def test_loss_and_score_shapes(crops: int, segments: int) -> None:
     torch.manual_seed(0)
     rtfm_method = method()
     model = rtfm_method.build(crops, D)
-    terms = rtfm_method.loss(model, torch.randn(2, crops, segments, D), torch.randn(2, crops, segments, D))
+    videos = [torch.randn(2, crops, segments, D) for _ in range(2)]
+    terms = rtfm_method.loss(model, TrainBatch.balanced(*videos))
     assert set(terms) == {"loss", "cls", "fm", "smooth", "sparse"}
     assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
     model.eval()
@@ -303,7 +304,7 @@ def test_every_parameter_gets_a_gradient(variant: str, use_fm: bool) -> None:
     torch.manual_seed(3)
     rtfm_method = method(**VARIANTS[variant], use_fm=use_fm)
     model = rtfm_method.build(2, D)
-    rtfm_method.loss(model, torch.randn(2, 2, 8, D), torch.randn(2, 2, 8, D))["loss"].backward()
+    rtfm_method.loss(model, TrainBatch.balanced(torch.randn(2, 2, 8, D), torch.randn(2, 2, 8, D)))["loss"].backward()
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
 
 
@@ -387,7 +388,7 @@ def test_training_reduces_the_loss_on_a_separable_toy_batch(use_fm: bool) -> Non
     optimizer = rtfm_method.optimizer(model.parameters())
     losses = []
     for _ in range(100):
-        loss = rtfm_method.loss(model, normal, abnormal)["loss"]
+        loss = rtfm_method.loss(model, TrainBatch.balanced(normal, abnormal))["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

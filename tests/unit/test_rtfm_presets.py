@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from vadbench.method import TrainBatch
 from vadbench.methods.rtfm import ABLATIONS
 from vadbench.methods.rtfm.model import (
     MultiScaleTemporalNetwork,
@@ -37,7 +38,7 @@ def test_disabled_branches_are_absent_and_every_parameter_gets_a_gradient(name):
     assert (MultiScaleTemporalNetwork in kinds) == (use_pdc or use_tsa)
 
     model.train()
-    terms = method.loss(model, torch.rand(4, 2, 32, 16), torch.rand(4, 2, 32, 16) + 0.5)
+    terms = method.loss(model, TrainBatch.balanced(torch.rand(4, 2, 32, 16), torch.rand(4, 2, 32, 16) + 0.5))
     assert ("fm" in terms) == use_fm and ("rank" in terms) == (not use_fm)
     terms["loss"].backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]

@@ -10,7 +10,7 @@ from vadbench.datacheck import check_dataset
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
 from vadbench.errors import UsageError
 from vadbench.groundtruth import from_mask
-from vadbench.pooling import pool_segments, pool_segments_sultani
+from vadbench.pooling import Reduction, pool_segments, pool_segments_sultani
 
 pytestmark = needs_shared
 
@@ -78,10 +78,10 @@ def test_without_masks_the_error_says_where_they_come_from(tmp_path):
         load(tmp_path)
 
 
-def test_pooling_option_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):
+def test_each_reduction_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):
     cache = tmp_path / "cache"
     rtfm = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load()
-    sultani = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache), pooling="sultani")).load()
+    sultani = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load(Reduction("c3d"))
     assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2  # not served by one entry
     np.testing.assert_array_equal(rtfm.test.features, sultani.test.features)
     video = sultani.train.video_ids[0]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from vadbench.method import valid_mask
+from vadbench.method import TrainBatch, valid_mask
 from vadbench.methods import sultani_mil
 from vadbench.methods.sultani_mil.method import (
     SultaniMIL,
@@ -113,7 +113,7 @@ def test_loss_hand_value(reduction: str, bags: float) -> None:
     abnormal = torch.tensor([[[1.2, 0.2, 0.4], [1.4, 0.4, 0.4]], [[0.0, 0.5, 0.7], [0.0, 0.5, 0.7]]])
     # crop means: normal [0.3, 0.4, 0.1], [0.1, 0.1, 0.1]; abnormal [1.3, 0.3, 0.4], [0.0, 0.5, 0.7]
     options = {"smooth": 0.5, "sparse": 0.25, "weight_penalty": 0.1, "reduction": reduction}
-    terms = method(**options).loss(FirstCoordinate(), normal[..., None], abnormal[..., None])
+    terms = method(**options).loss(FirstCoordinate(), TrainBatch.balanced(normal[..., None], abnormal[..., None]))
     # Each abnormal bag against both normal bags: (0.1 + max(0, -0.2)) / 2 and (0.7 + 0.4) / 2, summed
     # over the abnormal bags ("sum") or averaged ("mean"); pairing bag i with bag i would give 0.25 for "mean".
     rank = ((0.1 + 0.0) / 2 + (0.7 + 0.4) / 2) / bags
@@ -136,7 +136,7 @@ def test_loss_equals_the_public_codes_objective_on_the_fixture() -> None:
     normal = torch.tensor(fixture["normal_scores"], dtype=torch.float64)[:, None, :, None]
     abnormal = torch.tensor(fixture["abnormal_scores"], dtype=torch.float64)[:, None, :, None]
     assert normal.shape == abnormal.shape == (30, 1, 32, 1)
-    terms = SultaniMIL(SultaniMILConfig()).loss(model, normal, abnormal)
+    terms = SultaniMIL(SultaniMILConfig()).loss(model, TrainBatch.balanced(normal, abnormal))
     for name, reference in fixture["reference"].items():
         assert terms[name].item() == pytest.approx(reference, rel=1e-6), name
 
@@ -152,7 +152,7 @@ def test_weight_penalty_share_at_initialisation() -> None:
         torch.manual_seed(6)
         model = mil.build(1, 4096)
         with torch.no_grad():
-            terms = mil.loss(model, features[:30], features[30:])
+            terms = mil.loss(model, TrainBatch.balanced(features[:30], features[30:]))
         shares[reduction] = (terms["l2"] / terms["loss"]).item()
     assert 0.02 < shares["sum"] < 0.045
     assert 0.4 < shares["mean"] < 0.6
@@ -166,7 +166,7 @@ def test_loss_and_score_shapes(crops: int) -> None:
     torch.manual_seed(0)
     mil = method()
     model = mil.build(crops, D)
-    terms = mil.loss(model, torch.randn(3, crops, 32, D), torch.randn(3, crops, 32, D))
+    terms = mil.loss(model, TrainBatch.balanced(torch.randn(3, crops, 32, D), torch.randn(3, crops, 32, D)))
     assert set(terms) == {"loss", "rank", "smooth", "sparse", "l2"} and terms["loss"].shape == ()
     terms["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -259,7 +259,7 @@ def test_training_reduces_the_loss_on_a_separable_toy_batch() -> None:
     optimizer = mil.optimizer(model.parameters())
     losses = []
     for _ in range(100):
-        loss = mil.loss(model, normal, abnormal)["loss"]
+        loss = mil.loss(model, TrainBatch.balanced(normal, abnormal))["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

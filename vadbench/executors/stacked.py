@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from vadbench import hookimpl
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, WorkerFailure, describe_error
-from vadbench.multirun import can_stack, run_stacked, stack_groups
+from vadbench.multirun import can_stack, stack_groups
 from vadbench.plugins import Plugins
 from vadbench.runner import Runner
 from vadbench.types import RunResult, RunSpec
@@ -35,15 +35,15 @@ class StackedExecutor(Executor):
 
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for group in stack_groups(specs):
-            if can_stack(group):
+            if can_stack(group, self._runner.plugins.methods.create(group[0].method, group[0].method_options)):
                 yield from self._together(group)
             else:
                 for spec in group:
-                    yield from self._together([spec], stacked=False)
+                    yield from self._together([spec])
 
-    def _together(self, group: list[RunSpec], stacked: bool = True) -> Iterator[RunResult | WorkerFailure]:
+    def _together(self, group: list[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         try:
-            results = run_stacked(self._runner, group) if stacked else [self._runner.run(group[0])]
+            results = self._runner.run_together(group)
         except UsageError:
             raise
         except Exception as error:  # e.g. CUDA out of memory: every run of the group is retried later

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vadbench import hookimpl
-from vadbench.method import Method, valid_mask
+from vadbench.method import Method, TrainBatch, valid_mask
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,11 @@ class MagnitudeMLP(Method):
         """Embedding norm per snippet, averaged over crops: (B, T, C, D) -> (B, T)."""
         return model(features).norm(dim=-1).mean(dim=-1)
 
-    def loss(self, model: nn.Module, normal: torch.Tensor, abnormal: torch.Tensor) -> dict[str, torch.Tensor]:
-        # Training batches are (B, C, S, D); put time before crops like test videos.
-        normal_norms = self.magnitudes(model, normal.transpose(1, 2))
-        abnormal_norms = self.magnitudes(model, abnormal.transpose(1, 2))
+    def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        # A balanced batch (the default TrainingInput): normal videos first, each (C, S, D); put time
+        # before crops like test videos.
+        normal_norms = self.magnitudes(model, batch.normal.transpose(1, 2))
+        abnormal_norms = self.magnitudes(model, batch.abnormal.transpose(1, 2))
         k = min(self.config.k, normal_norms.shape[1])
         top_normal = normal_norms.topk(k, dim=1).values.mean(dim=1)
         top_abnormal = abnormal_norms.topk(k, dim=1).values.mean(dim=1)
