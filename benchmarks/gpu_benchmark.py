@@ -56,8 +56,8 @@ from reference_loop import ReferenceLoop, write_videos
 import vadbench
 from vadbench.acceleration import Acceleration
 from vadbench.evaluation import TestScorer
-from vadbench.methods.rtfm import ABLATIONS
 from vadbench.method import TrainingInput
+from vadbench.methods.rtfm import ABLATIONS
 from vadbench.multirun import stacked_step
 from vadbench.plugins import get_plugins
 from vadbench.runner import Runner, seed_everything

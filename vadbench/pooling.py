@@ -134,9 +134,6 @@ class Reduction:
         return self.kind if self.kind == "full" else f"{self.kind}-{self.segments}"
 
 
-#: RTFM's mean pooling to 32 segments: the training input of a method that declares none.
-DEFAULT_REDUCTION = Reduction()
-
 _REDUCERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "mean": pool_segments, "c3d": pool_segments_sultani, "subsample": subsample_segments,
 }
@@ -155,3 +152,6 @@ def _range_means(features: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
         [np.zeros((1, *features.shape[1:]), np.float64), np.cumsum(features, axis=0, dtype=np.float64)]
     )
     return (cumulative[ends] - cumulative[starts]) / (ends - starts)[:, None, None]
+
+#: RTFM's mean pooling to 32 segments: the training input of a method that declares none.
+DEFAULT_REDUCTION = Reduction()

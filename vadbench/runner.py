@@ -30,7 +30,7 @@ from vadbench.method import Method
 from vadbench.metrics import evaluate
 from vadbench.multirun import check_stackable, stacked_step
 from vadbench.plugins import Plugins, get_plugins
-from vadbench.pooling import Reduction
+from vadbench.pooling import DEFAULT_REDUCTION, Reduction
 from vadbench.protocols import parse_protocol
 from vadbench.selection import create_selector
 from vadbench.training import Sampler, TrainingLog, train, train_method
@@ -68,7 +68,7 @@ class Runner:
         if spec.precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
 
-    def benchmark(self, spec: RunSpec, reduction: Reduction) -> tuple[Benchmark, float]:
+    def benchmark(self, spec: RunSpec, reduction: Reduction = DEFAULT_REDUCTION) -> tuple[Benchmark, float]:
         """The benchmark of `spec` reduced for its method, and the seconds it took to load (0 when already loaded)."""
         key = repr((spec.dataset, sorted(spec.dataset_options.items()), reduction.key))
         if key in self._benchmarks:

@@ -9,6 +9,7 @@ from vadbench.datasets.synthetic import Synthetic
 from vadbench.errors import UsageError
 from vadbench.methods.rtfm import RTFM
 from vadbench.plugins import load_plugins
+from vadbench.pooling import DEFAULT_REDUCTION
 from vadbench.protocols import parse_protocol
 from vadbench.runner import Runner
 from vadbench.selection import hold_out
@@ -68,8 +69,8 @@ class TrackedTestSet(TestSet):
 
 
 class Tracked(Synthetic):
-    def load(self):
-        benchmark = super().load()
+    def load(self, reduction=DEFAULT_REDUCTION):
+        benchmark = super().load(reduction)
         fields = {f.name: getattr(benchmark.test, f.name) for f in dataclasses.fields(TestSet)}
         return dataclasses.replace(benchmark, test=TrackedTestSet(**fields))
 

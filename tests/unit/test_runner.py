@@ -81,8 +81,8 @@ class Diverging(Method):
     def build(self, crops, feature_dim):
         return torch.nn.Linear(feature_dim, 1)
 
-    def loss(self, model, normal, abnormal):
-        return {"loss": model(abnormal).mean() * float("nan")}
+    def loss(self, model, batch):
+        return {"loss": model(batch.abnormal).mean() * float("nan")}
 
     def score(self, model, features, lengths):
         return torch.sigmoid(model(features)).mean(-1).squeeze(-1)
