@@ -9,7 +9,7 @@ How the stacked runs relate to the same runs done one by one:
 
 - the same initial weights: each model is built right after seeding with its run's seed, as the
   runner does;
-- the same batches: each run keeps its own `BalancedSampler`, seeded with its seed;
+- the same batches: each run keeps its own `Sampler`, seeded with its seed;
 - the same optimiser arithmetic: the optimiser updates the stacked tensors, and Adam, Adagrad and SGD
   act elementwise, so each slice is updated as it would be alone (an optimiser that couples elements,
   such as one that clips the global gradient norm, would couple the runs: do not stack it);

@@ -82,7 +82,7 @@ class ValidationSelector(CheckpointSelector):
         self.method = method
         # (N, C, S, D) -> (N, S, C, D): the layout Method.score expects.
         self.features = torch.as_tensor(np.asarray(held_out.features), device=device).transpose(1, 2)
-        self.lengths = torch.full((len(held_out),), self.features.shape[1], device=device)
+        self.lengths = torch.as_tensor(held_out.segment_lengths, device=device)
         self.labels = np.asarray(held_out.labels)
         self.k = max(1, self.features.shape[1] // 10)
 
