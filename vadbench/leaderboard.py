@@ -9,7 +9,7 @@ Never imports torch, so tables render on any machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from tabulate import tabulate
@@ -19,8 +19,10 @@ from vadbench.protocols import parse_protocol
 from vadbench.types import RunResult
 
 FORMATS = ("md", "csv", "latex")
-#: metric key -> column title
-METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)"}
+#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
+METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
+#: The columns shown unless others are chosen.
+DEFAULT_METRICS = ("auc", "ap", "ap_trapz")
 GROUP = ["method", "dataset", "protocol"]
 #: Options that are averaged over (replicates) or that locate files without changing the experiment.
 NOT_CONFIGURATION = {"split", "root", "cache", "cache_dir"}
@@ -66,7 +68,7 @@ def group_columns(frame: pd.DataFrame) -> list[str]:
     return columns
 
 
-def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, metrics: Iterable[str] = DEFAULT_METRICS) -> pd.DataFrame:
     """Mean and std (over replicate runs, in percent) of each metric per group, plus run and failure counts."""
     if frame.empty:
         raise UsageError("no results to summarise")
@@ -85,11 +87,15 @@ def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataF
     return pd.DataFrame(groups)
 
 
-def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRICS) -> str:
-    """The leaderboard as markdown, latex (mean +- std cells) or csv (separate mean and std columns)."""
+def render(frame: pd.DataFrame, fmt: str = "md", metrics: Sequence[str] | None = None) -> str:
+    """The leaderboard as markdown, latex (mean +- std cells) or csv (separate mean and std columns).
+
+    A metric that no run of a row recorded (e.g. ``far`` in results stored before it existed) is shown
+    as missing ("-", or empty in csv), never as 0. `metrics` chooses the columns (default: DEFAULT_METRICS).
+    """
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    metrics = list(metrics)
+    metrics = list(metrics or DEFAULT_METRICS)
     summary = summarise(frame, metrics)
     if fmt == "csv":
         return str(summary.to_csv(index=False, float_format="%.4f"))
