@@ -26,6 +26,7 @@ from vadbench.errors import UsageError
 from vadbench.features import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.layout import FileIndex, find_video, layout_of, read_text, resolve_listed
+from vadbench.official import Bundle
 from vadbench.pooling import pool_segments
 from vadbench.prepcache import Allocate, PrepCache, cache_key
 from vadbench.types import TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
@@ -122,6 +123,8 @@ class FeatureDataset(Dataset):
     #: What the root must hold, for the message when --root is missing.
     needs: ClassVar[str]
     primary_metric: ClassVar[str] = "auc"
+    #: The official files the adapter ships (`vadbench.official`), used when the root lacks them.
+    bundle: ClassVar[Bundle] = Bundle(None)
     config: FeatureConfig
 
     @abc.abstractmethod
@@ -274,6 +277,9 @@ class FeatureDataset(Dataset):
     def _plan(self, root: Path, problems: Problems) -> Plan:
         index = FileIndex(root, skip=self.cache_folder(root))
         plan = self.plan(index, problems)
+        bundled = sorted({path.name for path in plan.sources if self.bundle.holds(path)})
+        if bundled:  # recorded, so that a result says which official files came with vadbench
+            plan.meta["bundled"] = ", ".join(bundled)
         _refuse_shared_videos(plan, problems)
         with problems.collect():
             plan.prebuilt = self.option_file(index, "gt")
