@@ -207,10 +207,11 @@ def _add_grid_choices(parser: argparse.ArgumentParser) -> None:
 
 
 def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto") -> tuple[Any, list[Any]]:
+    from vadbench.experiment import with_data
     from vadbench.grid import expand, load_grid, override
 
     grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
-    return grid, with_execution(expand(grid, plugins, device=device), args)
+    return grid, with_data(with_execution(expand(grid, plugins, device=device), args), plugins)
 
 
 def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
