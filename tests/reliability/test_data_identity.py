@@ -60,6 +60,20 @@ def test_a_root_spelled_or_copied_otherwise_is_the_same_runs(tmp_path, monkeypat
     assert column(vadbench(capsys, "leaderboard", str(out)), "runs") == ["2"]
 
 
+def test_a_grid_on_a_copied_root_finds_the_runs_made_on_the_original(tmp_path, monkeypatch, capsys):
+    root = tiny_ucf_root(tmp_path / "root")
+    out = tmp_path / "out"
+    vadbench(capsys, *RUN, "--seeds", "0", "--root", str(root), "--out", str(out))
+    shutil.copytree(root, tmp_path / "copy", ignore=shutil.ignore_patterns(".vadbench-cache"))
+    grid = tmp_path / "grid.toml"
+    grid.write_text('title = "t"\nmethods = ["rtfm"]\ndatasets = ["ucf-crime"]\nseeds = [0]\nsteps = 2\n')
+    monkeypatch.chdir(tmp_path)
+    listed = vadbench(capsys, "grid", str(grid), "--root", "copy", "--out", str(out), "--dry-run")
+    assert "finished" in listed and "to run" not in listed
+    vadbench(capsys, "grid", str(grid), "--root", "copy", "--out", str(out), "--quiet", "--device", "cpu")
+    assert len(stored(out)) == 1
+
+
 def test_an_edited_feature_file_is_other_data(tmp_path, capsys):
     root = tiny_ucf_root(tmp_path / "root")
     out = tmp_path / "out"
