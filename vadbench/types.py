@@ -195,7 +195,7 @@ class RunSpec:
     data: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the experiment (all but device, compile and dataset_access), JSON-ready."""
+        """The fields that define the experiment (all but device and compile), JSON-ready."""
         identity = {
             "method": self.method,
             "method_options": dict(sorted(self.method_options.items())),
