@@ -241,13 +241,14 @@ def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto"
 
 
 def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
-    from vadbench.experiment import run_specs
+    from vadbench.experiment import run_specs, with_data
     from vadbench.results import RunStore
     from vadbench.tables import render_grid
 
     grid, specs = _grid_specs(args, plugins, args.device)
     store = RunStore(args.out)
     if args.dry_run:
+        specs = with_data(specs, plugins)  # keys name the data's content: a root is read once to hash it
         for spec in specs:
             state = "finished" if store.is_finished(spec) else "to run"
             options = " ".join(f"{k}={v}" for k, v in {**spec.method_options, **spec.dataset_options}.items())
@@ -308,10 +309,12 @@ def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
+    from vadbench.experiment import with_data
     from vadbench.plots import draw
     from vadbench.results import RunStore
 
     grid, specs = _grid_specs(args, plugins)
+    specs = with_data(specs, plugins)
     figure = draw(args.kind, grid, specs, store=RunStore(args.out), plugins=plugins, x=args.x, method=args.method,
                   seed=args.seed, video=args.video, max_k=args.max_k)
     output = args.output or f"{grid.path.stem}-{args.kind}.png"

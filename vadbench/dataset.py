@@ -16,6 +16,10 @@ class Dataset(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Options that say where and how the files are read, not what they hold (a data root, a cache
+    #: folder). They stay out of the run key, which names the data by its `fingerprint` instead; an
+    #: adapter that declares any must return a fingerprint.
+    access_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -23,3 +27,8 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def load(self) -> Benchmark:
         """The benchmark: pooled weakly-labelled training videos and full-length test videos."""
+
+    def fingerprint(self) -> str | None:
+        """A hash of the content the runs read (`Benchmark.fingerprint`), or None when the options alone
+        define the data (data generated from a seed), as by default."""
+        return None

@@ -125,6 +125,8 @@ class FeatureDataset(Dataset):
     primary_metric: ClassVar[str] = "auc"
     #: The official files the adapter ships (`vadbench.official`), used when the root lacks them.
     bundle: ClassVar[Bundle] = Bundle(None)
+    #: Where the files lie and whether the cache is used: the run key has the data's fingerprint instead.
+    access_options: ClassVar[frozenset[str]] = frozenset({"root", "cache", "cache_dir"})
     config: FeatureConfig
 
     @abc.abstractmethod
@@ -136,6 +138,12 @@ class FeatureDataset(Dataset):
     def load(self) -> Benchmark:
         benchmark = self._load_all()
         return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
+
+    def fingerprint(self) -> str:
+        """The fingerprint of every video of the root: kept in the cache entry, so hashed on its first use
+        only (without the cache, hashed each time)."""
+        benchmark = self._load_all()
+        return benchmark.meta.get("fingerprint") or benchmark.fingerprint()
 
     def _load_all(self) -> Benchmark:
         """Every video of the root (through the cache), before any training subset is taken."""
@@ -288,7 +296,8 @@ class FeatureDataset(Dataset):
     def _identity(self) -> dict[str, Any]:
         options = {
             k: v for k, v in dataclasses.asdict(self.config).items()
-            if k not in ("cache", "cache_dir", "abnormal_subset")  # one cache serves every subset
+            # the files' absolute paths locate the data; one cache serves every subset
+            if k not in ("root", "cache", "cache_dir", "abnormal_subset")
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 

@@ -47,6 +47,7 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
             "protocol": result.spec.protocol,
             "precision": result.spec.precision,
             "options": configuration(result),
+            "data": result.spec.data or "",
             "seed": result.spec.seed,
             "status": result.status,
             "key": result.spec.key,
@@ -59,10 +60,13 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
 def group_columns(frame: pd.DataFrame) -> list[str]:
     """GROUP, plus precision when some run is not fp32 (bf16 runs are never averaged with fp32 runs),
+    plus data when runs of one dataset read different data (a feature file edited between them),
     plus options when some run has any."""
     columns = list(GROUP)
     if "precision" in frame and (frame["precision"] != "fp32").any():
         columns.append("precision")
+    if "data" in frame and (frame.groupby("dataset")["data"].nunique() > 1).any():
+        columns.append("data")
     if "options" in frame and (frame["options"] != "").any():
         columns.append("options")
     return columns

@@ -334,7 +334,7 @@ class _Comparer:
     def test_set(self, spec: RunSpec) -> TestSet:
         key = (spec.dataset, _frozen(spec.dataset_options))
         if key not in self._tests:
-            self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load().test
+            self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.full_dataset_options()).load().test
         return self._tests[key]
 
 
