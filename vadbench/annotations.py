@@ -72,7 +72,8 @@ def parse_ucf_annotation(text: str, source: str) -> dict[str, VideoAnnotation]:
     """UCF-Crime ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``: ``video.mp4 Class s1 e1 s2 e2``.
 
     Frames are 0-based; a pair ``-1 -1`` means no event. Ranges are taken half-open ``[s, e)``, the
-    convention of the public per-video ground truth (PEL4VAD's ``single_gt``, which it reproduces).
+    convention of the public per-video ground truth (PEL4VAD's ``single_gt``, which it reproduces);
+    `vadbench.groundtruth.with_convention` reads them inclusive instead.
     """
     table: dict[str, VideoAnnotation] = {}
     for number, line in _lines(text):
@@ -116,7 +117,8 @@ def parse_ucf_mat(data: bytes, source: str) -> tuple[str, VideoAnnotation]:
 def parse_xd_annotation(text: str, source: str) -> dict[str, tuple[Range, ...]]:
     """XD-Violence ``annotations.txt``: ``video[.mp4] s1 e1 [s2 e2 ...]``, violent test videos only.
 
-    Frames are 0-based, half-open ``[s, e)`` (the convention that reproduces PEL4VAD's ``xd-gt``).
+    Frames are 0-based, half-open ``[s, e)`` (the convention that reproduces PEL4VAD's ``xd-gt``;
+    `vadbench.groundtruth.with_convention` reads them inclusive instead).
     """
     table: dict[str, tuple[Range, ...]] = {}
     for number, line in _lines(text):

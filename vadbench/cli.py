@@ -22,6 +22,14 @@ from vadbench.registry import option_names
 from vadbench.types import PRECISIONS, RunSpec
 
 DEFAULT_OUT = "vadbench-runs"
+#: The metric columns `--metrics` can choose, and what each is (metrics.py computes them; tables title them).
+METRIC_COLUMNS = {
+    "auc": "frame-level ROC AUC",
+    "ap": "average precision (sklearn's average_precision_score)",
+    "ap_trapz": "AP as the trapezoidal area under the precision-recall curve, as RTFM and XDVioDet report it",
+    "far": "false-alarm rate: share of the frames of normal test videos scored >= 0.5, as Sultani et al. report "
+    "it (assumes scores are probabilities)",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,9 +96,27 @@ def add_run(commands: argparse._SubParsersAction) -> None:
                         help="override a method or dataset option, e.g. --set k=4, --set rtfm.margin=50, "
                         "--set dataset.mu=8 (repeatable)")
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="leaderboard format")
+    add_metrics_argument(parser, "auc,ap,ap_trapz")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_run)
+
+
+def add_metrics_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--metrics`: the metric columns of the printed table (checked before any run starts)."""
+    described = "; ".join(f"{name}: {text}" for name, text in METRIC_COLUMNS.items())
+    parser.add_argument("--metrics", type=parse_metrics, metavar="LIST",
+                        help=f"metric columns, comma-separated, in percent (default: {default}). {described}. "
+                        "Results stored before a metric existed show it as -")
+
+
+def parse_metrics(text: str) -> list[str]:
+    """``"auc,far"`` -> ["auc", "far"]; an unknown name is an argument error listing the known ones."""
+    names = list(dict.fromkeys(filter(None, (name.strip() for name in text.split(",")))))
+    unknown = [name for name in names if name not in METRIC_COLUMNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"expected metrics among {', '.join(METRIC_COLUMNS)}, got {text!r}")
+    return names
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +194,7 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render(results_frame(results), args.format))
+    print(render(results_frame(results), args.format, args.metrics))
     return exit_code(results)
 
 
@@ -189,6 +215,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     add_compile_argument(parser)
     parser.add_argument("--format", default="md", choices=["md", "latex"], help="table format (default: md)")
+    add_metrics_argument(parser, "auc,ap; ablation tables: auc")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and whether they are finished; run nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
@@ -214,13 +241,14 @@ def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto"
 
 
 def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
-    from vadbench.experiment import run_specs
+    from vadbench.experiment import run_specs, with_data
     from vadbench.results import RunStore
     from vadbench.tables import render_grid
 
     grid, specs = _grid_specs(args, plugins, args.device)
     store = RunStore(args.out)
     if args.dry_run:
+        specs = with_data(specs, plugins)  # keys name the data's content: a root is read once to hash it
         for spec in specs:
             state = "finished" if store.is_finished(spec) else "to run"
             options = " ".join(f"{k}={v}" for k, v in {**spec.method_options, **spec.dataset_options}.items())
@@ -230,7 +258,7 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
         return 0
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format), end="")
+    print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format, metrics=args.metrics), end="")
     return exit_code(results)
 
 
@@ -242,6 +270,7 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `vadbench run --out`")
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="table format (default: md)")
+    add_metrics_argument(parser, "auc,ap,ap_trapz")
     parser.set_defaults(handler=cmd_leaderboard)
 
 
@@ -249,7 +278,7 @@ def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
     from vadbench.leaderboard import render, results_frame
     from vadbench.results import load_results
 
-    print(render(results_frame(load_results(args.results_dir)), args.format))
+    print(render(results_frame(load_results(args.results_dir)), args.format, args.metrics))
     return 0
 
 
@@ -280,10 +309,12 @@ def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
+    from vadbench.experiment import with_data
     from vadbench.plots import draw
     from vadbench.results import RunStore
 
     grid, specs = _grid_specs(args, plugins)
+    specs = with_data(specs, plugins)
     figure = draw(args.kind, grid, specs, store=RunStore(args.out), plugins=plugins, x=args.x, method=args.method,
                   seed=args.seed, video=args.video, max_k=args.max_k)
     output = args.output or f"{grid.path.stem}-{args.kind}.png"

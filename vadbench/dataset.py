@@ -17,6 +17,10 @@ class Dataset(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Options that say where and how the files are read, not what they hold (a data root, a cache
+    #: folder). They stay out of the run key, which names the data by its `fingerprint` instead; an
+    #: adapter that declares any must return a fingerprint.
+    access_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -26,3 +30,9 @@ class Dataset(abc.ABC):
         """The benchmark: weakly-labelled training videos, each reduced by `reduction` (the method's
         declared training input: apply it to every training video of T snippets, (T, C, D) ->
         (C, S, D), and give `TrainSet.lengths` when it pads), and full-length test videos."""
+
+    def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str | None:
+        """A hash of the content the runs read (`Benchmark.fingerprint`: the data reduced by `reduction`,
+        as a run of a method declaring it reads it), or None when the options alone define the data
+        (data generated from a seed), as by default."""
+        return None

@@ -6,14 +6,18 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, closing
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from vadbench.errors import UsageError
 from vadbench.executor import Executor, WorkerFailure, results_with_retry
 from vadbench.executors.serial import SerialExecutor
 from vadbench.options import route_overrides
 from vadbench.plugins import Plugins, get_plugins
+from vadbench.pooling import Reduction
 from vadbench.results import RunStore
 from vadbench.runner import Runner
 from vadbench.types import RunResult, RunSpec
@@ -55,6 +59,48 @@ def build_specs(
     return specs
 
 
+def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
+    """`specs` keyed on the content of their data: access options (`Dataset.access_options`, such as the
+    root) moved to `dataset_access`, and the data's fingerprint set, computed once per dataset configuration
+    and training-input reduction (the data as the run's method reads it).
+
+    Done before the store is asked which runs are finished: a copied root, or the same root spelled
+    another way, then finds the runs already made, and an edited feature file does not.
+    """
+    fingerprints: dict[str, str | None] = {}
+    keyed = []
+    for spec in specs:
+        options = spec.full_dataset_options()
+        reduction = plugins.methods.create(spec.method, spec.method_options).training_input.reduction
+        configuration = repr((spec.dataset, sorted(options.items()), reduction.key))
+        if configuration not in fingerprints:
+            fingerprints[configuration] = data_fingerprint(plugins, spec.dataset, options, reduction)
+        access = plugins.datasets.get(spec.dataset).cls.access_options
+        keyed.append(replace(
+            spec,
+            dataset_options={k: v for k, v in options.items() if k not in access},
+            dataset_access={k: v for k, v in options.items() if k in access},
+            data=fingerprints[configuration],
+        ))
+    return keyed
+
+
+def data_fingerprint(plugins: Plugins, name: str, options: dict[str, Any], reduction: Reduction) -> str | None:
+    """The fingerprint of dataset `name`'s data under `options`, reduced by `reduction` (None: its options
+    define the data).
+
+    An adapter that keeps access options out of the key but gives no fingerprint would let different
+    data share run keys: refused, naming the plugin.
+    """
+    entry = plugins.datasets.get(name)
+    fingerprint = plugins.datasets.create(name, options).fingerprint(reduction)
+    access = entry.cls.access_options
+    if access and fingerprint is None:
+        raise UsageError(f"dataset {name!r} from {entry.source}: it declares access options "
+                         f"({', '.join(sorted(access))}) but gives no fingerprint of its data")
+    return fingerprint
+
+
 def run_specs(
     specs: Sequence[RunSpec],
     out: str | Path,
@@ -68,10 +114,11 @@ def run_specs(
     `executor` (default: serial) runs them; each result is stored as soon as it arrives, so Ctrl-C
     loses only the runs in flight. A worker failure is reported and retried once after the other
     runs; a second one stores the run as failed. With `progress`, a bar counts the runs (finished
-    earlier ones included) under a line per run.
+    earlier ones included) under a line per run. Runs are keyed on their data's content first (`with_data`).
     """
     store = RunStore(out)
     store.ensure_writable()
+    specs = with_data(specs, plugins or get_plugins())
     executor = executor or SerialExecutor(SerialExecutor.Config())
     copies = Counter(spec.key for spec in specs)
     labels: dict[str, str] = {}

@@ -26,6 +26,7 @@ from vadbench.errors import UsageError
 from vadbench.features import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.layout import FileIndex, find_video, layout_of, read_text, resolve_listed
+from vadbench.official import Bundle
 from vadbench.pooling import DEFAULT_REDUCTION, Reduction
 from vadbench.prepcache import Allocate, PrepCache, cache_key
 from vadbench.types import Benchmark, TestSet, TrainSet
@@ -122,6 +123,10 @@ class FeatureDataset(Dataset):
     #: What the root must hold, for the message when --root is missing.
     needs: ClassVar[str]
     primary_metric: ClassVar[str] = "auc"
+    #: The official files the adapter ships (`vadbench.official`), used when the root lacks them.
+    bundle: ClassVar[Bundle] = Bundle(None)
+    #: Where the files lie and whether the cache is used: the run key has the data's fingerprint instead.
+    access_options: ClassVar[frozenset[str]] = frozenset({"root", "cache", "cache_dir"})
     config: FeatureConfig
 
     @abc.abstractmethod
@@ -133,6 +138,12 @@ class FeatureDataset(Dataset):
     def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
         benchmark = self._load_all(reduction)
         return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
+
+    def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str:
+        """The fingerprint of every video of the root as `reduction` prepares it: kept in the cache entry, so
+        hashed on its first use only (without the cache, hashed each time)."""
+        benchmark = self._load_all(reduction)
+        return benchmark.meta.get("fingerprint") or benchmark.fingerprint()
 
     def _load_all(self, reduction: Reduction) -> Benchmark:
         """Every video of the root (through the cache), before any training subset is taken."""
@@ -276,6 +287,9 @@ class FeatureDataset(Dataset):
     def _plan(self, root: Path, problems: Problems) -> Plan:
         index = FileIndex(root, skip=self.cache_folder(root))
         plan = self.plan(index, problems)
+        bundled = sorted({path.name for path in plan.sources if self.bundle.holds(path)})
+        if bundled:  # recorded, so that a result says which official files came with vadbench
+            plan.meta["bundled"] = ", ".join(bundled)
         _refuse_shared_videos(plan, problems)
         with problems.collect():
             plan.prebuilt = self.option_file(index, "gt")
@@ -284,7 +298,8 @@ class FeatureDataset(Dataset):
     def _identity(self) -> dict[str, Any]:
         options = {
             k: v for k, v in dataclasses.asdict(self.config).items()
-            if k not in ("cache", "cache_dir", "abnormal_subset")  # one cache serves every subset
+            # the files' absolute paths locate the data; one cache serves every subset
+            if k not in ("root", "cache", "cache_dir", "abnormal_subset")
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 

@@ -8,12 +8,23 @@ from a prebuilt array made for another extraction. Labels are int8 0/1.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import numpy as np
 
 from vadbench.annotations import Range
 from vadbench.errors import UsageError
 from vadbench.types import SNIPPET_FRAMES
+
+#: How an annotated frame pair (s, e) is read: "half-open" labels s .. e - 1 (the public per-video
+#: ground truths of PEL4VAD, for UCF-Crime and XD-Violence), "inclusive" labels s .. e (RTFM's own
+#: ``make_gt_ucf.py``, which wrote its ``gt-ucf.npy``).
+GtConvention = Literal["half-open", "inclusive"]
+
+
+def with_convention(ranges: tuple[Range, ...], convention: GtConvention) -> tuple[Range, ...]:
+    """Annotated (s, e) pairs as the half-open ranges that `convention` means."""
+    return ranges if convention == "half-open" else tuple((start, end + 1) for start, end in ranges)
 
 
 def pseudo_frames(snippets: int, snippet_frames: int = SNIPPET_FRAMES) -> int:

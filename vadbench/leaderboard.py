@@ -9,7 +9,7 @@ Never imports torch, so tables render on any machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from tabulate import tabulate
@@ -19,8 +19,10 @@ from vadbench.protocols import parse_protocol
 from vadbench.types import RunResult
 
 FORMATS = ("md", "csv", "latex")
-#: metric key -> column title
-METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)"}
+#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
+METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
+#: The columns shown unless others are chosen.
+DEFAULT_METRICS = ("auc", "ap", "ap_trapz")
 GROUP = ["method", "dataset", "protocol"]
 #: Options that are averaged over (replicates) or that locate files without changing the experiment.
 NOT_CONFIGURATION = {"split", "root", "cache", "cache_dir"}
@@ -45,6 +47,7 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
             "protocol": result.spec.protocol,
             "precision": result.spec.precision,
             "options": configuration(result),
+            "data": result.spec.data or "",
             "seed": result.spec.seed,
             "status": result.status,
             "key": result.spec.key,
@@ -57,16 +60,19 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
 def group_columns(frame: pd.DataFrame) -> list[str]:
     """GROUP, plus precision when some run is not fp32 (bf16 runs are never averaged with fp32 runs),
+    plus data when runs of one dataset read different data (a feature file edited between them),
     plus options when some run has any."""
     columns = list(GROUP)
     if "precision" in frame and (frame["precision"] != "fp32").any():
         columns.append("precision")
+    if "data" in frame and (frame.groupby("dataset")["data"].nunique() > 1).any():
+        columns.append("data")
     if "options" in frame and (frame["options"] != "").any():
         columns.append("options")
     return columns
 
 
-def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, metrics: Iterable[str] = DEFAULT_METRICS) -> pd.DataFrame:
     """Mean and std (over replicate runs, in percent) of each metric per group, plus run and failure counts."""
     if frame.empty:
         raise UsageError("no results to summarise")
@@ -85,11 +91,15 @@ def summarise(frame: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataF
     return pd.DataFrame(groups)
 
 
-def render(frame: pd.DataFrame, fmt: str = "md", metrics: Iterable[str] = METRICS) -> str:
-    """The leaderboard as markdown, latex (mean +- std cells) or csv (separate mean and std columns)."""
+def render(frame: pd.DataFrame, fmt: str = "md", metrics: Sequence[str] | None = None) -> str:
+    """The leaderboard as markdown, latex (mean +- std cells) or csv (separate mean and std columns).
+
+    A metric that no run of a row recorded (e.g. ``far`` in results stored before it existed) is shown
+    as missing ("-", or empty in csv), never as 0. `metrics` chooses the columns (default: DEFAULT_METRICS).
+    """
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    metrics = list(metrics)
+    metrics = list(metrics or DEFAULT_METRICS)
     summary = summarise(frame, metrics)
     if fmt == "csv":
         return str(summary.to_csv(index=False, float_format="%.4f"))

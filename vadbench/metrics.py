@@ -4,6 +4,13 @@ Snippet scores are expanded to pseudo-frames (each repeated `snippet_frames` tim
 are concatenated in list order, and ROC AUC / AP are computed over that one long vector. AP is
 reported in both conventions in use: sklearn's `average_precision_score` ("ap") and the trapezoidal
 area under the PR curve ``auc(recall, precision)`` that RTFM and XDVioDet report ("ap_trapz").
+
+The false-alarm rate ("far") is the share of the frames of NORMAL test videos scored at or above 0.5,
+the false-alarm rate at a 50% threshold that Sultani et al. (CVPR 2018, Table 2) report on normal test
+videos. The fixed threshold assumes scores are probabilities in [0, 1] (every built-in method ends in
+a sigmoid, and `Method.score` promises [0, 1]); for a method whose scores are not calibrated
+probabilities, FAR at 0.5 says more about its scale than about its false alarms, while AUC and AP,
+which depend only on the ranking, do not.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from vadbench.types import TestSet
+
+#: The score at or above which a frame counts as an alarm in the false-alarm rate.
+ALARM_THRESHOLD = 0.5
 
 
 def expand_to_frames(snippet_scores: np.ndarray, snippet_frames: int = 16) -> np.ndarray:
@@ -55,22 +65,32 @@ def frame_ap_trapz(frame_scores: np.ndarray, frame_labels: np.ndarray) -> float:
     return float(auc(recall, precision))
 
 
+def false_alarm_rate(normal_frame_scores: np.ndarray, threshold: float = ALARM_THRESHOLD) -> float:
+    """Share of frames of normal videos scored >= `threshold`; NaN without any normal frame."""
+    if len(normal_frame_scores) == 0:
+        return float("nan")
+    return float(np.mean(np.asarray(normal_frame_scores) >= threshold))
+
+
 def evaluate(snippet_scores: np.ndarray, test: TestSet) -> dict[str, Any]:
     """All metrics of one run from the concatenated snippet scores (sum T,) of a test set.
 
     Keys: auc, ap, ap_trapz over all videos; auc_abnormal, ap_abnormal over abnormal videos only;
+    far: the false-alarm rate over the frames of normal videos;
     per_class_auc: for each anomaly class, AUC over that class's videos plus all normal videos.
     """
     frame_scores = expand_to_frames(snippet_scores, test.snippet_frames)
     labels = np.asarray(test.frame_labels)
     check_lengths(frame_scores, labels)
     abnormal = _frames_of(test, np.flatnonzero(test.labels == 1))
+    normal = _frames_of(test, np.flatnonzero(test.labels == 0))
     metrics: dict[str, Any] = {
         "auc": frame_auc(frame_scores, labels),
         "ap": frame_ap(frame_scores, labels),
         "ap_trapz": frame_ap_trapz(frame_scores, labels),
         "auc_abnormal": frame_auc(frame_scores[abnormal], labels[abnormal]),
         "ap_abnormal": frame_ap(frame_scores[abnormal], labels[abnormal]),
+        "far": false_alarm_rate(frame_scores[normal]),
     }
     metrics["per_class_auc"] = per_class_auc(frame_scores, test)
     return metrics

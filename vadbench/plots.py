@@ -261,7 +261,7 @@ def draw(
         classes, bars = collect_per_class([r for r in rows(grid, results) if r.honest])
         return per_class_figure(classes, bars, title=f"{grid.title}: per-class AUC")
     chosen = _of_method(grid, results, method)
-    test = plugins.datasets.create(chosen[0].spec.dataset, chosen[0].spec.dataset_options).load().test
+    test = plugins.datasets.create(chosen[0].spec.dataset, chosen[0].spec.full_dataset_options()).load().test
     if kind == "video":
         return _draw_video(chosen, store, test, seed, video)
     if kind == "separability":

@@ -4,7 +4,9 @@ Opening thousands of feature files (16,100 for UCF-Crime in Wu's layout) dominat
 first use of a root writes one entry instead: training videos already pooled ``[N, C, 32, D]``, test
 features concatenated ``[sum T, C, D]`` with offsets, labels and ground truth. An entry's key hashes the
 adapter's options and the size and mtime of every source file, so an edited, added or replaced file
-makes a new entry rather than a stale result. Entries are built in a temporary folder and renamed into
+makes a new entry rather than a stale result. An entry also keeps the benchmark's content fingerprint
+(`Benchmark.fingerprint`, part of the run key), so that only its first use reads every byte to hash it.
+Entries are built in a temporary folder and renamed into
 place (atomic on one file system), so an interrupted or concurrent first use never leaves half an entry.
 """
 
@@ -24,18 +26,19 @@ import numpy as np
 from vadbench.errors import UsageError
 from vadbench.types import Benchmark, TestSet, TrainSet
 
-#: Bump when the entry layout changes, so that old entries are never misread.
-FORMAT = 1
+#: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint).
+FORMAT = 2
 
 Allocate = Callable[[str, tuple[int, ...], Any], np.ndarray]
 
 
 def cache_key(identity: dict[str, Any], files: Iterable[Path]) -> str:
-    """Hash of the adapter identity (name and options) and each source file's path, size and mtime."""
+    """Hash of the adapter identity (name and options) and each source file's absolute path, size and mtime
+    (absolute: a root given as a relative path, or with a trailing slash, finds the same entry)."""
     digest = hashlib.sha256(json.dumps({"format": FORMAT, **identity}, sort_keys=True, default=str).encode())
     for path in files:
         stat = _stat(path)
-        digest.update(f"\n{path}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
+        digest.update(f"\n{path.absolute()}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:20]
 
 
@@ -100,7 +103,7 @@ class PrepCache:
             test,
             meta["primary_metric"],
             meta["default_steps"],
-            {**meta["meta"], "cache": str(folder)},
+            {**meta["meta"], "cache": str(folder), "fingerprint": meta["fingerprint"]},
         )
 
     def write(self, name: str, key: str, build: Callable[[Allocate], Benchmark | None]) -> Benchmark | None:
@@ -159,6 +162,7 @@ class PrepCache:
             "train_ids": list(train.video_ids),
             "test_ids": list(test.video_ids),
             "classes": list(test.classes),
+            "fingerprint": benchmark.fingerprint(),
         }
         # meta.json last: an entry is complete exactly when it has one.
         (staging / "meta.json").write_text(json.dumps(meta, default=str))

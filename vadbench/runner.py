@@ -54,13 +54,13 @@ class Runner:
     def __init__(self, plugins: Plugins | None = None, *, progress: bool = True) -> None:
         self.plugins = plugins or get_plugins()
         self.progress = progress
-        self._benchmarks: dict[str, tuple[Benchmark, float]] = {}
+        self._benchmarks: dict[str, Benchmark] = {}
         self._versions = versions(self.plugins)
 
     def validate(self, spec: RunSpec) -> None:
         """Raise UsageError for anything wrong in `spec` before any work starts."""
         self.plugins.methods.config(spec.method, spec.method_options)
-        self.plugins.datasets.config(spec.dataset, spec.dataset_options)
+        self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
         parse_protocol(spec.protocol)
         if spec.steps is not None and spec.steps < 1:
             raise UsageError(f"steps must be at least 1, got {spec.steps}")
@@ -70,13 +70,15 @@ class Runner:
 
     def benchmark(self, spec: RunSpec, reduction: Reduction = DEFAULT_REDUCTION) -> tuple[Benchmark, float]:
         """The benchmark of `spec` reduced for its method, and the seconds it took to load (0 when already loaded)."""
-        key = repr((spec.dataset, sorted(spec.dataset_options.items()), reduction.key))
-        if key in self._benchmarks:
-            return self._benchmarks[key][0], 0.0
-        start = time.perf_counter()
-        benchmark = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load(reduction)
-        self._benchmarks[key] = (benchmark, time.perf_counter() - start)
-        return self._benchmarks[key]
+        options = spec.full_dataset_options()
+        key = repr((spec.dataset, sorted(options.items()), reduction.key))
+        seconds = 0.0
+        if key not in self._benchmarks:
+            start = time.perf_counter()
+            self._benchmarks[key] = self.plugins.datasets.create(spec.dataset, options).load(reduction)
+            seconds = time.perf_counter() - start
+        check_data(spec, self._benchmarks[key])
+        return self._benchmarks[key], seconds
 
     def prepare(self, spec: RunSpec) -> Prepared:
         """Everything a run needs before training, and its result with the provenance filled in."""
@@ -85,7 +87,7 @@ class Runner:
         benchmark, load_seconds = self.benchmark(spec, method.training_input.reduction)
         device = resolve_device(spec.device)
         steps = spec.steps or benchmark.default_steps or method.steps
-        dataset_config = self.plugins.datasets.config(spec.dataset, spec.dataset_options)
+        dataset_config = self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
         config = run_config(spec, method, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
         return Prepared(benchmark, load_seconds, method, device, steps, result)
@@ -154,6 +156,16 @@ class Runner:
                 result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
             results.append(result)
         return results
+
+
+def check_data(spec: RunSpec, benchmark: Benchmark) -> None:
+    """Refuse data whose fingerprint (known when it came from the preparation cache) is not the one the run
+    is keyed on: a file edited since the driver keyed the runs, or a worker that sees other files at the
+    same path. Its numbers would be stored under the wrong data."""
+    found = benchmark.meta.get("fingerprint")
+    if spec.data is not None and found is not None and found != spec.data:
+        raise UsageError(f"dataset {spec.dataset!r}: the data read here has fingerprint {found}, but the run is "
+                         f"keyed on {spec.data} (files changed since the runs were set up?); start it again")
 
 
 def record_evaluation(

@@ -43,32 +43,49 @@ class Selector:
 
 
 class CheckpointSelector(Selector):
-    """Scores the model every `every` steps (and after the last) and keeps the best weights."""
+    """Scores the model at checkpoints and keeps the weights with the best score.
+
+    Subclasses say which steps are checkpoints (`is_checkpoint`), how weights are scored (`criterion`)
+    and which checkpoint a tie keeps (`improves`). When no checkpoint was scored, `finish` leaves the
+    final weights in place and records the last step as the selected one.
+    """
 
     def __init__(self, train: TrainSet, steps: int, every: int) -> None:
         super().__init__(train)
         self.steps, self.every = steps, every
         self.best_score = -np.inf
-        self.best_step = 0
+        self.best_step = steps
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.scored = 0
+
+    def is_checkpoint(self, step: int) -> bool:
+        """Whether the weights after (1-based) `step` are scored."""
+        raise NotImplementedError
 
     def criterion(self, model: nn.Module) -> float:
         """The selection score of the current weights (higher is better)."""
         raise NotImplementedError
 
+    def improves(self, score: float) -> bool:
+        """Whether a checkpoint scoring `score` replaces the best one so far."""
+        raise NotImplementedError
+
     def on_step(self, model: nn.Module, step: int) -> None:
-        if step % self.every and step != self.steps:
+        if not self.is_checkpoint(step):
             return
         score = self.criterion(model)
         model.train()  # scoring switched the model to eval mode
-        if score >= self.best_score:
+        self.scored += 1
+        if self.improves(score):
             self.best_score, self.best_step = score, step
             self.best_state = copy.deepcopy(model.state_dict())
 
     def finish(self, model: nn.Module) -> dict[str, Any]:
+        selection: dict[str, Any] = {"selected_step": self.best_step, "checkpoints_scored": self.scored}
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
-        return {"selected_step": self.best_step, "selection_score": float(self.best_score)}
+            selection["selection_score"] = float(self.best_score)
+        return selection
 
 
 class ValidationSelector(CheckpointSelector):
@@ -86,6 +103,14 @@ class ValidationSelector(CheckpointSelector):
         self.labels = np.asarray(held_out.labels)
         self.k = max(1, self.features.shape[1] // 10)
 
+    def is_checkpoint(self, step: int) -> bool:
+        """Every `every` steps and after the last one."""
+        return step % self.every == 0 or step == self.steps
+
+    def improves(self, score: float) -> bool:
+        """Ties keep the later checkpoint: a saturated validation AUC does not stop training short."""
+        return score >= self.best_score
+
     @torch.inference_mode()
     def criterion(self, model: nn.Module) -> float:
         model.eval()
@@ -95,12 +120,13 @@ class ValidationSelector(CheckpointSelector):
 
 
 class OracleTestSelector(CheckpointSelector):
-    """Protocol ``oracle-test``: best primary metric on the TEST set (optimistic; public-code behaviour)."""
+    """Protocol ``oracle-test``: best primary metric on the TEST set, selected as the public RTFM code does."""
 
     def __init__(
-        self, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, every: int
+        self, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, every: int, after: int
     ) -> None:
         super().__init__(benchmark.train, steps, every)
+        self.after = after
         self.test = benchmark.test
         # Prepared once: the test set is scored every `every` steps.
         self.scorer = TestScorer(method, benchmark.test, device)
@@ -111,6 +137,15 @@ class OracleTestSelector(CheckpointSelector):
         frames = expand_to_frames(scores, self.test.snippet_frames)
         value = self.metric(frames, np.asarray(self.test.frame_labels))
         return -np.inf if value != value else value
+
+    def is_checkpoint(self, step: int) -> bool:
+        """``step % every == 0 and step > after``, the public code's test condition (the last step included
+        only when it satisfies it)."""
+        return step % self.every == 0 and step > self.after
+
+    def improves(self, score: float) -> bool:
+        """Strict improvement: ties keep the FIRST best, as the public code's ``auc > best_AUC``."""
+        return score > self.best_score
 
 
 def hold_out(train: TrainSet, fraction: float, seed: int) -> tuple[TrainSet, TrainSet]:
@@ -140,5 +175,5 @@ def create_selector(
         train, held_out = hold_out(benchmark.train, parsed.fraction, seed)
         return ValidationSelector(method, train, held_out, device, steps=steps, every=parsed.every)
     if parsed.name == "oracle-test":
-        return OracleTestSelector(method, benchmark, device, steps=steps, every=parsed.every)
+        return OracleTestSelector(method, benchmark, device, steps=steps, every=parsed.every, after=parsed.after)
     return Selector(benchmark.train)

@@ -24,8 +24,10 @@ from vadbench.stats import Difference, mean_std, paired_bootstrap
 from vadbench.types import RunResult, RunSpec, TestSet
 
 FORMATS = ("md", "latex")
-#: metric key -> column title
-METRICS = {"auc": "AUC", "ap": "AP"}
+#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
+METRICS = {"auc": "AUC", "ap": "AP", "ap_trapz": "AP (PR area)", "far": "FAR"}
+#: The columns shown unless others are chosen (an ablation table shows AUC only).
+DEFAULT_METRICS = ("auc", "ap")
 #: Flag options of an ablation table -> column title (in the paper's order).
 FLAGS = {"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"}
 ORACLE_NOTE = (
@@ -80,9 +82,14 @@ def rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
 
 
 def render_grid(
-    grid: Grid, results: Sequence[RunResult], *, store: RunStore, plugins: Plugins, fmt: str = "md"
+    grid: Grid, results: Sequence[RunResult], *, store: RunStore, plugins: Plugins, fmt: str = "md",
+    metrics: Sequence[str] | None = None,
 ) -> str:
-    """The grid's table (its `table.kind`), honest rows first, test-selected rows in their own section."""
+    """The grid's table (its `table.kind`), honest rows first, test-selected rows in their own section.
+
+    `metrics` chooses the metric columns (default: the table kind's own); a metric that no run of a row
+    recorded is shown as "-", never as 0.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not results:
@@ -98,7 +105,7 @@ def render_grid(
             continue
         if not honest:
             parts.append(f"**{ORACLE_NOTE}**" if fmt == "md" else f"% {ORACLE_NOTE}")
-        headers, body = _TABLES[grid.table.kind](grid, section, comparer)
+        headers, body = _TABLES[grid.table.kind](grid, section, comparer, metrics)
         if honest:  # the papers' (test-selected) numbers go beside our honest ones only once
             headers, body = reported.extend(headers, body)
         style = "pipe" if fmt == "md" else "latex_raw"
@@ -108,35 +115,50 @@ def render_grid(
     return "\n\n".join(parts) + "\n"
 
 
-def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer) -> tuple[list[str], list[list[str]]]:
-    headers = ["method", "dataset", "protocol", *grid.sweep_options, "seeds", *METRICS.values(), "ms/step"]
+def _leaderboard(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
+) -> tuple[list[str], list[list[str]]]:
+    metrics = metrics or DEFAULT_METRICS
+    headers = ["method", "dataset", "protocol", *grid.sweep_options, "seeds", *(_title(m) for m in metrics),
+               "ms/step"]
     body = [
         [row.spec.method, row.spec.dataset, row.spec.protocol, *map(_show, row.sweep.values()),
-         str(len(row.ok)), *(row.cell(m) for m in METRICS), row.ms_per_step()]
+         str(len(row.ok)), *(row.cell(m) for m in metrics), row.ms_per_step()]
         for row in section
     ]
+    if grid.protocols != ("last",):
+        # A selecting protocol: the step whose weights were evaluated.
+        headers.append("selected step")
+        for line, row in zip(body, section, strict=True):
+            line.append(row.selected_step())
     if len(grid.protocols) > 1:
         # Several protocols: show each against `last` (same runs but the selection, same test videos);
         # in the test-selected section this is the optimism of selecting on the test set.
-        headers += ["selected step", "Δ AUC vs last [95% CI]"]
+        headers.append("Δ AUC vs last [95% CI]")
         for line, row in zip(body, section, strict=True):
-            line += [row.selected_step(), comparer.describe(row, comparer.protocol_partner)]
+            line.append(comparer.describe(row, comparer.protocol_partner))
     return headers, _with_failures(section, headers, body)
 
 
-def _comparison(grid: Grid, section: list[Row], comparer: _Comparer) -> tuple[list[str], list[list[str]]]:
-    headers, body = _leaderboard(grid, section, comparer)
+def _comparison(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
+) -> tuple[list[str], list[list[str]]]:
+    headers, body = _leaderboard(grid, section, comparer, metrics)
     headers = [*headers, f"Δ AUC vs {grid.table.baseline} [95% CI]"]
     for line, row in zip(body, section, strict=True):
         line.append(comparer.describe(row, comparer.method_partner))
     return headers, body
 
 
-def _ablation(grid: Grid, section: list[Row], comparer: _Comparer) -> tuple[list[str], list[list[str]]]:
+def _ablation(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
+) -> tuple[list[str], list[list[str]]]:
+    metrics = metrics or ("auc",)
     datasets = list(dict.fromkeys(row.spec.dataset for row in section))
     protocols = list(dict.fromkeys(row.spec.protocol for row in section))
     headers = ["method", *FLAGS.values()]
-    headers += [f"{d} AUC" + (f" ({p})" if len(protocols) > 1 else "") for p in protocols for d in datasets]
+    headers += [f"{d} {_title(m)}" + (f" ({p})" if len(protocols) > 1 else "")
+                for p in protocols for d in datasets for m in metrics]
     headers.append("ms/step")
     by_method: dict[str, dict[tuple[str, str], Row]] = {}
     for row in section:
@@ -146,13 +168,13 @@ def _ablation(grid: Grid, section: list[Row], comparer: _Comparer) -> tuple[list
         first = next(iter(cells.values()))
         config = first.ok[0].config if first.ok else {}
         flags = ["✓" if config.get(f"method.{flag}") else "" for flag in FLAGS]
-        ours = [cells[(p, d)].cell("auc") if (p, d) in cells else "-" for p in protocols for d in datasets]
+        ours = [cells[(p, d)].cell(m) if (p, d) in cells else "-" for p in protocols for d in datasets for m in metrics]
         times = [row.ms_per_step() for row in cells.values()]
         body.append([method, *flags, *ours, "/".join(times)])
     return headers, body
 
 
-_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer], tuple[list[str], list[list[str]]]]] = {
+_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer, Sequence[str] | None], tuple[list[str], list[list[str]]]]] = {
     "leaderboard": _leaderboard,
     "comparison": _comparison,
     "ablation": _ablation,
@@ -228,6 +250,11 @@ def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
     """Provenance under the table: what ran, where, how long; what the reported columns are."""
     ok = [r for row in all_rows for r in row.ok]
     notes = []
+    unscored = [r for r in ok if r.metrics.get("checkpoints_scored") == 0]
+    if unscored:
+        runs = f"{len(unscored)} run" + ("s" if len(unscored) > 1 else "")
+        notes.append(f"No checkpoint was scored in {runs} (oracle-test scores only steps past its `after`, 200 by "
+                     "default, as the public RTFM code does): the final weights were evaluated.")
     if comparer.used:
         notes.append(f"Δ: difference of mean AUC (points) with a paired bootstrap 95% interval "
                      f"({comparer.replicates} replicates; seeds and test videos resampled together).")
@@ -307,12 +334,16 @@ class _Comparer:
     def test_set(self, spec: RunSpec) -> TestSet:
         key = (spec.dataset, _frozen(spec.dataset_options))
         if key not in self._tests:
-            self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.dataset_options).load().test
+            self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.full_dataset_options()).load().test
         return self._tests[key]
 
 
 def _frozen(options: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, repr(v)) for k, v in options.items()))
+
+
+def _title(metric: str) -> str:
+    return METRICS.get(metric, metric)
 
 
 def _show(value: Any) -> str:

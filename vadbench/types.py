@@ -162,6 +162,31 @@ class Benchmark:
                 f"(C={self.test.features.shape[1]}, D={self.test.features.shape[2]}) features differ"
             )
 
+    def fingerprint(self) -> str:
+        """A hash of everything a run reads from this benchmark, and nothing of where it was read from.
+
+        It identifies data by content in the run key (`RunSpec.data`): a copied data root gives the same
+        fingerprint, an edited feature file another one. `meta` (which names the cache folder) is left out.
+        """
+        train, test = self.train, self.test
+        digest = hashlib.sha256(json.dumps({
+            "name": self.name, "primary_metric": self.primary_metric, "default_steps": self.default_steps,
+            "train_ids": train.video_ids, "test_ids": test.video_ids, "classes": test.classes,
+            "snippet_frames": test.snippet_frames,
+        }, sort_keys=True).encode())
+        for array in (train.features, train.labels, test.features, test.offsets, test.labels, test.frame_labels):
+            _hash_array(digest, array)
+        return digest.hexdigest()[:16]
+
+
+def _hash_array(digest: Any, array: np.ndarray, chunk_bytes: int = 1 << 26) -> None:
+    """Feed `array`'s dtype, shape and bytes (C order) to `digest`, a block of rows at a time (a memmap is
+    read piece by piece, never copied whole)."""
+    digest.update(f"\n{array.dtype.str}{array.shape}\n".encode())
+    rows = max(1, chunk_bytes // max(1, array[:1].nbytes))
+    for start in range(0, len(array), rows):
+        digest.update(np.ascontiguousarray(array[start : start + rows]).data)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -173,6 +198,12 @@ class RunSpec:
     run executes (`vadbench.acceleration`). bf16 changes the numbers, so a bf16 run has its own key;
     fp32 adds nothing to the key (keys of existing runs stay valid). `compile` is not part of the key:
     like the device, it changes how the steps run, not the experiment.
+
+    A dataset that reads files names its data by content: `data` is the fingerprint of what the runs
+    read (`Dataset.fingerprint`), and the options that only say where and how the files are read (its
+    `Dataset.access_options`, such as the data root) are kept apart in `dataset_access`, out of the key.
+    So a copied root, or the same root spelled another way, is the same run. Generated data has no
+    fingerprint (None): its options define it, and its keys stay as they were.
     """
 
     method: str
@@ -185,6 +216,8 @@ class RunSpec:
     device: str = "auto"
     precision: str = "fp32"
     compile: bool = False
+    dataset_access: dict[str, Any] = field(default_factory=dict)
+    data: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the experiment (all but device and compile), JSON-ready."""
@@ -199,6 +232,8 @@ class RunSpec:
         }
         if self.precision != "fp32":
             identity["precision"] = self.precision
+        if self.data is not None:
+            identity["data"] = self.data
         return identity
 
     @property
@@ -207,7 +242,12 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.identity(), "precision": self.precision, "device": self.device, "compile": self.compile}
+        return {**self.identity(), "precision": self.precision, "device": self.device, "compile": self.compile,
+                "dataset_access": dict(sorted(self.dataset_access.items()))}
+
+    def full_dataset_options(self) -> dict[str, Any]:
+        """Every dataset option the run sets: those that define the data and those that locate it."""
+        return {**self.dataset_options, **self.dataset_access}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:

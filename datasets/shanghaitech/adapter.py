@@ -2,11 +2,14 @@
 
 The 107 masks cover every anomalous video of the original test set; in the weak split 63 of them are
 abnormal training videos and 44 abnormal test videos, so a video is abnormal exactly when it has a mask.
+The masks and the split files ship with vadbench (the masks packed into one file); masks under the
+root replace the bundled ones as a whole, so that one set of masks says which videos are abnormal.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +30,18 @@ from vadbench.featureset import (
 )
 from vadbench.groundtruth import from_mask, pseudo_frames
 from vadbench.layout import FileIndex, read_text
+from vadbench.official import Bundle, unpack_masks
 from vadbench.types import SNIPPET_FRAMES
 
 MASK_FOLDER = "test_frame_mask"
+#: The bundled masks, all in one file (`vadbench.official.pack_masks`).
+PACKED_MASKS = "test_frame_mask.json"
 SPLIT_FILES = {"train": "SH_Train.txt", "test": "SH_Test.txt"}
 KNOWN_LISTS = (("shanghai-i3d-train-10crop.list", "shanghai-i3d-test-10crop.list"),)
+
+
+#: A video's frame mask: where it comes from (for messages) and how to read it.
+Mask = tuple[str, Callable[[], np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,13 @@ class ShanghaiTech(FeatureDataset):
     config: ShanghaiTechConfig
     name = "shanghaitech"
     needs = (
-        "the I3D feature files, test_frame_mask/<id>.npy, and the list files or SH_Train.txt and SH_Test.txt"
+        "the I3D feature files; the official masks and split files ship with vadbench, list files or your "
+        "own test_frame_mask/<id>.npy under the root replace them"
     )
+    bundle = Bundle.beside(__file__)
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
-        masks = self._masks(index)
+        masks, mask_files = self._masks(index)
         train, test = (
             self.locate(
                 index, problems, split, KNOWN_LISTS, functools.partial(self._official, index, split, masks)
@@ -58,41 +70,51 @@ class ShanghaiTech(FeatureDataset):
             for split in ("train", "test")
         )
         known = {*train.ids, *test.ids}
-        for video_id, path in masks.items():
+        for video_id, (source, _) in masks.items():
             if train.complete and test.complete and video_id not in known:
-                problems.add(f"{path}: names video {video_id}, which is neither a training nor a test video")
-        split_files = [index.find(name) for name in SPLIT_FILES.values()]
+                problems.add(f"{source}: names video {video_id}, which is neither a training nor a test video")
+        split_files = [
+            self.bundle.find(index, SPLIT_FILES[name])
+            for name, split in (("train", train), ("test", test))
+            if split.order == "the official split files"
+        ]
         return Plan(
             train=[self._files(v, masks) for v in train.videos],
             test=[TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in test.videos],
-            sources=[*masks.values(), *(p for p in split_files if p is not None)],
+            sources=[*mask_files, *(p for p in split_files if p is not None)],
             meta={"train_order": train.order, "test_order": test.order},
         )
 
-    @staticmethod
-    def _masks(index: FileIndex) -> dict[str, Path]:
-        masks = {
+    def _masks(self, index: FileIndex) -> tuple[dict[str, Mask], list[Path]]:
+        """Every video's mask, and the files they come from: the root's ``.npy`` masks, else the bundled."""
+        paths = {
             path.stem: path
             for name in index.names(lambda n: n.endswith(".npy"))
             for path in index.paths(name)
             if path.parent.name == MASK_FOLDER
         }
-        if not masks:
-            raise UsageError(
-                f"no {MASK_FOLDER}/<id>.npy masks under {index.root} (RTFM's list/{MASK_FOLDER}: they "
-                "give the frame labels and tell the abnormal videos apart)"
-            )
-        return masks
+        if paths:
+            root_masks: dict[str, Mask] = {
+                video: (str(path), functools.partial(load_npy, path)) for video, path in paths.items()
+            }
+            return root_masks, list(paths.values())
+        packed = self.bundle.require(
+            index, PACKED_MASKS, f"RTFM's list/{MASK_FOLDER}/<id>.npy masks give the frame labels"
+        )
+        unpacked = unpack_masks(read_text(packed), str(packed))
+        bundled: dict[str, Mask] = {
+            video: (f"{packed}: {video}", functools.partial(np.asarray, mask)) for video, mask in unpacked.items()
+        }
+        return bundled, [packed]
 
-    @staticmethod
-    def _official(index: FileIndex, split: str, masks: dict[str, Path]) -> list[str]:
-        path = index.require(
-            SPLIT_FILES[split], f"the official {split} split, needed when no list file is there"
+    def _official(self, index: FileIndex, split: str, masks: dict[str, Mask]) -> list[str]:
+        path = self.bundle.require(
+            index, SPLIT_FILES[split], f"the official {split} split, needed without list files"
         )
         return abnormal_first(parse_id_list(read_text(path), str(path)), masks.__contains__)
 
     @staticmethod
-    def _files(video: Located, masks: dict[str, Path]) -> VideoFiles:
+    def _files(video: Located, masks: dict[str, Mask]) -> VideoFiles:
         abnormal = video.video_id in masks
         return VideoFiles(
             video.video_id,
@@ -103,21 +125,22 @@ class ShanghaiTech(FeatureDataset):
         )
 
     @staticmethod
-    def _labels(mask: Path | None) -> FrameLabels:
+    def _labels(mask: Mask | None) -> FrameLabels:
         """Frame labels of a test video: its mask fitted to 16 x T, or all normal without a mask."""
 
         def build(snippets: int) -> np.ndarray:
             frames = pseudo_frames(snippets)
             if mask is None:
                 return np.zeros(frames, dtype=np.int8)
-            values = np.asarray(load_npy(mask))
+            source, read = mask
+            values = np.asarray(read())
             if values.ndim != 1 or len(values) == 0 or not np.isin(np.unique(values), (0, 1)).all():
                 raise UsageError(
-                    f"{mask}: expected a non-empty 1-D array of 0/1 frame labels, got {values.shape}"
+                    f"{source}: expected a non-empty 1-D array of 0/1 frame labels, got {values.shape}"
                 )
             if abs(frames - len(values)) >= SNIPPET_FRAMES:
                 raise UsageError(
-                    f"{mask}: {len(values)} frames, but the features have {snippets} snippets "
+                    f"{source}: {len(values)} frames, but the features have {snippets} snippets "
                     f"({frames} frames); expected T = floor or ceil of {len(values)}/{SNIPPET_FRAMES} "
                     "(features of another video?)"
                 )

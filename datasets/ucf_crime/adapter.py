@@ -16,10 +16,12 @@ from vadbench.datacheck import Problems
 from vadbench.errors import UsageError
 from vadbench.features import VideoFiles
 from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
-from vadbench.groundtruth import labels_from_ranges
+from vadbench.groundtruth import GtConvention, labels_from_ranges, with_convention
 from vadbench.layout import FileIndex, read_text
+from vadbench.official import Bundle
 
-#: The official test annotation: its name in the dataset zip, then in Sultani et al.'s repository.
+#: The official test annotation: its name in the dataset zip, then in Sultani et al.'s repository
+#: (the name it is bundled under).
 ANNOTATION_FILES = ("Temporal_Anomaly_Annotation_for_Testing_Videos.txt", "Temporal_Anomaly_Annotation.txt")
 TRAIN_SPLIT = "Anomaly_Train.txt"
 #: Published list pairs, preferred in this order: RTFM (I3D ResNet50), Wu/UR-DMU (I3D), DeepMIL (C3D).
@@ -32,7 +34,13 @@ KNOWN_LISTS = (
 
 @dataclass(frozen=True)
 class UCFCrimeConfig(ListsConfig):
-    """UCF-Crime options (see `vadbench.featureset.FeatureConfig` and `ListsConfig`)."""
+    """UCF-Crime options (see `vadbench.featureset.FeatureConfig` and `ListsConfig`).
+
+    gt_convention: how an annotated pair (s, e) is read, "half-open" [s, e) or "inclusive" [s, e] (the
+    convention of RTFM's own ``gt-ucf.npy``; see `vadbench.groundtruth.GtConvention`).
+    """
+
+    gt_convention: GtConvention = "half-open"
 
 
 def is_normal(video_id: str) -> bool:
@@ -46,9 +54,10 @@ class UCFCrime(FeatureDataset):
     config: UCFCrimeConfig
     name = "ucf-crime"
     needs = (
-        "the I3D/C3D feature files, optionally the list files, Anomaly_Train.txt and "
-        "Temporal_Anomaly_Annotation_for_Testing_Videos.txt or the Matlab_formate/*.mat files"
+        "the I3D/C3D feature files; the official Anomaly_Train.txt and test annotation ship with vadbench, "
+        "list files or your own copies under the root replace them"
     )
+    bundle = Bundle.beside(__file__)
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
         annotations, sources = self._annotations(index)
@@ -66,7 +75,7 @@ class UCFCrime(FeatureDataset):
         for video_id, (_, source) in annotations.items():
             if test.complete and video_id not in listed:
                 problems.add(f"{source}: names video {video_id}, which is not among the test videos")
-        split_file = index.find(TRAIN_SPLIT) if train.order == "the official split files" else None
+        split_file = self.bundle.find(index, TRAIN_SPLIT) if train.order == "the official split files" else None
         return Plan(
             train=[
                 VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop)
@@ -77,35 +86,30 @@ class UCFCrime(FeatureDataset):
             meta={"train_order": train.order, "test_order": test.order},
         )
 
-    @staticmethod
-    def _official_train(index: FileIndex) -> list[str]:
-        path = index.require(TRAIN_SPLIT, "the official training split, needed when no list file is there")
+    def _official_train(self, index: FileIndex) -> list[str]:
+        path = self.bundle.require(index, TRAIN_SPLIT, "the official training split, needed without list files")
         return abnormal_first(parse_ucf_train_split(read_text(path), str(path)), lambda v: not is_normal(v))
 
-    @staticmethod
-    def _annotations(index: FileIndex) -> tuple[dict[str, tuple[VideoAnnotation, str]], list[Path]]:
-        """Each test video's annotation and its source: the text file, else RTFM's ``*_x264.mat`` files."""
+    def _annotations(self, index: FileIndex) -> tuple[dict[str, tuple[VideoAnnotation, str]], list[Path]]:
+        """Each test video's annotation and its source, from the root's text file, else the root's RTFM
+        ``*_x264.mat`` files, else the bundled text file."""
         text = next(filter(None, (index.find(name) for name in ANNOTATION_FILES)), None)
+        mats = [index.require(name, "") for name in index.names(lambda n: n.endswith("_x264.mat"))]
+        if text is None and not mats:
+            text = self.bundle.require(index, ANNOTATION_FILES[1], "the official test annotation")
         if text is not None:
             table = parse_ucf_annotation(read_text(text), str(text))
             return {video: (note, str(text)) for video, note in table.items()}, [text]
         found: dict[str, tuple[VideoAnnotation, str]] = {}
-        paths = [index.require(name, "") for name in index.names(lambda n: n.endswith("_x264.mat"))]
-        for path in paths:
+        for path in mats:
             video, note = parse_ucf_mat(path.read_bytes(), str(path))
             if video != path.stem:
                 raise UsageError(f"{path}: holds the annotation of {video}, not of {path.stem}")
             found[video] = (note, str(path))
-        if not found:
-            raise UsageError(
-                f"no UCF-Crime test annotation under {index.root}: expected {ANNOTATION_FILES[0]} "
-                "or RTFM's Matlab_formate/<video>.mat files"
-            )
-        return found, paths
+        return found, mats
 
-    @staticmethod
     def _test_video(
-        video: Located, annotations: dict[str, tuple[VideoAnnotation, str]], problems: Problems
+        self, video: Located, annotations: dict[str, tuple[VideoAnnotation, str]], problems: Problems
     ) -> TestVideo | None:
         if video.video_id not in annotations:
             sources = sorted({source for _, source in annotations.values()})
@@ -119,4 +123,5 @@ class UCFCrime(FeatureDataset):
         files = VideoFiles(
             video.video_id, int(note.category != NORMAL), video.files, video.per_crop, category=note.category
         )
-        return TestVideo(files, labels_from_ranges(note.ranges, source, video.video_id))
+        ranges = with_convention(note.ranges, self.config.gt_convention)
+        return TestVideo(files, labels_from_ranges(ranges, source, video.video_id))

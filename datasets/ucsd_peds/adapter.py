@@ -5,7 +5,9 @@ Clip ids follow the dataset's folders: ``Test001``... are the abnormal clips, in
 Features are ``<clip>_i3d.npy`` ``[T, C, D]`` or ``<clip>__<crop>.npy`` ``[T, D]``.
 Frame labels: the 1-based inclusive MATLAB ranges, clipped to each clip's ``16 x T`` pseudo-frames
 (pseudo-frames past a clip's true end, when T = ceil(N/16), are labelled normal: the .m file does not
-give clip lengths).
+give clip lengths). MATLAB's ``a:b`` includes b, so there is no convention to choose (no
+``gt_convention`` option). ``UCSDped2.m`` and ``UCSDped1.m`` ship with vadbench; a copy under the root
+replaces them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from vadbench.features import VideoFiles
 from vadbench.featureset import FeatureConfig, FeatureDataset, Plan, TestVideo
 from vadbench.groundtruth import labels_from_ranges
 from vadbench.layout import FileIndex, find_video, read_text
+from vadbench.official import Bundle
 
 _NORMAL_CLIP = re.compile(r"^(?P<clip>Train\d+)(?:_i3d|__0)\.npy$")
 
@@ -49,6 +52,7 @@ class UCSDPeds(FeatureDataset):
     Config = UCSDConfig
     config: UCSDConfig
     subset: ClassVar[str]
+    bundle = Bundle.beside(__file__)
 
     @property
     def annotation_name(self) -> str:
@@ -56,7 +60,7 @@ class UCSDPeds(FeatureDataset):
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
         cfg = self.config
-        annotation = index.require(self.annotation_name, f"the official {self.subset} frame annotation")
+        annotation = self.bundle.require(index, self.annotation_name, f"the official {self.subset} frame annotation")
         ranges = {
             f"Test{i:03d}": clip
             for i, clip in enumerate(parse_ucsd_m(read_text(annotation), str(annotation)), 1)
@@ -105,7 +109,7 @@ class UCSDPed2(UCSDPeds):
 
     name = "ucsd-ped2"
     subset = "ped2"
-    needs = "the clip features (Test001_i3d.npy ... and Train001_i3d.npy ... or __<crop>.npy) and UCSDped2.m"
+    needs = "the clip features (Test001_i3d.npy ... and Train001_i3d.npy ... or __<crop>.npy)"
 
 
 class UCSDPed1(UCSDPeds):
@@ -113,4 +117,4 @@ class UCSDPed1(UCSDPeds):
 
     name = "ucsd-ped1"
     subset = "ped1"
-    needs = "the clip features (Test001_i3d.npy ... and Train001_i3d.npy ... or __<crop>.npy) and UCSDped1.m"
+    needs = "the clip features (Test001_i3d.npy ... and Train001_i3d.npy ... or __<crop>.npy)"

@@ -1,9 +1,11 @@
 """XD-Violence from Wu et al.'s 5-crop I3D features (``<id>__<crop>.npy``), optionally with VGGish audio.
 
 Labels come from the video names (``_label_A`` means normal); frame labels of violent test videos from
-the official ``annotations.txt``. With ``modality=rgb+audio`` the 128-d ``<id>__vggish.npy`` snippet
-features are appended to every crop; when the two streams differ in length both are cut to the shorter
-(the only rule; the number of videos cut is recorded in the benchmark meta).
+the official ``annotations.txt``. Without list files, the videos of each split are those of Wu et al.'s
+lists, whose ids ship with vadbench (``train_videos.txt``, ``test_videos.txt``) as does the annotation.
+With ``modality=rgb+audio`` the 128-d ``<id>__vggish.npy`` snippet features are appended to every crop;
+when the two streams differ in length both are cut to the shorter (the only rule; the number of videos
+cut is recorded in the benchmark meta).
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from vadbench.annotations import Range, parse_xd_annotation
+from vadbench.annotations import Range, parse_id_list, parse_xd_annotation
 from vadbench.datacheck import Problems
 from vadbench.errors import UsageError
 from vadbench.features import VideoFiles
-from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
-from vadbench.groundtruth import labels_from_ranges
+from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo
+from vadbench.groundtruth import GtConvention, labels_from_ranges, with_convention
 from vadbench.layout import FileIndex, read_text
+from vadbench.official import Bundle
 
 ANNOTATION_FILES = ("annotations.txt", "XD_Annotation.txt")
+#: The bundled video ids of each split, in the order of Wu et al.'s ``rgb.list`` and ``rgb_test.list``.
+SPLIT_FILES = {"train": "train_videos.txt", "test": "test_videos.txt"}
 #: Wu et al.'s lists (XDVioDet), then the same videos as listed by UR-DMU and BN-WVAD.
 KNOWN_LISTS = (("rgb.list", "rgb_test.list"), ("XD_Train.list", "XD_Test.list"))
 #: Violence classes of the label codes in the video names (the first code names the video's class).
@@ -34,14 +39,18 @@ CLASSES = {
     "G": "Explosion",
 }
 _LABEL = re.compile(r"_label_(?P<codes>[A-Z0-9-]+)$")
-_FIRST_FILE = re.compile(r"^(?P<video>.+?)(?:_i3d|__0)\.npy$")
 
 
 @dataclass(frozen=True)
 class XDViolenceConfig(ListsConfig):
-    """XD-Violence options; modality "rgb+audio" appends the VGGish features (D + 128)."""
+    """XD-Violence options; modality "rgb+audio" appends the VGGish features (D + 128).
+
+    gt_convention: how an annotated pair (s, e) is read, "half-open" [s, e) or "inclusive" [s, e] (see
+    `vadbench.groundtruth.GtConvention`).
+    """
 
     modality: Literal["rgb", "rgb+audio"] = "rgb"
+    gt_convention: GtConvention = "half-open"
 
 
 def category(video_id: str) -> str:
@@ -62,20 +71,19 @@ class XDViolence(FeatureDataset):
     config: XDViolenceConfig
     name = "xd-violence"
     needs = (
-        "the I3D feature files (<video>__<crop>.npy), annotations.txt, and the list files rgb.list and "
-        "rgb_test.list or the features in train and test folders (e.g. RGB/ and RGBTest/)"
+        "the I3D feature files (<video>__<crop>.npy); the official annotations.txt and the videos of each "
+        "split ship with vadbench, list files (rgb.list, rgb_test.list) or your own copies replace them"
     )
     primary_metric = "ap"
+    bundle = Bundle.beside(__file__)
 
     def plan(self, index: FileIndex, problems: Problems) -> Plan:
         annotation_file = next(filter(None, (index.find(name) for name in ANNOTATION_FILES)), None)
         if annotation_file is None:
-            raise UsageError(
-                f"{ANNOTATION_FILES[0]} not found under {index.root} (XD-Violence test annotations)"
-            )
+            annotation_file = self.bundle.require(index, ANNOTATION_FILES[0], "XD-Violence test annotations")
         annotations = parse_xd_annotation(read_text(annotation_file), str(annotation_file))
-        train = self.locate(index, problems, "train", KNOWN_LISTS, lambda: self._discover(index, "train"))
-        test = self.locate(index, problems, "test", KNOWN_LISTS, lambda: self._discover(index, "test"))
+        train = self.locate(index, problems, "train", KNOWN_LISTS, lambda: self._official(index, "train"))
+        test = self.locate(index, problems, "test", KNOWN_LISTS, lambda: self._official(index, "test"))
         tests, trains = [], []
         for video in test.videos:
             with problems.collect():
@@ -85,10 +93,15 @@ class XDViolence(FeatureDataset):
         for video in train.videos:
             with problems.collect():
                 trains.append(self._video(index, video))
+        split_files = [
+            self.bundle.find(index, SPLIT_FILES[name])
+            for name, split in (("train", train), ("test", test))
+            if split.order == "the official split files"
+        ]
         return Plan(
             train=trains,
             test=tests,
-            sources=[annotation_file],
+            sources=[annotation_file, *(path for path in split_files if path is not None)],
             meta={"train_order": train.order, "test_order": test.order, "modality": self.config.modality},
         )
 
@@ -110,25 +123,10 @@ class XDViolence(FeatureDataset):
             raise UsageError(f"{source}: no annotation for violent test video {video.video_id}")
         if ranges and not files.label:
             raise UsageError(f"{source}: {video.video_id} is annotated but its name says normal (_label_A)")
+        ranges = with_convention(ranges, self.config.gt_convention)
         return TestVideo(files, labels_from_ranges(ranges, source, video.video_id))
 
-    @staticmethod
-    def _discover(index: FileIndex, split: str) -> list[str]:
-        """Video ids of `split` without lists: test features sit under a folder with "test" in its name."""
-        ids = set()
-        for name in index.names(lambda n: _FIRST_FILE.match(n) is not None):
-            for path in index.paths(name):
-                folders = path.relative_to(index.root).parts[:-1]
-                if any("test" in folder.lower() for folder in folders) == (split == "test"):
-                    ids.add(_FIRST_FILE.match(name).group("video"))  # type: ignore[union-attr]
-        if not ids:
-            where = (
-                "a folder with 'test' in its name"
-                if split == "test"
-                else "folders without 'test' in their name"
-            )
-            raise UsageError(
-                f"no {split} features under {index.root}: expected <video>__0.npy files in {where}, "
-                f"or the list files {' and '.join(KNOWN_LISTS[0])}"
-            )
-        return abnormal_first(sorted(ids), lambda video: "_label_A" not in video)
+    def _official(self, index: FileIndex, split: str) -> list[str]:
+        """The video ids of `split` from the split file (bundled, unless the root has one)."""
+        path = self.bundle.require(index, SPLIT_FILES[split], f"the {split} videos, needed without list files")
+        return parse_id_list(read_text(path), str(path))

@@ -109,3 +109,33 @@ def test_a_method_that_cannot_take_the_feature_dimension_is_one_line(capsys, tmp
     code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--seeds", "0", "--steps", "2", "--quiet",
                            "--out", str(tmp_path), *tiny_synthetic_args, "--set", "dataset.feature_dim=12")
     assert_one_line_error(code, err, "rtfm", "D=12")
+
+
+def test_leaderboard_metrics_option_chooses_the_columns(capsys, tmp_path):
+    from vadbench.results import RunStore
+    from vadbench.types import RunResult, RunSpec
+
+    store = RunStore(tmp_path)
+    store.write(RunResult(RunSpec("rtfm"), "ok", metrics={"auc": 0.9, "ap": 0.5, "ap_trapz": 0.5, "far": 0.125}))
+    store.write(RunResult(RunSpec("sultani-mil"), "ok", metrics={"auc": 0.8, "ap": 0.4, "ap_trapz": 0.4}))
+    code, out, err = run_cli(capsys, "leaderboard", str(tmp_path), "--metrics", "far,auc")
+    assert code == 0, err
+    header, _, *rows = out.splitlines()
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "protocol", "runs", "FAR", "AUC"]
+    assert "| 12.50 ± 0.00 | 90.00 ± 0.00 |" in rows[0] and "| - " in rows[1]  # stored without far: missing
+    code, out, _ = run_cli(capsys, "leaderboard", str(tmp_path))
+    assert "AP (PR area)" in out and "FAR" not in out  # the default keeps today's columns
+
+
+def test_unknown_metric_is_one_line_and_exit_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["leaderboard", str(tmp_path), "--metrics", "auc,fpr"])
+    assert_one_line_error(exit_info.value.code, capsys.readouterr().err, "--metrics", "far", "'auc,fpr'")
+
+
+def test_help_says_what_each_metric_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("auc: frame-level ROC AUC", "ap_trapz:", "far: false-alarm rate", ">= 0.5"):
+        assert needle in text

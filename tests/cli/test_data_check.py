@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import fakeroots
 import numpy as np
 import pytest
 
@@ -255,3 +256,61 @@ def test_run_on_a_fake_root_succeeds_and_a_broken_root_is_one_line(capsys, tmp_p
     assert main([*args, "--seeds", "1"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "01_003_i3d.npy not found under" in line and "(and 1 more problem; `vadbench data check" in line
+
+
+ALONE = {"with_lists": False, "with_files": False}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "make_root", "alone", "test_line"),
+    [
+        (
+            "ucf-crime",
+            fakeroots.ucf_root,
+            ALONE,
+            "test:  290 videos (140 abnormal, 150 normal), 69355 snippets, 1109680 frames, 84128 positive",
+        ),
+        (
+            "shanghaitech",
+            fakeroots.sh_root,
+            ALONE,
+            "test:  199 videos (44 abnormal, 155 normal), 8932 snippets, 142912 frames, 8028 positive",
+        ),
+        (
+            "xd-violence",
+            lambda root, **options: fakeroots.xd_root(root, train_videos=None, crops=1, **options),
+            ALONE,
+            "test:  800 videos (500 abnormal, 300 normal), 145649 snippets, 2330384 frames, 537805 positive",
+        ),
+        (
+            "ucsd-ped2",
+            fakeroots.ucsd_root,
+            {"with_files": False},
+            "test:  18 videos (6 abnormal, 12 normal), 198 snippets, 3168 frames",
+        ),
+    ],
+    ids=["ucf-crime", "shanghaitech", "xd-violence", "ucsd-ped2"],
+)
+def test_a_root_of_features_alone_reports_what_the_official_files_beside_them_report(
+    capsys, tmp_path, dataset, make_root, alone, test_line
+):
+    """The official files ship with vadbench: --root needs only the features."""
+    for folder in ("with-files", "alone"):
+        (tmp_path / folder).mkdir()
+    make_root(tmp_path / "with-files")
+    make_root(tmp_path / "alone", **alone)
+    code, with_files, err = check(capsys, dataset, tmp_path / "with-files")
+    assert code == 0 and not err and "bundled:" not in with_files
+    code, features_alone, err = check(capsys, dataset, tmp_path / "alone")
+    assert code == 0 and not err, err
+    assert features_alone.splitlines()[:3] == with_files.splitlines()[:3]
+    assert features_alone.splitlines()[2].startswith(test_line) and "bundled: " in features_alone
+
+
+def test_gt_convention_is_an_option_of_range_annotated_datasets(capsys, tmp_path):
+    fakeroots.ucf_root(tmp_path, with_lists=False, with_files=False)
+    code, out, err = check(capsys, "ucf-crime", tmp_path, "--set", "gt_convention=inclusive")
+    assert code == 0 and not err, err
+    assert "1109680 frames, 84277 positive" in out  # one more frame per event, except events cut at the end
+    code, _, err = check(capsys, "ucf-crime", tmp_path, "--set", "gt_convention=closed")
+    assert code == 2 and "option 'gt_convention' must be one of half-open, inclusive" in err[0]

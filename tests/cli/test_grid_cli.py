@@ -121,3 +121,29 @@ def test_plots_of_a_finished_sweep(capsys, tmp_path):
         assert figure.read_bytes().startswith(b"\x89PNG")
     code, _, err = run_cli(capsys, "plot", "separability", str(one), "--out", out_dir, "--method", "sultani-mil")
     assert code == 2 and "stores no feature magnitudes" in err
+
+
+def test_grid_metrics_option_chooses_the_columns_of_every_table_kind(capsys, tmp_path, ablation):
+    out_dir = str(tmp_path / "runs")
+    code, out, err = run_cli(capsys, "grid", str(ablation), "--out", out_dir, "--quiet", "--metrics", "auc,far")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")][4:6] == ["synthetic AUC", "synthetic FAR"]
+    path = grid_file(tmp_path, 'methods = ["rtfm"]\nseeds = [0]', name="board.toml")
+    code, out, err = run_cli(capsys, "grid", str(path), "--out", out_dir, "--quiet", "--metrics", "far")
+    assert code == 0, err
+    header, _, row = [line for line in out.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "protocol", "seeds", "FAR",
+                                                                  "ms/step"]
+    assert "±" in row.split("|")[5]
+
+
+def test_oracle_test_on_a_short_schedule_scores_no_checkpoint_and_says_so(capsys, tmp_path):
+    path = grid_file(tmp_path, 'methods = ["rtfm"]\nseeds = [0]\nprotocols = ["oracle-test"]')
+    code, out, err = run_cli(capsys, "grid", str(path), "--out", str(tmp_path / "runs"), "--quiet")
+    assert code == 0, err
+    header, _, row = [line for line in out.splitlines() if line.startswith("|")]
+    cells = dict(zip((c.strip() for c in header.strip("|").split("|")),
+                     (c.strip() for c in row.strip("|").split("|")), strict=True))
+    assert cells["selected step"] == "3"  # the 3-step schedule's final weights
+    assert "No checkpoint was scored in 1 run (oracle-test" in out

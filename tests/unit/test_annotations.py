@@ -1,10 +1,11 @@
-"""Annotation, split and list parsers on the real files and on malformed text."""
+"""Annotation, split and list parsers on the official files (as vadbench ships them, and as published) and on
+malformed text."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakeroots import SH, UCF, UCSD, XD, needs_shared
+from fakeroots import UCF, UCSD, XD, bundled, needs_shared
 
 from vadbench.annotations import (
     NORMAL,
@@ -16,13 +17,17 @@ from vadbench.annotations import (
     parse_ucsd_m,
     parse_xd_annotation,
 )
+from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
+from vadbench.datasets.ucf_crime.adapter import UCFCrime
+from vadbench.datasets.ucsd_peds.adapter import UCSDPeds
+from vadbench.datasets.xd_violence.adapter import XDViolence
 from vadbench.errors import UsageError
-from vadbench.groundtruth import check_prebuilt, from_mask, from_ranges
+from vadbench.groundtruth import check_prebuilt, from_mask, from_ranges, with_convention
 
-UCF_TXT = UCF / "WaqasSultani_AnomalyDetectionCVPR2018" / "Temporal_Anomaly_Annotation.txt"
+UCF_TXT = bundled(UCFCrime, "Temporal_Anomaly_Annotation.txt")
+XD_TXT = bundled(XDViolence, "annotations.txt")
 
 
-@needs_shared
 def test_ucf_annotation_has_every_test_video_with_classes_and_double_events():
     table = parse_ucf_annotation(UCF_TXT.read_text(), "ucf.txt")
     assert len(table) == 290
@@ -45,25 +50,27 @@ def test_ucf_mat_files_agree_with_the_text_annotation():
         assert note == table[video]
 
 
-@needs_shared
 def test_xd_annotation_lists_the_500_violent_test_videos_with_or_without_mp4():
-    table = parse_xd_annotation((XD / "nwpu-zxr_VadCLIP" / "annotations.txt").read_text(), "annotations.txt")
+    table = parse_xd_annotation(XD_TXT.read_text(), "annotations.txt")
     assert len(table) == 500
-    assert not any(video.endswith(".mp4") for video in table)
+    assert ".mp4" in XD_TXT.read_text() and not any(video.endswith(".mp4") for video in table)
     assert all("_label_A" not in video for video in table)
+
+
+@needs_shared
+def test_xd_annotation_is_ur_dmus_without_mp4():
+    table = parse_xd_annotation(XD_TXT.read_text(), "annotations.txt")
     same = parse_xd_annotation(
         (XD / "henrryzh1_UR-DMU" / "XD_Annotation.txt").read_text(), "XD_Annotation.txt"
     )
     assert same == table
 
 
-@needs_shared
 def test_ucsd_ground_truth_files_are_1_based_inclusive_ranges():
-    folder = UCSD / "priyanka011011_Crowd-Anomaly-Detection"
-    ped2 = parse_ucsd_m((folder / "UCSDped2.m").read_text(), "UCSDped2.m")
+    ped2 = parse_ucsd_m(bundled(UCSDPeds, "UCSDped2.m").read_text(), "UCSDped2.m")
     assert len(ped2) == 12
     assert ped2[0] == ((60, 180),)
-    ped1 = parse_ucsd_m((folder / "UCSDped1.m~").read_text(), "UCSDped1.m")
+    ped1 = parse_ucsd_m(bundled(UCSDPeds, "UCSDped1.m").read_text(), "UCSDped1.m")
     assert len(ped1) == 36
     assert ped1[4] == ((4, 90), (139, 200))
 
@@ -77,14 +84,18 @@ def test_ucsd_ped2_m_file_matches_the_mat_copy():
     assert [((int(c[0][0]) - 1, int(c[1][0])),) for c in cells] == ped2
 
 
-@needs_shared
-def test_split_files_and_lists_parse_with_their_published_sizes():
-    assert len(parse_id_list((SH / "SH_Train.txt").read_text(), "SH_Train.txt")) == 238
-    assert len(parse_id_list((SH / "SH_Test.txt").read_text(), "SH_Test.txt")) == 199
-    train = parse_ucf_train_split(
-        (UCF / "WaqasSultani_AnomalyDetectionCVPR2018" / "Anomaly_Train.txt").read_text(), "a"
-    )
+def test_split_files_parse_with_their_published_sizes():
+    assert len(parse_id_list(bundled(ShanghaiTech, "SH_Train.txt").read_text(), "SH_Train.txt")) == 238
+    assert len(parse_id_list(bundled(ShanghaiTech, "SH_Test.txt").read_text(), "SH_Test.txt")) == 199
+    assert len(parse_id_list(bundled(XDViolence, "train_videos.txt").read_text(), "train_videos.txt")) == 3954
+    assert len(parse_id_list(bundled(XDViolence, "test_videos.txt").read_text(), "test_videos.txt")) == 800
+    train = parse_ucf_train_split(bundled(UCFCrime, "Anomaly_Train.txt").read_text(), "a")
     assert len(train) == 1610 and train[0] == "Abuse001_x264"
+
+
+@needs_shared
+def test_published_lists_parse_in_the_order_of_the_split_files():
+    train = parse_ucf_train_split(bundled(UCFCrime, "Anomaly_Train.txt").read_text(), "a")
     rtfm = parse_feature_list((UCF / "ucf-i3d.list").read_text(), "ucf-i3d.list")
     assert [v.video_id for v in rtfm] == [v for v in train if not v.startswith("Normal")] + [
         v for v in train if v.startswith("Normal")
@@ -174,6 +185,12 @@ def test_ucsd_single_frames_and_several_ranges():
 def test_duplicate_ids_in_a_split_file_are_refused():
     with pytest.raises(UsageError, match="SH_Train.txt: line 3: video '01_001' appears twice"):
         parse_id_list("01_001\n01_002\n01_001\n", "SH_Train.txt")
+
+
+def test_the_inclusive_convention_adds_each_end_frame():
+    assert with_convention(((2, 5), (14, 40)), "half-open") == ((2, 5), (14, 40))
+    assert with_convention(((2, 5), (14, 40)), "inclusive") == ((2, 6), (14, 41))
+    assert from_ranges(with_convention(((2, 5),), "inclusive"), 16).tolist() == [0, 0, 1, 1, 1, 1] + [0] * 10
 
 
 def test_ranges_are_half_open_and_clipped_to_the_pseudo_frames():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vadbench.metrics import evaluate, expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
+from vadbench.metrics import evaluate, expand_to_frames, false_alarm_rate, frame_ap, frame_ap_trapz, frame_auc
 from vadbench.types import TestSet
 
 
@@ -62,3 +62,17 @@ def test_test_set_refuses_ground_truth_of_the_wrong_length():
     with pytest.raises(ValueError, match="expected 16 x 4 snippets = 64"):
         TestSet(np.zeros((4, 1, 2), np.float32), np.array([0, 4]), np.array([1]), np.zeros(60),
                 ("v",), ("A",))
+
+
+def test_false_alarm_rate_counts_frames_of_normal_videos_at_or_above_one_half():
+    test = make_test_set(lengths=[2, 3, 2], labels=[1, 0, 0], snippet_labels=[1, 1, 0, 0, 0, 0, 0])
+    # The abnormal video's 0.9 is no false alarm; normal snippets 0.5 (at the threshold), 0.7, 0.6 are:
+    # 3 of 5 normal snippets, each 16 frames -> 48 / 80 frames.
+    scores = np.array([0.9, 0.1, 0.5, 0.49, 0.7, 0.2, 0.6])
+    assert evaluate(scores, test)["far"] == pytest.approx(3 / 5)
+    assert false_alarm_rate(np.array([0.0, 0.5, 1.0]), threshold=0.6) == pytest.approx(1 / 3)
+
+
+def test_false_alarm_rate_is_undefined_without_normal_test_videos():
+    test = make_test_set(lengths=[2], labels=[1], snippet_labels=[0, 1])
+    assert np.isnan(evaluate(np.array([0.9, 0.8]), test)["far"])

@@ -3,7 +3,9 @@
 import dataclasses
 
 import pytest
+import torch
 from conftest import TINY_SYNTHETIC
+from torch import nn
 
 from vadbench.datasets.synthetic import Synthetic
 from vadbench.errors import UsageError
@@ -12,7 +14,7 @@ from vadbench.plugins import load_plugins
 from vadbench.pooling import DEFAULT_REDUCTION
 from vadbench.protocols import parse_protocol
 from vadbench.runner import Runner
-from vadbench.selection import hold_out
+from vadbench.selection import CheckpointSelector, OracleTestSelector, ValidationSelector, hold_out
 from vadbench.types import RunSpec, TestSet
 
 STEPS = 12
@@ -21,6 +23,8 @@ STEPS = 12
 def test_protocol_strings_are_parsed_to_a_canonical_spelling():
     assert parse_protocol("last").text == "last"
     assert parse_protocol("oracle-test:every=5").text == "oracle-test"  # the default is omitted
+    assert parse_protocol("oracle-test:after=200,every=5").text == "oracle-test"
+    assert parse_protocol("oracle-test:after=0,every=3").text == "oracle-test:every=3,after=0"
     assert parse_protocol(" val : fraction=0.3 , every=4").text == "val:every=4,fraction=0.3"
     assert not parse_protocol("oracle-test").honest and parse_protocol("val").honest
 
@@ -28,8 +32,10 @@ def test_protocol_strings_are_parsed_to_a_canonical_spelling():
 @pytest.mark.parametrize(
     ("text", "needle"),
     [("best", "unknown protocol 'best'"), ("last:every=3", "settings of 'last': none"),
-     ("oracle-test:fraction=0.2", "settings of 'oracle-test': every"), ("val:every=x", "expects a number"),
-     ("val:fraction=1", "between 0 and 1"), ("oracle-test:every=0", "at least 1")],
+     ("oracle-test:fraction=0.2", "settings of 'oracle-test': every, after"), ("val:every=x", "expects a number"),
+     ("val:fraction=1", "between 0 and 1"), ("oracle-test:every=0", "at least 1"),
+     ("oracle-test:after=-1", "after must be at least 0"), ("val:after=0", "settings of 'val': every, fraction"),
+     ("oracle-test:after=1.5", "expects a number")],
 )
 def test_bad_protocols_are_usage_errors(text, needle):
     with pytest.raises(UsageError, match=needle):
@@ -109,12 +115,77 @@ def test_honest_protocols_read_test_labels_only_after_training(runner, protocol)
 
 def test_oracle_test_reads_test_labels_during_training_and_keeps_the_best(runner):
     last, _ = run(runner, "last", seed=1)
-    oracle, reads = run(runner, "oracle-test:every=3", seed=1)
+    oracle, reads = run(runner, "oracle-test:every=3,after=0", seed=1)
     assert min(reads) == 3  # it looked at the test set at the first checkpoint
-    assert oracle.metrics["selected_step"] in (3, 6, 9, 12)
+    assert oracle.metrics["selected_step"] in (3, 6, 9, 12) and oracle.metrics["checkpoints_scored"] == 4
     # Same seed, same trajectory: the test-selected checkpoint can only look better than the last one.
     assert oracle.metrics["auc"] >= last.metrics["auc"] - 1e-9
     assert oracle.metrics["auc"] == pytest.approx(oracle.metrics["selection_score"])
+
+
+def test_oracle_test_scores_nothing_before_step_200_and_then_evaluates_the_final_weights(runner):
+    last, _ = run(runner, "last", seed=1)
+    oracle, reads = run(runner, "oracle-test:every=3", seed=1)  # 12 steps, none past 200
+    assert min(reads) == STEPS, f"oracle-test read the test labels at step {min(reads)}"
+    assert oracle.metrics["selected_step"] == STEPS and oracle.metrics["checkpoints_scored"] == 0
+    assert "selection_score" not in oracle.metrics
+    assert oracle.metrics["auc"] == last.metrics["auc"]  # the same final weights
+
+
+# --- the selection rule with scripted scores ----------------------------------------------------------
+
+
+def scripted(selector_class, steps, scores, **settings):
+    """Run `selector_class`'s rule over `steps` steps of a one-weight model whose weight is the step number,
+    with the score of each step taken from `scores`; returns (recorded selection, evaluated weight, scored steps)."""
+    scored: list[int] = []
+
+    class Scripted(selector_class):
+        def __init__(self):
+            CheckpointSelector.__init__(self, None, steps, settings.get("every", 5))
+            self.after = settings.get("after", 200)
+
+        def criterion(self, model):
+            step = int(model.weight.item())
+            scored.append(step)
+            return scores.get(step, 0.0)
+
+    selector = Scripted()
+    model = nn.Linear(1, 1, bias=False)
+    for step in range(1, steps + 1):  # training: the weights after step s are s
+        with torch.no_grad():
+            model.weight.fill_(step)
+        selector.on_step(model, step)
+    selection = selector.finish(model)
+    return selection, int(model.weight.item()), scored
+
+
+def test_oracle_test_scores_the_public_codes_steps_and_keeps_the_first_best():
+    scores = {205: 0.7, 210: 0.9, 215: 0.9, 220: 0.8, 225: 0.9, 230: 0.6}
+    selection, weight, scored = scripted(OracleTestSelector, 232, scores)
+    # `step % 5 == 0 and step > 200`, from 1-based steps; the final step 232 is no multiple of 5.
+    assert scored == [205, 210, 215, 220, 225, 230]
+    # Ties at 0.9 (210, 215, 225): the first is kept, as `if auc > best_AUC` does.
+    assert weight == 210
+    assert selection == {"selected_step": 210, "checkpoints_scored": 6, "selection_score": 0.9}
+
+
+def test_oracle_test_scores_the_last_step_only_when_the_rule_takes_it():
+    assert scripted(OracleTestSelector, 210, {})[2] == [205, 210]
+    assert scripted(OracleTestSelector, 12, {}, every=3, after=0)[2] == [3, 6, 9, 12]
+
+
+def test_oracle_test_without_any_checkpoint_evaluates_the_final_weights():
+    selection, weight, scored = scripted(OracleTestSelector, 204, {})
+    assert scored == [] and weight == 204
+    assert selection == {"selected_step": 204, "checkpoints_scored": 0}
+
+
+def test_val_scores_every_checkpoint_and_the_last_step_and_keeps_the_later_on_ties():
+    selection, weight, scored = scripted(ValidationSelector, 12, {4: 0.8, 8: 0.8, 12: 0.7}, every=4)
+    assert scored == [4, 8, 12] and weight == 8
+    assert selection == {"selected_step": 8, "checkpoints_scored": 3, "selection_score": 0.8}
+    assert scripted(ValidationSelector, 10, {}, every=4)[2] == [4, 8, 10]
 
 
 def test_val_trains_without_its_held_out_videos(runner):

@@ -113,3 +113,19 @@ def test_runs_with_other_options_get_their_own_row_while_splits_are_averaged():
     summary = summarise(frame).set_index("options")
     assert summary.loc["", "runs"] == 2 and summary.loc["", "auc_mean"] == pytest.approx(85.0)
     assert summary.loc["k=4", "runs"] == 1 and summary.loc["k=4", "auc_mean"] == pytest.approx(50.0)
+
+
+def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_far_as_missing():
+    with_far = [result(seed=0), result(seed=1)]
+    for run, far in zip(with_far, (0.02, 0.04), strict=True):
+        run.metrics["far"] = far
+    old = result("sultani-mil")  # stored before the false-alarm rate existed
+    frame = results_frame([*with_far, old])
+    table = render(frame, "md", ["auc", "far"]).splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert header == ["method", "dataset", "protocol", "runs", "AUC", "FAR"]
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|")[-1].strip() for line in table[2:]}
+    assert cells == {"rtfm": "3.00 ± 1.00", "sultani-mil": "-"}
+    assert "FAR" not in render(frame, "md")  # the default keeps today's columns
+    csv = render(frame, "csv", ["far"]).splitlines()
+    assert csv[0].endswith("far_mean,far_std") and csv[2].endswith(",,")  # missing, not 0

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakeroots import SH, list_names, needs_shared, sh_root, sh_test_lengths
+from fakeroots import SH, bundled, needs_shared, public_lengths, sh_ids, sh_masks, sh_root
 
 from vadbench.datacheck import check_dataset
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
-from vadbench.errors import UsageError
 from vadbench.groundtruth import from_mask
 from vadbench.pooling import Reduction, pool_segments, pool_segments_sultani
-
-pytestmark = needs_shared
 
 
 def load(root, **options):
@@ -24,38 +21,54 @@ def root(tmp_path_factory):
     return sh_root(tmp_path_factory.mktemp("sh"))
 
 
+@needs_shared
 def test_ground_truth_builder_reproduces_gt_sh_from_masks_and_t():
-    lengths = sh_test_lengths()
-    videos = [name[: -len("_i3d.npy")] for name in list_names(SH / "shanghai-i3d-test-10crop.list")]
+    lengths = public_lengths("shanghaitech")
+    masks = sh_masks()
     parts = []
-    for video in videos:
-        mask_file = SH / "test_frame_mask" / f"{video}.npy"
+    for video in sh_ids("test"):
         frames = 16 * lengths[video]
-        normal = np.zeros(frames, np.int8)
-        parts.append(from_mask(np.load(mask_file), frames) if mask_file.exists() else normal)
+        parts.append(from_mask(masks[video], frames) if video in masks else np.zeros(frames, np.int8))
     assert np.array_equal(np.concatenate(parts), np.load(SH / "gt-sh.npy"))
 
 
-def test_published_lists_give_the_weak_split_and_gt_sh(root):
+def test_published_lists_give_the_weak_split(root):
     benchmark = load(root)
     train, test = benchmark.train, benchmark.test
     assert len(train) == 238 and train.labels.sum() == 63 and train.labels[:63].all()
     assert len(test) == 199 and test.labels.sum() == 44 and test.labels[:44].all()
     assert train.features.shape == (238, 10, 32, 8) and test.features.shape == (8932, 10, 8)
-    assert np.array_equal(test.frame_labels, np.load(SH / "gt-sh.npy"))
+    assert test.frame_labels.sum() == 8028
     assert set(test.classes) == {"Anomaly", "Normal"}
+
+
+@needs_shared
+def test_the_built_ground_truth_is_gt_sh(root):
+    assert np.array_equal(load(root).test.frame_labels, np.load(SH / "gt-sh.npy"))
 
 
 def test_split_files_without_lists_give_the_same_order(tmp_path, root):
     for folder in ("train", "test", "test_frame_mask"):
         (tmp_path / folder).symlink_to(root / folder)
     for name in ("SH_Train.txt", "SH_Test.txt"):
-        (tmp_path / name).write_bytes((SH / name).read_bytes())
+        (tmp_path / name).write_bytes(bundled(ShanghaiTech, name).read_bytes())
     benchmark = load(tmp_path)
     listed = load(root)
     assert benchmark.train.video_ids == listed.train.video_ids
     assert benchmark.test.video_ids == listed.test.video_ids
     assert benchmark.meta["train_order"] == "the official split files"
+    assert "bundled" not in benchmark.meta
+
+
+def test_features_alone_give_the_same_videos_and_labels_from_the_bundled_files(tmp_path, root):
+    for folder in ("train", "test"):
+        (tmp_path / folder).symlink_to(root / folder)
+    benchmark, listed = load(tmp_path), load(root)
+    assert benchmark.train.video_ids == listed.train.video_ids
+    assert np.array_equal(benchmark.train.labels, listed.train.labels)
+    assert benchmark.test.video_ids == listed.test.video_ids
+    assert np.array_equal(benchmark.test.frame_labels, listed.test.frame_labels)
+    assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt, test_frame_mask.json"
 
 
 def test_features_of_another_length_than_the_mask_are_refused(tmp_path):
@@ -73,9 +86,16 @@ def test_features_of_another_length_than_the_mask_are_refused(tmp_path):
     assert load(tmp_path).test.frame_labels[:448].sum() == 33 + 15  # padded with its last label
 
 
-def test_without_masks_the_error_says_where_they_come_from(tmp_path):
-    with pytest.raises(UsageError, match=r"no test_frame_mask/<id>.npy masks under .*RTFM's list/test_frame"):
-        load(tmp_path)
+def test_masks_under_the_root_replace_all_bundled_masks(tmp_path, root):
+    """One set of masks says which videos are abnormal: a root with one mask has one abnormal video."""
+    for folder in ("train", "test"):
+        (tmp_path / folder).symlink_to(root / folder)
+    (tmp_path / "test_frame_mask").mkdir()
+    np.save(tmp_path / "test_frame_mask" / "01_0015.npy", sh_masks()["01_0015"])
+    benchmark = load(tmp_path)
+    assert benchmark.train.labels.sum() == 0 and benchmark.test.labels.sum() == 1
+    assert benchmark.test.video_ids[0] == "01_0015"
+    assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt"
 
 
 def test_each_reduction_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):

@@ -1,4 +1,4 @@
-"""UCF-Crime adapter on fake roots holding the real lists and annotations (tiny features, real T)."""
+"""UCF-Crime adapter on fake roots holding the official lists and annotations (tiny features, real T)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-from fakeroots import UCF, list_names, needs_shared, ucf_root
+from fakeroots import UCF, bundled, list_names, needs_shared, ucf_ids, ucf_root
 
 from vadbench.datacheck import check_dataset
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
 from vadbench.errors import UsageError
 
-pytestmark = needs_shared
 ANNOTATION = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 
 
@@ -39,39 +38,78 @@ def published_gt():
     return np.concatenate([np.load(folder / f"{n[: -len('_i3d.npy')]}__9_gt.npy") for n in names])
 
 
-def test_rtfm_layout_with_published_lists(rtfm_benchmark, published_gt):
+def features_only(tmp_path, root):
+    """A root holding only `root`'s feature folders."""
+    for folder in ("train", "test"):
+        (tmp_path / folder).symlink_to(root / folder)
+    return tmp_path
+
+
+def test_rtfm_layout_with_published_lists(rtfm_benchmark):
     train, test = rtfm_benchmark.train, rtfm_benchmark.test
     assert train.features.shape == (1610, 10, 32, 8)
     assert train.labels[:810].all() and not train.labels[810:].any()
     assert len(test) == 290 and test.labels.sum() == 140
-    assert list(test.video_ids) == [n[: -len("_i3d.npy")] for n in list_names(UCF / "ucf-i3d-test.list")]
-    assert np.array_equal(test.frame_labels, published_gt)
+    assert list(test.video_ids) == ucf_ids()[1]
     assert test.frame_labels.sum() == 84128
     assert len(set(test.classes)) == 14 and test.classes[0] == "Abuse" and test.classes[-1] == "Normal"
     assert all((c == "Normal") == (y == 0) for c, y in zip(test.classes, test.labels, strict=True))
 
 
-def test_wu_layout_stacks_ten_crop_files(tmp_path, published_gt):
+@needs_shared
+def test_the_built_ground_truth_is_pel4vads_single_gt_and_the_lists_rtfms(rtfm_root, rtfm_benchmark, published_gt):
+    assert np.array_equal(rtfm_benchmark.test.frame_labels, published_gt)
+    for name in ("ucf-i3d.list", "ucf-i3d-test.list"):
+        assert list_names(rtfm_root / name) == list_names(UCF / name)
+
+
+def test_wu_layout_stacks_ten_crop_files(tmp_path, rtfm_benchmark):
     benchmark = load(ucf_root(tmp_path, per_crop=True), cache=False)
     assert benchmark.test.features.shape == (69355, 10, 8)
     assert benchmark.train.features.shape == (40, 10, 32, 8)
-    assert np.array_equal(benchmark.test.frame_labels, published_gt)
+    assert np.array_equal(benchmark.test.frame_labels, rtfm_benchmark.test.frame_labels)
     assert benchmark.meta["layout"] == "wu (one file per crop)"
 
 
-def test_without_lists_the_official_files_give_the_published_order(
-    tmp_path, rtfm_root, rtfm_benchmark, published_gt
+def test_features_alone_give_the_published_order_and_labels_from_the_bundled_files(
+    tmp_path, rtfm_root, rtfm_benchmark
 ):
-    """Anomaly_Train.txt and RTFM's .mat annotations alone reproduce RTFM's list order (abnormal first)."""
-    for folder in ("train", "test"):
-        (tmp_path / folder).symlink_to(rtfm_root / folder)
-    shutil.copy(rtfm_root / "Anomaly_Train.txt", tmp_path)
-    shutil.copytree(UCF / "Matlab_formate", tmp_path / "Matlab_formate")
-    benchmark = load(tmp_path, cache=False)
+    """The bundled Anomaly_Train.txt and annotation reproduce RTFM's list order (abnormal first)."""
+    benchmark = load(features_only(tmp_path, rtfm_root), cache=False)
     assert benchmark.train.video_ids == rtfm_benchmark.train.video_ids
     assert benchmark.test.video_ids == rtfm_benchmark.test.video_ids
-    assert np.array_equal(benchmark.test.frame_labels, published_gt)
+    assert np.array_equal(benchmark.test.frame_labels, rtfm_benchmark.test.frame_labels)
     assert benchmark.meta["test_order"] == "the official split files"
+    assert benchmark.meta["bundled"] == "Anomaly_Train.txt, Temporal_Anomaly_Annotation.txt"
+
+
+def test_an_annotation_under_the_root_replaces_the_bundled_one(tmp_path, rtfm_root):
+    root = features_only(tmp_path, rtfm_root)
+    bundled_labels = load(root, cache=False).test.frame_labels
+    text = bundled(UCFCrime, "Temporal_Anomaly_Annotation.txt").read_text()
+    (root / ANNOTATION).write_text(text.replace("Abuse  165  240", "Abuse  165  250"))
+    benchmark = load(root, cache=False)
+    assert benchmark.test.frame_labels.sum() == bundled_labels.sum() + 10
+    assert benchmark.meta["bundled"] == "Anomaly_Train.txt"
+
+
+@needs_shared
+def test_rtfms_mat_annotations_give_the_published_order(tmp_path, rtfm_root, rtfm_benchmark, published_gt):
+    """RTFM's .mat annotations under the root replace the bundled text annotation."""
+    shutil.copytree(UCF / "Matlab_formate", features_only(tmp_path, rtfm_root) / "Matlab_formate")
+    benchmark = load(tmp_path, cache=False)
+    assert benchmark.test.video_ids == rtfm_benchmark.test.video_ids
+    assert np.array_equal(benchmark.test.frame_labels, published_gt)
+    assert benchmark.meta["bundled"] == "Anomaly_Train.txt"
+
+
+def test_gt_convention_inclusive_adds_each_events_end_frame(tmp_path):
+    """Abuse028 is annotated 165 240: [165, 240) is 75 frames, RTFM's inclusive [165, 240] 76."""
+    root = small_root(tmp_path, ["Abuse028_x264", "Normal_Videos_003_x264"])
+    half_open = load(root, cache=False).test.frame_labels
+    inclusive = load(root, cache=False, gt_convention="inclusive").test.frame_labels
+    assert np.flatnonzero(half_open).tolist() == list(range(165, 240))
+    assert np.flatnonzero(inclusive).tolist() == list(range(165, 241))
 
 
 def test_cache_is_written_once_then_memory_mapped_and_keyed_on_mtimes(rtfm_root, rtfm_benchmark, tmp_path):
@@ -90,8 +128,8 @@ def test_cache_is_written_once_then_memory_mapped_and_keyed_on_mtimes(rtfm_root,
     assert len(list(cache.iterdir())) == 2
 
 
-def test_a_prebuilt_ground_truth_is_used_when_it_fits(rtfm_root, published_gt, tmp_path):
-    prebuilt = published_gt.astype(np.float64)
+def test_a_prebuilt_ground_truth_is_used_when_it_fits(rtfm_root, rtfm_benchmark, tmp_path):
+    prebuilt = rtfm_benchmark.test.frame_labels.astype(np.float64)
     prebuilt[:16] = 1  # marks it apart from the built one
     np.save(tmp_path / "gt-ucf.npy", prebuilt)
     frame_labels = load(rtfm_root, cache=False, gt=str(tmp_path / "gt-ucf.npy")).test.frame_labels
@@ -113,13 +151,13 @@ def test_a_prebuilt_ground_truth_of_another_extraction_names_both_lengths(rtfm_r
 
 
 def test_missing_root_says_what_the_root_holds():
-    with pytest.raises(UsageError, match=r"dataset 'ucf-crime' needs --root DIR \(the folder with .*Tempor"):
+    with pytest.raises(UsageError, match=r"dataset 'ucf-crime' needs --root DIR \(the folder with the I3D/C3D fea"):
         UCFCrime(UCFCrimeConfig()).load()
 
 
 def small_root(tmp_path, videos):
     """A root with the real annotation lines of `videos` only, and a 1-video training list."""
-    annotation = UCF / "WaqasSultani_AnomalyDetectionCVPR2018" / "Temporal_Anomaly_Annotation.txt"
+    annotation = bundled(UCFCrime, "Temporal_Anomaly_Annotation.txt")
     lines = [line for line in annotation.read_text().splitlines() if line.split()[0][:-4] in videos]
     (tmp_path / ANNOTATION).write_text("\n".join(lines) + "\n")
     windows = "G:\\UCF_Train_ten_crop_i3d\\"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakeroots import needs_shared, ucsd_root
+from fakeroots import ucsd_root
 
 from vadbench.datasets.ucsd_peds.adapter import UCSDConfig, UCSDPed1, UCSDPed2
 from vadbench.errors import UsageError
 from vadbench.plugins import load_plugins
-
-pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +57,13 @@ def test_both_are_registered_and_the_split_is_an_option(ped2):
 def test_a_split_that_leaves_no_test_clip_is_refused(ped2):
     with pytest.raises(UsageError, match="12 abnormal clips .* but train_abnormal=12 must leave at least"):
         load(ped2, train_abnormal=12)
+
+
+def test_the_bundled_m_file_serves_a_root_of_features_and_a_copy_under_the_root_replaces_it(tmp_path, ped2):
+    root = ucsd_root(tmp_path, with_files=False)
+    alone = load(root, split=0)
+    assert alone.meta["bundled"] == "UCSDped2.m" and "bundled" not in load(ped2, split=0).meta
+    assert np.array_equal(alone.test.frame_labels, load(ped2, split=0).test.frame_labels)
+    (root / "UCSDped2.m").write_text("TestVideoFile{end+1}.gt_frame = [1:16];\n" * 12)
+    own = load(root, split=0)
+    assert own.test.frame_labels.sum() == 16 * own.test.labels.sum() and "bundled" not in own.meta
