@@ -23,3 +23,9 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def load(self) -> Benchmark:
         """The benchmark: pooled weakly-labelled training videos and full-length test videos."""
+
+    def suggested_steps(self) -> int | None:
+        """The training schedule this dataset suggests when a run names none (None: the method's
+        published one). Known without loading any data, so that a run asking for exactly this
+        schedule gets the same run key as one asking for none (`vadbench.experiment.canonical`)."""
+        return None
