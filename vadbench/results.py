@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,6 @@ class RunStore:
     def result(self, spec: RunSpec) -> RunResult:
         """The stored result of `spec`."""
         return _read_result(self.folder(spec) / RESULT_FILE)
-
-    def results(self) -> Iterator[RunResult]:
-        """Every stored result (finished or failed), in key order."""
-        for path in sorted(self.runs.glob(f"*/{RESULT_FILE}")):
-            yield _read_result(path)
 
     def scores(self, spec: RunSpec) -> dict[str, np.ndarray]:
         """Per-video snippet scores of a stored run."""

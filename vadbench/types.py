@@ -140,12 +140,12 @@ class RunSpec:
     steps None means the benchmark's suggested schedule, else the method's published one.
     `device` is not part of the key: the same experiment on another device is the same run.
     `precision` ("fp32" or "bf16" autocast) and `compile` (torch.compile, CUDA graphs) choose how the
-    run executes (`vadbench.acceleration`). Both change the numbers (bf16 by its rounding; compile by
-    fusing and reordering float operations: Sultani MIL, seed 0, 200 CPU steps, gave AUC 86.87 eager
-    and 85.89 compiled), so a bf16 or compiled run has its own key; fp32 and eager add nothing to the
-    key (keys of existing runs stay valid). `stacked`: the seeds trained together with this one as one
-    stacked model (`vadbench.multirun`, whose dropout masks depend on that group), empty for a run
-    trained alone; part of the key when not empty.
+    run executes (`vadbench.acceleration`). Both change the numbers (bf16 by its rounding; compiled
+    code draws its own dropout masks and orders float operations its own way: README, GPU fast path),
+    so a bf16 or compiled run has its own key; fp32 and eager add nothing to the key (keys of
+    existing runs stay valid). `stacked`: the seeds trained together with this one as one stacked
+    model (`vadbench.multirun`, whose dropout masks depend on that group), empty for a run trained
+    alone; part of the key when not empty.
     """
 
     method: str

@@ -55,7 +55,7 @@ def test_failed_runs_are_stored_but_not_finished(tmp_path):
     failed = result(status="failed")
     store.write(failed)
     assert not store.is_finished(failed.spec)
-    assert [r.status for r in store.results()] == ["failed"]
+    assert [r.status for r in load_results(tmp_path)] == ["failed"]
 
 
 def test_a_folder_without_result_json_is_unfinished(tmp_path):
@@ -64,7 +64,7 @@ def test_a_folder_without_result_json_is_unfinished(tmp_path):
     store.folder(spec).mkdir(parents=True)
     (store.folder(spec) / "scores.npz").write_bytes(b"partial")
     assert not store.is_finished(spec)
-    assert list(store.results()) == []
+    assert load_results(tmp_path) == []
 
 
 def test_unwritable_output_is_a_usage_error(tmp_path):
