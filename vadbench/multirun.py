@@ -15,7 +15,10 @@ How the stacked runs relate to the same runs done one by one:
   such as one that clips the global gradient norm, would couple the runs: do not stack it);
 - NOT the same randomness inside the step: dropout masks are drawn for all runs at once from the
   global generator (vmap ``randomness="different"``), so each run's dropout stream differs from
-  the one it gets alone. The runs are equally valid samples, not the same samples.
+  the one it gets alone and depends on the seeds trained with it, and in which order (RTFM, seed 0,
+  50 steps: AUC 72.88 alone, 84.05 stacked with seed 1, 76.86 with seeds 1 and 2). The runs are
+  equally valid samples, not the same samples, so a stacked run carries the seeds of its group
+  (`RunSpec.stacked`, part of its key): it is stored and tabled apart from the same seed alone.
 
 With dropout off, stacked runs equal separate runs up to float rounding (tests/unit/test_multirun.py).
 Only protocol ``last`` is stacked (checkpoint selection would need per-run weights mid-training), and
@@ -148,14 +151,14 @@ def stack_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     """Specs grouped by everything but the seed (in first-appearance order); stacked runs need ``last``."""
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
-        groups.setdefault(replace(spec, seed=0).key + spec.device + str(spec.compile), []).append(spec)
+        groups.setdefault(replace(spec, seed=0).key + spec.device, []).append(spec)
     return list(groups.values())
 
 
 def can_stack(specs: Sequence[RunSpec]) -> bool:
-    """True for several runs that differ only in their seed, with protocol ``last``, in fp32."""
+    """True for runs of several seeds that differ only in their seed, with protocol ``last``, in fp32."""
     return (
-        len(specs) > 1 and len(stack_groups(specs)) == 1
+        len({spec.seed for spec in specs}) > 1 and len(stack_groups(specs)) == 1
         and specs[0].protocol == "last" and specs[0].precision == "fp32"
     )
 
@@ -165,7 +168,8 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
 
     Results carry the same metrics, config and timings as `Runner.run` gives; ``timings["train"]``
     is the stacked training's wall time (shared by all its runs) and ``config["engine"]`` ends in
-    ``+stackedN``. A run whose loss diverges is a failed result; the others are unaffected.
+    ``+stackedN``. Their specs name the seeds trained together, in training order (`RunSpec.stacked`).
+    A run whose loss diverges is a failed result; the others are unaffected.
     """
     if len(stack_groups(specs)) != 1:
         raise UsageError("stacked runs must differ only in their seed")
@@ -175,6 +179,10 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
     if first.precision != "fp32":
         raise UsageError(f"only fp32 runs can be stacked (bf16 autocast does not combine with vmap), "
                          f"got {first.precision}")
+    seeds = tuple(spec.seed for spec in specs)
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"stacked runs must have distinct seeds, got {', '.join(map(str, seeds))}")
+    specs = [replace(spec, stacked=seeds) for spec in specs]
     started = time.perf_counter()
     prepared = [runner.prepare(spec) for spec in specs]
     benchmark, load_seconds, method, device, steps, _ = prepared[0]

@@ -83,7 +83,7 @@ class Runner:
         benchmark, load_seconds = self.benchmark(spec)
         method = self.plugins.methods.create(spec.method, spec.method_options)
         device = resolve_device(spec.device)
-        steps = spec.steps or benchmark.default_steps or method.steps
+        steps = schedule(self.plugins, spec)
         dataset_config = self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
         config = run_config(spec, method.config, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
@@ -149,6 +149,15 @@ def record_evaluation(
     magnitudes = magnitude_videos(method, model, test, device)
     if magnitudes is not None:
         result.magnitudes = dict(zip(test.video_ids, magnitudes, strict=True))
+
+
+def schedule(plugins: Plugins, spec: RunSpec) -> int:
+    """The training steps of `spec`: its own, else its dataset's suggestion, else its method's published
+    schedule (known without loading any data)."""
+    if spec.steps is not None:
+        return spec.steps
+    suggested = plugins.datasets.create(spec.dataset, spec.dataset_options).suggested_steps()
+    return suggested or int(plugins.methods.config(spec.method, spec.method_options).steps)
 
 
 def run_timings(load: float, train: float, eval_start: float, started: float, steps: int) -> dict[str, float]:
