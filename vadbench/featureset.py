@@ -27,7 +27,7 @@ from vadbench.features import VideoFiles, VideoShape, load_npy, probe_video, rea
 from vadbench.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.layout import FileIndex, find_video, layout_of, read_text, resolve_listed
 from vadbench.official import Bundle
-from vadbench.pooling import pool_segments
+from vadbench.pooling import POOLINGS, PoolingName
 from vadbench.prepcache import Allocate, PrepCache, cache_key
 from vadbench.types import TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
 
@@ -44,6 +44,8 @@ class FeatureConfig:
     when its length fits. cache: use the preparation cache, kept in cache_dir (default
     ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
     (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
+    pooling: how each training video is reduced to 32 segments, "rtfm" (the public RTFM code's mean
+    pooling) or "sultani" (Sultani et al.'s C3D script), see `vadbench.pooling`.
     """
 
     root: str = ""
@@ -52,10 +54,13 @@ class FeatureConfig:
     cache: bool = True
     cache_dir: str = ""
     abnormal_subset: int = 0
+    pooling: PoolingName = "rtfm"
 
     def __post_init__(self) -> None:
         if self.abnormal_subset < 0:
             raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 @dataclass(frozen=True)
@@ -337,10 +342,11 @@ class FeatureDataset(Dataset):
         else:
             train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
             test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
+        pool = POOLINGS[self.config.pooling]
         for i, (video, shape) in enumerate(zip(plan.train, train_shapes, strict=True)):
             with problems.collect():
                 if shape.snippets:  # else its problem is known already
-                    pooled = pool_segments(read_video(video, shape))
+                    pooled = pool(read_video(video, shape))
                     if store:
                         train_features[i] = pooled
         for i, (test_video, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):

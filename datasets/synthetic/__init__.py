@@ -23,7 +23,7 @@ import numpy as np
 
 from vadbench import hookimpl
 from vadbench.dataset import Dataset
-from vadbench.pooling import pool_segments
+from vadbench.pooling import POOLINGS, PoolingName
 from vadbench.types import SNIPPET_FRAMES, Benchmark, TestSet, TrainSet
 
 
@@ -33,6 +33,7 @@ class SyntheticConfig:
 
     abnormal_subset: train on this many of the `train_abnormal` generated videos (0: all); the test
     set and every other video stay the same, unlike a change of `train_abnormal` itself.
+    pooling: how each training video is reduced to 32 segments, "rtfm" or "sultani" (`vadbench.pooling`).
     """
 
     seed: int = 0
@@ -54,6 +55,7 @@ class SyntheticConfig:
     crop_noise: float = 0.1
     steps: int = 200
     abnormal_subset: int = 0
+    pooling: PoolingName = "rtfm"
 
     def __post_init__(self) -> None:
         counts = ("train_normal", "train_abnormal", "test_normal", "test_abnormal")
@@ -75,6 +77,8 @@ class SyntheticConfig:
             raise ValueError("anomaly_shift, hard_negative_gain and crop_noise must be >= 0")
         if self.abnormal_subset < 0:
             raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 class Synthetic(Dataset):
@@ -101,7 +105,8 @@ class Synthetic(Dataset):
 
 def _train_set(generator: _VideoGenerator, cfg: SyntheticConfig) -> TrainSet:
     labels = np.array([1] * cfg.train_abnormal + [0] * cfg.train_normal, dtype=np.int8)
-    pooled = [pool_segments(generator.video(int(label))[0]) for label in labels]
+    pool = POOLINGS[cfg.pooling]
+    pooled = [pool(generator.video(int(label))[0]) for label in labels]
     ids = tuple(f"train_{'abnormal' if y else 'normal'}_{i:04d}" for i, y in enumerate(labels))
     return TrainSet(np.stack(pooled), labels, ids)
 

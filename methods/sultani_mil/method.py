@@ -1,31 +1,49 @@
 """Sultani et al.'s MIL ranking method: training objective, scoring and optimiser.
 
-Sultani, Chen, Shah: "Real-world Anomaly Detection in Surveillance Videos", CVPR 2018.
+Sultani, Chen, Shah: "Real-world Anomaly Detection in Surveillance Videos", CVPR 2018. Public code:
+WaqasSultani/AnomalyDetectionCVPR2018 (TrainingAnomalyDetector_public.py, Save_C3DFeatures_32Segments.m).
 
-Each video is a bag of 32 segments. For each (abnormal i, normal i) pair of a batch the loss is
+Each video is a bag of 32 segment scores. On a batch of B abnormal bags a_j and B normal bags n_i the
+public code (its ``custom_objective``, B = 30, plus the Keras weight regularisers) minimises
 
-    max(0, 1 - max_t s_abn,t + max_t s_nor,t) + smooth * sum_t (s_t - s_t+1)^2 + sparse * sum_t s_t
+    sum_j mean_i max(0, 1 - max_t a_j,t + max_t n_i,t)
+    + smooth * sum_j sum_t (a_j,t - a_j,t+1)^2 + sparse * sum_j sum_t a_j,t + weight_penalty * sum ||W||^2
 
-with smoothness (31 terms for 32 segments) and sparsity on the abnormal bag only, averaged over the
-pairs, plus the L2 weight penalty ``weight_penalty * sum ||W||^2`` over the three weight matrices.
+Every abnormal bag is ranked against every normal bag; smoothness (31 neighbour pairs for 32 segments)
+and sparsity apply to the abnormal bags only; the sums over the abnormal bags are not divided by B
+(Keras returns the objective as it is); the weight penalty is Keras' ``l2(0.001)`` regulariser of each
+Dense layer's weight matrix (biases excluded). This is ``reduction="sum"``, the default.
 
 DIFFERENCES between the paper, the public code and vadbench (defaults follow the code):
 
-- Learning rate: Adagrad 0.01 (public code) by default; the paper says 0.001 (``lr=0.001``).
+- Reduction: the code sums the data terms over the abnormal bags (``reduction="sum"``); the paper writes
+  the objective of one pair of bags. ``reduction="mean"`` averages them (1/B of the code's data terms)
+  and keeps the same weight penalty, which then weighs B = 30 times more against the data (at
+  initialisation, 4096-d inputs: about half of the loss instead of about 3 %).
+- Learning rate: Adagrad 0.01 (public code) by default; the paper says 0.001 (``lr=0.001``). Adagrad's
+  epsilon is Keras' 1e-8 (torch's default is 1e-10).
 - L2 regularisation 1e-3 per layer: added to the loss as Keras' weight regulariser does (0.001 times
   the sum of squared weights, biases excluded), not as the optimiser's ``weight_decay``, which with
   Adagrad would mean a different (per-coordinate rescaled) update. The ``l2`` loss entry reports it.
+- Input: Sultani et al.'s UCF-Crime AUC 75.41 was trained on C3D fc6 features reduced to 32 segments by
+  Save_C3DFeatures_32Segments.m (rounded 1-based boundaries, last snippet unused, each segment
+  L2-normalised): the datasets' option ``pooling="sultani"`` (`vadbench.pooling.pool_segments_sultani`).
+  Tian et al. (RTFM, ICCV 2021) retrained this baseline on 10-crop I3D features through RTFM's pipeline,
+  with RTFM's pooling (``pooling="rtfm"``, the default), for SH AUC 85.33, UCF AUC 77.92, XD AP 75.68.
+- Test scoring: the public code scores the 32 segments of each test video (Test_Anomaly_Detector_public.py);
+  vadbench scores every full-length snippet, for every method.
 - Crops (vadbench): Sultani et al. use one C3D feature per segment. For multi-crop features (such as the
   10-crop I3D features RTFM retrains this baseline on) every crop is scored and the scores are averaged
   over crops before the max and the ranking hinge, as RTFM averages its crop scores.
 - L2 normalisation: with ``l2_normalize`` each pooled training segment and each full-length test snippet
-  is scaled to unit norm by the network itself; vadbench scores full-length test snippets for every method.
+  is scaled to unit norm by the network itself (a no-op on segments the C3D script already normalised).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -42,7 +60,8 @@ class SultaniMILConfig:
     batch_size: videos per class in a batch; steps: training iterations; lr: Adagrad learning rate;
     dropout: after the first two FC layers; hidden1, hidden2: FC widths; weight_penalty: L2 penalty per
     layer added to the loss; smooth, sparse: weights of the abnormal bag's smoothness and sparsity terms;
-    margin: of the ranking hinge; l2_normalize: scale each segment feature to unit L2 norm.
+    margin: of the ranking hinge; l2_normalize: scale each segment feature to unit L2 norm; reduction:
+    "sum" over the abnormal bags (code) or "mean" (the averaged form), see the module docstring.
     """
 
     batch_size: int = 30
@@ -56,6 +75,7 @@ class SultaniMILConfig:
     sparse: float = 8e-5
     margin: float = 1.0
     l2_normalize: bool = True
+    reduction: Literal["sum", "mean"] = "sum"
 
     def __post_init__(self) -> None:
         check_options(
@@ -63,12 +83,21 @@ class SultaniMILConfig:
             positive=("batch_size", "steps", "lr", "hidden1", "hidden2"),
             non_negative=("weight_penalty", "smooth", "sparse", "margin"),
             probability=("dropout",),
+            choices={"reduction": ("sum", "mean")},
         )
 
 
+#: Adagrad's epsilon in Keras, which trained the published model (torch's default is 1e-10).
+ADAGRAD_EPS = 1e-8
+
+
 def ranking_hinge(abnormal: torch.Tensor, normal: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Per pair max(0, margin - max_t abnormal + max_t normal): (B, T) scores -> (B,)."""
-    return torch.relu(margin - abnormal.amax(dim=1) + normal.amax(dim=1))
+    """max(0, margin - max_t abnormal + max_t normal) over the last (segment) axis, leading axes broadcast.
+
+    (B, T) and (B, T) scores give the B pairs (abnormal i, normal i) -> (B,), as RTFM's no-FM variants
+    pair them; (A, 1, T) and (1, N, T) give every pair -> (A, N), as Sultani et al.'s code ranks them.
+    """
+    return torch.relu(margin - abnormal.amax(dim=-1) + normal.amax(dim=-1))
 
 
 def smoothness_per_video(scores: torch.Tensor) -> torch.Tensor:
@@ -114,10 +143,13 @@ class SultaniMIL(Method):
         # One forward for both classes; crop scores are averaged into one score per segment.
         scores = model(torch.cat([normal, abnormal])).mean(dim=1)  # (2B, S)
         normal_scores, abnormal_scores = scores[:count], scores[count:]
+        # Per abnormal bag: its hinge against every normal bag, averaged; then summed (or averaged) over bags.
+        reduce = torch.sum if cfg.reduction == "sum" else torch.mean
+        hinges = ranking_hinge(abnormal_scores[:, None], normal_scores[None, :], cfg.margin)  # (B, B)
         terms = {
-            "rank": ranking_hinge(abnormal_scores, normal_scores, cfg.margin).mean(),
-            "smooth": cfg.smooth * smoothness_per_video(abnormal_scores).mean(),
-            "sparse": cfg.sparse * sparsity_per_video(abnormal_scores).mean(),
+            "rank": reduce(hinges.mean(dim=1)),
+            "smooth": cfg.smooth * reduce(smoothness_per_video(abnormal_scores)),
+            "sparse": cfg.sparse * reduce(sparsity_per_video(abnormal_scores)),
             "l2": cfg.weight_penalty * l2_penalty(linear_weights(model)),
         }
         total = terms["rank"] + terms["smooth"] + terms["sparse"] + terms["l2"]
@@ -129,4 +161,4 @@ class SultaniMIL(Method):
         return model(features).mean(dim=-1) * mask
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.Adagrad(parameters, lr=self.config.lr)
+        return torch.optim.Adagrad(parameters, lr=self.config.lr, eps=ADAGRAD_EPS)

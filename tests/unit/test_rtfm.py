@@ -186,6 +186,16 @@ def test_loss_without_feature_magnitudes_is_the_mil_ranking_objective() -> None:
     assert terms["loss"].item() == pytest.approx(rank + smooth + sparse, rel=1e-5)
 
 
+def test_loss_without_feature_magnitudes_ranks_abnormal_video_i_against_normal_video_i() -> None:
+    # Normal maxima 0.4, 0.1; abnormal maxima 1.3, 0.7. Pairs (i, i): max(0, 1 - 1.3 + 0.4) = 0.1 and
+    # 1 - 0.7 + 0.1 = 0.4, mean 0.25 (every abnormal against every normal video would give 0.3).
+    normal = torch.tensor([[0.1, 0.4, 0.2], [0.1, 0.0, 0.05]])
+    abnormal = torch.tensor([[1.3, 0.2, 0.3], [0.7, 0.6, 0.1]])
+    as_videos = [torch.stack([s, torch.zeros_like(s)], dim=-1)[:, None] for s in (normal, abnormal)]
+    terms = method(**WEIGHTS, use_fm=False).loss(PassThrough(), *as_videos)
+    assert terms["rank"].item() == pytest.approx(0.25, rel=1e-5)
+
+
 # --- shapes, masking and structure -------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from fakeroots import SH, bundled, needs_shared, public_lengths, sh_ids, sh_mask
 from vadbench.datacheck import check_dataset
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
 from vadbench.groundtruth import from_mask
+from vadbench.pooling import pool_segments, pool_segments_sultani
 
 
 def load(root, **options):
@@ -95,6 +96,18 @@ def test_masks_under_the_root_replace_all_bundled_masks(tmp_path, root):
     assert benchmark.train.labels.sum() == 0 and benchmark.test.labels.sum() == 1
     assert benchmark.test.video_ids[0] == "01_0015"
     assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt"
+
+
+def test_pooling_option_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):
+    cache = tmp_path / "cache"
+    rtfm = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load()
+    sultani = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache), pooling="sultani")).load()
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2  # not served by one entry
+    np.testing.assert_array_equal(rtfm.test.features, sultani.test.features)
+    video = sultani.train.video_ids[0]
+    raw = np.load(root / "train" / f"{video}_i3d.npy")
+    np.testing.assert_array_equal(rtfm.train.features[0], pool_segments(raw))
+    np.testing.assert_array_equal(sultani.train.features[0], pool_segments_sultani(raw))
 
 
 def test_abnormal_subset_trains_on_fewer_abnormal_videos_from_one_cache(tmp_path, root):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +26,8 @@ from vadbench.methods.sultani_mil.model import MILNet
 from vadbench.registry import build_config
 
 D = 16
+#: Scores, weights and the public code's objective on them (the file says how they were produced).
+OBJECTIVE_FIXTURE = Path(__file__).parent / "data" / "sultani_objective.json"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,6 +57,24 @@ class FirstCoordinate(nn.Module):
         return self.linear(x[..., :1]).squeeze(-1) / 2
 
 
+class GivenScores(nn.Module):
+    """A stand-in network whose scores are the first feature coordinate; its linear layers (never used
+    in the forward) carry the weights that the L2 penalty sees."""
+
+    def __init__(self, weights: list[list[list[float]]], biases: list[list[float]]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList()
+        for weight, bias in zip(weights, biases, strict=True):
+            layer = nn.Linear(len(weight[0]), len(weight), dtype=torch.float64)
+            with torch.no_grad():
+                layer.weight.copy_(torch.tensor(weight))
+                layer.bias.copy_(torch.tensor(bias))
+            self.layers.append(layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., 0]
+
+
 # --- loss terms against hand values ---------------------------------------------------------------
 
 
@@ -62,6 +84,10 @@ def test_ranking_hinge_hand_values() -> None:
     # 1 - 0.9 + 0.4 = 0.5; 1 - 0.95 + 0.1 = 0.15; max(0, 1 - 2 + 0.5) = 0
     assert ranking_hinge(abnormal, normal).tolist() == pytest.approx([0.5, 0.15, 0.0])
     assert ranking_hinge(abnormal, normal, margin=2.0).tolist() == pytest.approx([1.5, 1.15, 0.5])
+    # Every abnormal bag against every normal bag (normal maxima 0.4, 0.1, 0.5).
+    every_pair = ranking_hinge(abnormal[:, None], normal[None, :])
+    expected = [[0.5, 0.2, 0.6], [0.45, 0.15, 0.55], [0.0, 0.0, 0.0]]
+    assert every_pair.shape == (3, 3) and every_pair.tolist() == [pytest.approx(row) for row in expected]
 
 
 def test_smoothness_and_sparsity_stay_within_each_video() -> None:
@@ -80,23 +106,56 @@ def test_l2_penalty_covers_the_three_weight_matrices_only() -> None:
     assert [tuple(w.shape) for w in weights] == [(16, D), (8, 16), (1, 8)]
 
 
-def test_loss_hand_value() -> None:
-    # Two pairs, two crops, three segments; the crop scores are averaged before the hinge.
+@pytest.mark.parametrize(("reduction", "bags"), [("sum", 1.0), ("mean", 2.0)])
+def test_loss_hand_value(reduction: str, bags: float) -> None:
+    # Two abnormal and two normal bags, two crops, three segments; crop scores are averaged before the hinge.
     normal = torch.tensor([[[0.2, 0.4, 0.0], [0.4, 0.4, 0.2]], [[0.1, 0.0, 0.1], [0.1, 0.2, 0.1]]])
-    abnormal = torch.tensor([[[0.8, 0.2, 0.4], [1.0, 0.4, 0.4]], [[0.0, 0.5, 0.9], [0.0, 0.5, 0.9]]])
-    # crop means: normal [0.3, 0.4, 0.1], [0.1, 0.1, 0.1]; abnormal [0.9, 0.3, 0.4], [0.0, 0.5, 0.9]
-    options = {"smooth": 0.5, "sparse": 0.25, "weight_penalty": 0.1}
+    abnormal = torch.tensor([[[1.2, 0.2, 0.4], [1.4, 0.4, 0.4]], [[0.0, 0.5, 0.7], [0.0, 0.5, 0.7]]])
+    # crop means: normal [0.3, 0.4, 0.1], [0.1, 0.1, 0.1]; abnormal [1.3, 0.3, 0.4], [0.0, 0.5, 0.7]
+    options = {"smooth": 0.5, "sparse": 0.25, "weight_penalty": 0.1, "reduction": reduction}
     terms = method(**options).loss(FirstCoordinate(), normal[..., None], abnormal[..., None])
-    rank = ((1 - 0.9 + 0.4) + (1 - 0.9 + 0.1)) / 2
-    smooth = 0.5 * ((0.6**2 + 0.1**2) + (0.5**2 + 0.4**2)) / 2
-    sparse = 0.25 * ((0.9 + 0.3 + 0.4) + (0.0 + 0.5 + 0.9)) / 2
-    l2 = 0.1 * 2.0**2
+    # Each abnormal bag against both normal bags: (0.1 + max(0, -0.2)) / 2 and (0.7 + 0.4) / 2, summed
+    # over the abnormal bags ("sum") or averaged ("mean"); pairing bag i with bag i would give 0.25 for "mean".
+    rank = ((0.1 + 0.0) / 2 + (0.7 + 0.4) / 2) / bags
+    smooth = 0.5 * ((1.0**2 + 0.1**2) + (0.5**2 + 0.2**2)) / bags
+    sparse = 0.25 * ((1.3 + 0.3 + 0.4) + (0.0 + 0.5 + 0.7)) / bags
+    l2 = 0.1 * 2.0**2  # not reduced: one penalty per batch
     assert terms["rank"].item() == pytest.approx(rank, rel=1e-5)
     assert terms["smooth"].item() == pytest.approx(smooth, rel=1e-5)
     assert terms["sparse"].item() == pytest.approx(sparse, rel=1e-5)
     assert terms["l2"].item() == pytest.approx(l2, rel=1e-5)
     assert terms["loss"].item() == pytest.approx(rank + smooth + sparse + l2, rel=1e-5)
     assert terms["loss"].requires_grad and not any(terms[n].requires_grad for n in ("rank", "smooth", "l2"))
+
+
+def test_loss_equals_the_public_codes_objective_on_the_fixture() -> None:
+    """30 + 30 bags of 32 scores (some abnormal maxima above 1, so that some hinges are 0) and small
+    weight matrices: every term equals the public code's, computed from its custom_objective."""
+    fixture = json.loads(OBJECTIVE_FIXTURE.read_text())
+    model = GivenScores(fixture["weights"], fixture["biases"])
+    normal = torch.tensor(fixture["normal_scores"], dtype=torch.float64)[:, None, :, None]
+    abnormal = torch.tensor(fixture["abnormal_scores"], dtype=torch.float64)[:, None, :, None]
+    assert normal.shape == abnormal.shape == (30, 1, 32, 1)
+    terms = SultaniMIL(SultaniMILConfig()).loss(model, normal, abnormal)
+    for name, reference in fixture["reference"].items():
+        assert terms[name].item() == pytest.approx(reference, rel=1e-6), name
+
+
+def test_weight_penalty_share_at_initialisation() -> None:
+    """On 30 + 30 bags of 32 C3D-sized (4096-d) segments, the L2 penalty is about 3 % of the public
+    code's loss at initialisation, and about half of the averaged form's (30 times more weight)."""
+    torch.manual_seed(5)
+    features = torch.rand(60, 1, 32, 4096)
+    shares = {}
+    for reduction in ("sum", "mean"):
+        mil = SultaniMIL(SultaniMILConfig(reduction=reduction))
+        torch.manual_seed(6)
+        model = mil.build(1, 4096)
+        with torch.no_grad():
+            terms = mil.loss(model, features[:30], features[30:])
+        shares[reduction] = (terms["l2"] / terms["loss"]).item()
+    assert 0.02 < shares["sum"] < 0.045
+    assert 0.4 < shares["mean"] < 0.6
 
 
 # --- network and scoring -----------------------------------------------------------------------------
@@ -160,10 +219,12 @@ def test_defaults_are_the_published_settings() -> None:
     assert (cfg.batch_size, cfg.steps, cfg.lr, cfg.dropout) == (30, 20000, 0.01, 0.6)
     assert (cfg.hidden1, cfg.hidden2, cfg.weight_penalty) == (512, 32, 1e-3)
     assert (cfg.smooth, cfg.sparse, cfg.margin, cfg.l2_normalize) == (8e-5, 8e-5, 1.0, True)
+    assert cfg.reduction == "sum"
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("lr", 0.0), ("dropout", 1.0), ("batch_size", 0), ("smooth", -1e-5), ("hidden2", 0)]
+    ("option", "value"),
+    [("lr", 0.0), ("dropout", 1.0), ("batch_size", 0), ("smooth", -1e-5), ("hidden2", 0), ("reduction", "avg")],
 )
 def test_config_refuses_bad_values(option: str, value: object) -> None:
     with pytest.raises(ValueError, match=repr(option)):
@@ -181,9 +242,10 @@ def test_hookimpl_registers_sultani_mil() -> None:
     assert calls == [(("sultani-mil", SultaniMIL), {})]
 
 
-def test_optimizer_is_adagrad() -> None:
+def test_optimizer_is_adagrad_with_keras_epsilon() -> None:
     optimizer = method(lr=0.001).optimizer([nn.Parameter(torch.zeros(1))])
     assert isinstance(optimizer, torch.optim.Adagrad) and optimizer.defaults["lr"] == 0.001
+    assert optimizer.defaults["eps"] == 1e-8
 
 
 def test_training_reduces_the_loss_on_a_separable_toy_batch() -> None:

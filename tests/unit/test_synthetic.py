@@ -56,7 +56,8 @@ def test_anomalies_raise_feature_magnitude_and_hard_negatives_spike_in_normal_vi
 
 
 @pytest.mark.parametrize("bad", [{"mu": 0}, {"mu": 99}, {"min_length": 0}, {"train_abnormal": 0},
-                                 {"hard_negative_rate": 1.5}, {"temporal_correlation": 1.0}])
+                                 {"hard_negative_rate": 1.5}, {"temporal_correlation": 1.0},
+                                 {"pooling": "max"}])
 def test_bad_options_are_refused(bad):
     with pytest.raises(ValueError):
         dataclasses.replace(SyntheticConfig(**TINY_SYNTHETIC), **bad)
@@ -70,3 +71,11 @@ def test_abnormal_subset_keeps_the_test_set_and_nests():
     assert kept < set(small.train.video_ids)  # nested: 3 of the 5
     index = [full.train.video_ids.index(v) for v in small.train.video_ids]
     np.testing.assert_array_equal(full.train.features[index], small.train.features)
+
+
+def test_sultani_pooling_changes_only_the_training_segments():
+    rtfm, sultani = load(), load(pooling="sultani")
+    np.testing.assert_array_equal(rtfm.test.features, sultani.test.features)
+    assert rtfm.train.video_ids == sultani.train.video_ids
+    assert not np.allclose(rtfm.train.features, sultani.train.features)
+    np.testing.assert_allclose(np.linalg.norm(sultani.train.features, axis=-1), 1.0, rtol=1e-5)
