@@ -72,6 +72,7 @@ def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
         method_options={k: v for k, v in spec.method_options.items() if method[k] != v},
         dataset_options={k: v for k, v in spec.dataset_options.items() if dataset[k] != v},
         steps=None,
+        method_revision=plugins.methods.get(spec.method).cls.revision,
     )
     if spec.steps is not None and spec.steps != schedule(plugins, options):
         return dataclasses.replace(options, steps=spec.steps)
@@ -87,7 +88,8 @@ def canonical_stored(plugins: Plugins, spec: RunSpec) -> RunSpec:
         plugins.datasets.config(spec.dataset, spec.dataset_options)
     except UsageError:
         return spec
-    return canonical(plugins, spec)
+    # The revision it was made with stays: a run of an older revision of the method is another run.
+    return dataclasses.replace(canonical(plugins, spec), method_revision=spec.method_revision)
 
 
 def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:

@@ -23,6 +23,9 @@ class Method(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Bumped whenever a change of the method's code changes its numbers at the same options: the
+    #: revision is part of the run key (`RunSpec.method_revision`), so runs of the old code are not reused.
+    revision: ClassVar[int] = 1
 
     def __init__(self, config: Any) -> None:
         self.config = config

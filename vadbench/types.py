@@ -170,7 +170,10 @@ class RunSpec:
     so a bf16 or compiled run has its own key; fp32 and eager add nothing to the key (keys of
     existing runs stay valid). `stacked`: the seeds trained together with this one as one stacked
     model (`vadbench.multirun`, whose dropout masks depend on that group), empty for a run trained
-    alone; part of the key when not empty.
+    alone; part of the key when not empty. `method_revision`: the method's `Method.revision` when the
+    run was made; a method whose code changed its numbers bumps it, so that stored runs of the old
+    code are never taken for new ones (part of the key from 2 on; likewise oracle-test runs carry
+    the selection rule they followed).
 
     A dataset that reads files names its data by content: `data` is the fingerprint of what the runs
     read (`Dataset.fingerprint`), and the options that only say where and how the files are read (its
@@ -192,6 +195,7 @@ class RunSpec:
     dataset_access: dict[str, Any] = field(default_factory=dict)
     data: str | None = None
     stacked: tuple[int, ...] = ()
+    method_revision: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the experiment (all but the device), JSON-ready."""
@@ -212,6 +216,11 @@ class RunSpec:
             identity["compile"] = True
         if self.stacked:
             identity["stacked"] = list(self.stacked)
+        if self.method_revision != 1:
+            identity["method_revision"] = self.method_revision
+        if self.protocol.startswith("oracle-test"):
+            # vadbench 0.1 selected on the test set by another rule (from step 5, ties to the later step).
+            identity["selection_rule"] = "public-code"
         return identity
 
     @property

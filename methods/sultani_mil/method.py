@@ -125,6 +125,8 @@ class SultaniMIL(Method):
 
     Config = SultaniMILConfig
     config: SultaniMILConfig
+    #: 2: the public code's objective (every pair of bags, sums over the bags) and Adagrad eps 1e-8.
+    revision = 2
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

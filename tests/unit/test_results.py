@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vadbench.errors import UsageError
-from vadbench.experiment import canonical_stored
+from vadbench.experiment import build_specs, canonical_stored
 from vadbench.leaderboard import render, results_frame, summarise
 from vadbench.plugins import get_plugins
 from vadbench.results import RunStore, load_results
@@ -193,3 +193,23 @@ def test_a_successful_result_without_its_metrics_is_an_error_naming_the_file(tmp
         load_results(tmp_path)
     with pytest.raises(UsageError, match=str(path)):
         store.result(result().spec)
+
+
+def test_a_run_of_an_older_revision_of_its_method_is_another_run(tmp_path):
+    """sultani-mil's objective changed (revision 2): a result stored by the old code must not pass for a new run."""
+    plugins = get_plugins()
+    (new,) = build_specs(plugins, ["sultani-mil"], "synthetic", [], [0])
+    old = RunSpec("sultani-mil")  # as vadbench 0.1 stored it: no revision
+    assert new.method_revision == 2 and new.key != old.key
+    store = RunStore(tmp_path)
+    store.write(RunResult(old, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
+    assert not store.is_finished(new)
+    (stored,) = load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))
+    assert stored.spec.method_revision == 1  # kept apart from new runs in the tables
+    (rtfm,) = build_specs(plugins, ["rtfm"], "synthetic", [], [0])
+    assert rtfm.key == RunSpec("rtfm").key  # unchanged methods keep their keys
+
+
+def test_oracle_test_runs_name_the_selection_rule_they_followed():
+    assert RunSpec("rtfm", protocol="oracle-test").identity()["selection_rule"] == "public-code"
+    assert "selection_rule" not in RunSpec("rtfm", protocol="last").identity()
