@@ -102,7 +102,7 @@ def test_lengths(data: Path) -> dict[str, object]:
         "written by python -m vadbench.datasets.bundle_official",
         "ucf-crime": {
             "from": "yujiangpu20/PEL4VAD list/ucf/single_gt (Wu et al.'s I3D)",
-            "lengths": {p.name[: -len("__9_gt.npy")]: len(np.load(p)) // 16 for p in ucf},
+            "lengths": {p.name[: -len("__9_gt.npy")]: len(np.load(p, allow_pickle=False)) // 16 for p in ucf},
         },
         "shanghaitech": {
             "from": "louisYen/S3R data/shanghaitech/shanghaitech_ground_truth.testing.json (RTFM's I3D)",
@@ -110,7 +110,7 @@ def test_lengths(data: Path) -> dict[str, object]:
         },
         "xd-violence": {
             "from": "yujiangpu20/PEL4VAD list/xd/xd-gt (Wu et al.'s I3D)",
-            "lengths": {p.name[: -len("__0.npy")]: len(np.load(p)) // 16 for p in xd},
+            "lengths": {p.name[: -len("__0.npy")]: len(np.load(p, allow_pickle=False)) // 16 for p in xd},
         },
     }
 

@@ -1,10 +1,11 @@
 """How a run executes on its device: numeric precision, torch.compile and CUDA graphs.
 
 Two options reach the user (`RunSpec.precision`, `RunSpec.compile`); they change how the training
-step and the test pass are executed, not the experiment. The exception is bf16: autocast runs matmuls
-and convolutions in bfloat16 (the methods keep sigmoids, BCE and the other loss terms in float32), which
-moves the numbers slightly, so a bf16 run has its own run key while a compiled run shares the key of
-the eager one (as a CUDA run shares the key of a CPU run). README: "GPU fast path".
+step and the test pass are executed, and both move the numbers: bf16 autocast runs matmuls and
+convolutions in bfloat16 (the methods keep sigmoids, BCE and the other loss terms in float32), and
+compiled code draws its own dropout masks and orders float operations its own way. So a bf16 run and
+a compiled run each have their own run key (a CUDA run still shares the key of a CPU run). README:
+"GPU fast path".
 
 A compiled step or scorer that fails to build falls back to eager execution with a warning, so a
 method that torch.compile or graph capture cannot handle still trains; what actually ran

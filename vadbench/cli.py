@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -157,7 +158,8 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
 def add_compile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the training step and, on CUDA, replay it as one CUDA graph (the first "
-                        "steps take longer; same run key as without)")
+                        "steps take longer; the numbers change slightly, so compiled runs are stored and tabled "
+                        "apart from eager runs)")
 
 
 def with_execution(specs: Sequence[RunSpec], args: argparse.Namespace) -> list[RunSpec]:
@@ -247,6 +249,8 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
 
     grid, specs = _grid_specs(args, plugins, args.device)
     store = RunStore(args.out)
+    executor = executor_from_args(args, plugins)
+    specs = executor.plan(specs, plugins)
     if args.dry_run:
         specs = with_data(specs, plugins)  # keys name the data's content: a root is read once to hash it
         for spec in specs:
@@ -256,7 +260,6 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
                   f"seed {spec.seed}  {options}".rstrip())
         print(f"{len(specs)} runs, {sum(map(store.is_finished, specs))} finished", file=sys.stderr)
         return 0
-    executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format, metrics=args.metrics), end="")
     return exit_code(results)
@@ -275,10 +278,12 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
+    from vadbench.experiment import canonical_stored
     from vadbench.leaderboard import render, results_frame
     from vadbench.results import load_results
 
-    print(render(results_frame(load_results(args.results_dir)), args.format, args.metrics))
+    results = load_results(args.results_dir, functools.partial(canonical_stored, plugins))
+    print(render(results_frame(results), args.format, args.metrics))
     return 0
 
 

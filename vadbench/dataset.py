@@ -36,3 +36,9 @@ class Dataset(abc.ABC):
         as a run of a method declaring it reads it), or None when the options alone define the data
         (data generated from a seed), as by default."""
         return None
+
+    def suggested_steps(self) -> int | None:
+        """The training schedule this dataset suggests when a run names none (None: the method's
+        published one). Known without loading any data, so that a run asking for exactly this
+        schedule gets the same run key as one asking for none (`vadbench.experiment.canonical`)."""
+        return None

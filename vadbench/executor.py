@@ -70,6 +70,12 @@ class Executor(abc.ABC):
         finally:
             self.close()
 
+    def plan(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
+        """`specs` as this executor will run them (called by the driver before anything runs). An
+        executor whose runs give other numbers than the same runs alone marks that in their identity
+        (`RunSpec.stacked`), so that they are stored and tabled apart; the default changes nothing."""
+        return list(specs)
+
     @abc.abstractmethod
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         """Run each spec once and yield its outcome as soon as it is known, in any order.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ from vadbench.options import route_overrides
 from vadbench.plugins import Plugins, get_plugins
 from vadbench.pooling import Reduction
 from vadbench.results import RunStore
-from vadbench.runner import Runner
+from vadbench.runner import Runner, schedule
 from vadbench.types import RunResult, RunSpec
 
 
@@ -33,7 +34,7 @@ def build_specs(
     device: str = "auto",
     protocol: str = "last",
 ) -> list[RunSpec]:
-    """One validated spec per (method, seed), with `--set` assignments routed and typed."""
+    """One validated, canonical spec per (method, seed), with `--set` assignments routed and typed."""
     for name in methods:
         plugins.methods.get(name)
     plugins.datasets.get(dataset)
@@ -51,12 +52,45 @@ def build_specs(
             device=device,
         )
         for name in methods
-        for seed in seeds
+        for seed in dict.fromkeys(seeds)
     ]
     runner = Runner(plugins, progress=False)
     for spec in specs:
         runner.validate(spec)
-    return specs
+    return [canonical(plugins, spec) for spec in specs]
+
+
+def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
+    """`spec` without the choices that equal what it gets anyway: options equal to the defaults of its
+    method and dataset (a preset's values included) and a schedule equal to the one it would get
+    without `--steps`. So ``--set k=3`` for RTFM (whose k is 3), ``--steps 200`` on the synthetic
+    benchmark (which suggests 200) and a plain run are one run with one key, on every path that builds
+    specs (`run`, grids, every executor). `spec` must be valid (`Runner.validate`)."""
+    method = dataclasses.asdict(plugins.methods.config(spec.method))
+    dataset = dataclasses.asdict(plugins.datasets.config(spec.dataset))
+    options = dataclasses.replace(
+        spec,
+        method_options={k: v for k, v in spec.method_options.items() if method[k] != v},
+        dataset_options={k: v for k, v in spec.dataset_options.items() if dataset[k] != v},
+        steps=None,
+        method_revision=plugins.methods.get(spec.method).cls.revision,
+    )
+    if spec.steps is not None and spec.steps != schedule(plugins, options):
+        return dataclasses.replace(options, steps=spec.steps)
+    return options
+
+
+def canonical_stored(plugins: Plugins, spec: RunSpec) -> RunSpec:
+    """`canonical(spec)` for a spec read from the store, which an older version may have written with
+    options equal to the defaults. A spec this installation cannot check (a method, dataset or
+    option it does not know) stays as it was stored."""
+    try:
+        plugins.methods.config(spec.method, spec.method_options)
+        plugins.datasets.config(spec.dataset, spec.dataset_options)
+    except UsageError:
+        return spec
+    # The revision it was made with stays: a run of an older revision of the method is another run.
+    return dataclasses.replace(canonical(plugins, spec), method_revision=spec.method_revision)
 
 
 def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
@@ -120,6 +154,7 @@ def run_specs(
     store.ensure_writable()
     specs = with_data(specs, plugins or get_plugins())
     executor = executor or SerialExecutor(SerialExecutor.Config())
+    specs = executor.plan(specs, plugins)
     copies = Counter(spec.key for spec in specs)
     labels: dict[str, str] = {}
     for index, spec in enumerate(specs, 1):

@@ -376,7 +376,7 @@ class FeatureDataset(Dataset):
             video_ids=tuple(t.files.video_id for t in plan.test),
             classes=tuple(t.files.category for t in plan.test),
         )
-        return Benchmark(self.name, train, test, self.primary_metric, None, meta)
+        return Benchmark(self.name, train, test, self.primary_metric, meta=meta)
 
 
 def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:

@@ -30,7 +30,6 @@ grid can hold several datasets. A method without a swept option is run once, not
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import tomllib
 from collections.abc import Sequence
@@ -169,24 +168,12 @@ def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpe
                     )
                 except UsageError as error:
                     raise UsageError(f"{grid.path}: options/sweep: {error}") from None
-                for spec in map(functools.partial(_canonical, plugins), built):
+                for spec in built:
                     specs.setdefault(spec.key, spec)
     order = {name: index for index, name in enumerate(grid.methods)}
     # Stable: within a method the sweep points and seeds keep their file order.
     return sorted(specs.values(), key=lambda s: (grid.datasets.index(s.dataset), grid.protocols.index(s.protocol),
                                                  order[s.method]))
-
-
-def _canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
-    """`spec` without overrides that equal the default, so ``k = 3`` in a sweep and a plain `rtfm`
-    run (whose k is 3) are one run with one key, shared by every grid that contains it."""
-    method = dataclasses.asdict(plugins.methods.config(spec.method))
-    dataset = dataclasses.asdict(plugins.datasets.config(spec.dataset))
-    return dataclasses.replace(
-        spec,
-        method_options={k: v for k, v in spec.method_options.items() if method[k] != v},
-        dataset_options={k: v for k, v in spec.dataset_options.items() if dataset[k] != v},
-    )
 
 
 def _assignments(options: dict[str, Any], dataset: str, datasets: set[str]) -> list[str]:

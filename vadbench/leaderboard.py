@@ -10,6 +10,7 @@ Never imports torch, so tables render on any machine.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
@@ -29,18 +30,28 @@ NOT_CONFIGURATION = {"split", "root", "cache", "cache_dir"}
 
 
 def configuration(result: RunResult) -> str:
-    """The options that make this run's configuration differ from the defaults (e.g. ``k=4 mu=8``)."""
+    """The options that make this run's configuration differ from the defaults (e.g. ``k=4 mu=8``),
+    and how it was computed when that changes the numbers (``compile=True``, ``stacked=0,1,2``)."""
     spec = result.spec
-    options = {**spec.dataset_options, **spec.method_options}
+    options: dict[str, Any] = {**spec.dataset_options, **spec.method_options}
     if spec.steps is not None:
         options["steps"] = spec.steps  # the run's schedule overrides any dataset suggestion
+    if spec.compile:
+        options["compile"] = True
+    if spec.stacked:
+        options["stacked"] = ",".join(map(str, spec.stacked))
     return " ".join(f"{key}={value}" for key, value in sorted(options.items()) if key not in NOT_CONFIGURATION)
 
 
 def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
-    """One row per run: its identity, status, the scalar metrics and the timings."""
+    """One row per run: its identity, status, the scalar metrics and the timings. A run given twice
+    (one key: one configuration and seed) is one run: only its first result counts."""
     rows = []
+    seen: set[str] = set()
     for result in results:
+        if result.spec.key in seen:
+            continue
+        seen.add(result.spec.key)
         row = {
             "method": result.spec.method,
             "dataset": result.spec.dataset,

@@ -109,6 +109,9 @@ class Method(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Bumped whenever a change of the method's code changes its numbers at the same options: the
+    #: revision is part of the run key (`RunSpec.method_revision`), so runs of the old code are not reused.
+    revision: ClassVar[int] = 1
     #: Whether zero-padded test batches give each video the scores it gets alone ("safe"), or the engine
     #: must score every test video alone ("alone").
     padded_scoring: ClassVar[Literal["safe", "alone"]] = "safe"

@@ -15,7 +15,10 @@ How the stacked runs relate to the same runs done one by one:
   such as one that clips the global gradient norm, would couple the runs: do not stack it);
 - NOT the same randomness inside the step: dropout masks are drawn for all runs at once from the
   global generator (vmap ``randomness="different"``), so each run's dropout stream differs from
-  the one it gets alone. The runs are equally valid samples, not the same samples.
+  the one it gets alone and depends on the seeds trained with it, and in which order (RTFM, seed 0,
+  50 steps: AUC 72.88 alone, 84.05 stacked with seed 1, 76.86 with seeds 1 and 2). The runs are
+  equally valid samples, not the same samples, so a stacked run carries the seeds of its group
+  (`RunSpec.stacked`, part of its key): it is stored and tabled apart from the same seed alone.
 
 With dropout off, stacked runs equal separate runs up to float rounding (tests/unit/test_multirun.py).
 Only protocol ``last`` is stacked (checkpoint selection would need per-run weights mid-training), and
@@ -97,23 +100,26 @@ def stack_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     """Specs grouped by everything but the seed (in first-appearance order); stacked runs need ``last``."""
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
-        groups.setdefault(replace(spec, seed=0).key + spec.device + str(spec.compile), []).append(spec)
+        groups.setdefault(replace(spec, seed=0).key + spec.device, []).append(spec)
     return list(groups.values())
 
 
 def can_stack(specs: Sequence[RunSpec], method: Method) -> bool:
-    """True for several runs that differ only in their seed, with protocol ``last``, in fp32, of a
-    method that may be stacked."""
+    """True for runs of several seeds that differ only in their seed, with protocol ``last``, in fp32, of
+    a method that may be stacked."""
     try:
         check_stackable(specs, method)
     except UsageError:
         return False
-    return len(specs) > 1
+    return True
 
 
 def check_stackable(specs: Sequence[RunSpec], method: Method) -> None:
     """A UsageError saying why `specs` cannot train as one stacked model, if they cannot."""
     first = specs[0]
+    seeds = [spec.seed for spec in specs]
+    if len(specs) < 2 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"stacked runs must have several distinct seeds, got {', '.join(map(str, seeds))}")
     if len(stack_groups(specs)) != 1:
         raise UsageError("stacked runs must differ only in their seed")
     if first.protocol != "last":

@@ -102,7 +102,6 @@ class PrepCache:
             train,
             test,
             meta["primary_metric"],
-            meta["default_steps"],
             {**meta["meta"], "cache": str(folder), "fingerprint": meta["fingerprint"]},
         )
 
@@ -157,7 +156,6 @@ class PrepCache:
         meta = {
             "name": benchmark.name,
             "primary_metric": benchmark.primary_metric,
-            "default_steps": benchmark.default_steps,
             "meta": benchmark.meta,
             "train_ids": list(train.video_ids),
             "test_ids": list(test.video_ids),

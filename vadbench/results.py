@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from vadbench.types import RunResult, RunSpec
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
 MAGNITUDES_FILE = "magnitudes.npz"
+#: Metrics that every successful result holds (the tables average them).
+REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
 
 
 class RunStore:
@@ -80,11 +82,6 @@ class RunStore:
         """The stored result of `spec`."""
         return _read_result(self.folder(spec) / RESULT_FILE)
 
-    def results(self) -> Iterator[RunResult]:
-        """Every stored result (finished or failed), in key order."""
-        for path in sorted(self.runs.glob(f"*/{RESULT_FILE}")):
-            yield _read_result(path)
-
     def scores(self, spec: RunSpec) -> dict[str, np.ndarray]:
         """Per-video snippet scores of a stored run."""
         return _read_per_video(self.folder(spec) / SCORES_FILE, "scores")
@@ -95,12 +92,26 @@ class RunStore:
         return _read_per_video(path, "magnitudes") if path.is_file() else {}
 
 
-def load_results(root: str | Path) -> list[RunResult]:
-    """Results stored under `root`; a folder without any is a usage error."""
+def load_results(root: str | Path, canonical: Callable[[RunSpec], RunSpec] | None = None) -> list[RunResult]:
+    """One result per run stored under `root`, in key order; a folder without any is a usage error.
+
+    `canonical` maps a stored spec to the run it stands for (`vadbench.experiment.canonical_stored`:
+    an older version may have stored a run under a key that named default values). Several results
+    of one run (one key) count once: the newest, by the modification time of its ``result.json``,
+    which is written last, when the run finished (ties: the last folder in name order).
+    """
     store = RunStore(root)
     if not store.runs.is_dir():
         raise UsageError(f"{root}: no vadbench results here (expected a runs/ folder written by `vadbench run`)")
-    return list(store.results())
+    newest: dict[str, tuple[float, RunResult]] = {}
+    for path in sorted(store.runs.glob(f"*/{RESULT_FILE}")):
+        result = _read_result(path)
+        if canonical is not None:
+            result.spec = canonical(result.spec)
+        finished = path.stat().st_mtime
+        if result.spec.key not in newest or finished >= newest[result.spec.key][0]:
+            newest[result.spec.key] = (finished, result)
+    return [newest[key][1] for key in sorted(newest)]
 
 
 def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> None:
@@ -122,10 +133,23 @@ def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
 
 
 def _read_result(path: Path) -> RunResult:
+    """The result stored at `path`; one that cannot be read completely (a successful run without all of
+    `REQUIRED_METRICS`) is a usage error naming the file, never a run that tables count but cannot average."""
     try:
-        return RunResult.from_dict(json.loads(path.read_text()))
+        result = RunResult.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path}: not a vadbench result ({error})") from None
+    if result.status == "ok":
+        metrics = result.metrics if isinstance(result.metrics, dict) else {}
+        for name in REQUIRED_METRICS:
+            if not _is_number(metrics.get(name)):
+                raise UsageError(f"{path}: incomplete vadbench result (status ok, but metrics.{name} is "
+                                 f"{'missing' if name not in metrics else repr(metrics[name])}; expected a number)")
+    return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _atomic_write(path: Path, write: Any) -> None:

@@ -86,7 +86,7 @@ class Runner:
         method = self.plugins.methods.create(spec.method, spec.method_options)
         benchmark, load_seconds = self.benchmark(spec, method.training_input.reduction)
         device = resolve_device(spec.device)
-        steps = spec.steps or benchmark.default_steps or method.steps
+        steps = schedule(self.plugins, spec)
         dataset_config = self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
         config = run_config(spec, method, dataset_config, benchmark, steps)
         result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
@@ -104,6 +104,8 @@ class Runner:
         exception; in a stacked group the other runs are unaffected.
         """
         started = time.perf_counter()
+        if len(specs) > 1:  # their numbers depend on the group: their specs name it, in training order
+            specs = [dataclasses.replace(spec, stacked=tuple(s.seed for s in specs)) for spec in specs]
         prepared = [self.prepare(spec) for spec in specs]
         benchmark, load_seconds, method, device, steps, _ = prepared[0]
         first = specs[0]
@@ -179,6 +181,15 @@ def record_evaluation(
     magnitudes = magnitude_videos(method, model, test, device)
     if magnitudes is not None:
         result.magnitudes = dict(zip(test.video_ids, magnitudes, strict=True))
+
+
+def schedule(plugins: Plugins, spec: RunSpec) -> int:
+    """The training steps of `spec`: its own, else its dataset's suggestion, else its method's published
+    schedule (known without loading any data)."""
+    if spec.steps is not None:
+        return spec.steps
+    suggested = plugins.datasets.create(spec.dataset, spec.dataset_options).suggested_steps()
+    return suggested or int(plugins.methods.config(spec.method, spec.method_options).steps)
 
 
 def run_timings(load: float, train: float, eval_start: float, started: float, steps: int) -> dict[str, float]:

@@ -8,6 +8,7 @@ Never imports torch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,13 +71,18 @@ class Row:
 
 
 def rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
-    """Results grouped into rows (everything but the seed equal), in the order they were given."""
+    """Results grouped into rows (everything in the run's identity but the seed equal), in the order
+    they were given. A run given twice (one key) is one run: only its first result counts."""
     grouped: dict[Hashable, Row] = {}
+    seen: set[str] = set()
     for result in results:
         spec = result.spec
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
         sweep = {key.rpartition(".")[2]: grid.swept_value(key, result.config) for key in grid.sweep}
-        key = (spec.method, spec.dataset, spec.protocol, spec.steps, _frozen(spec.method_options),
-               _frozen(spec.dataset_options), spec.precision)
+        identity = {name: value for name, value in spec.identity().items() if name != "seed"}
+        key = json.dumps(identity, sort_keys=True, default=str)
         grouped.setdefault(key, Row(spec, sweep)).results.append(result)
     return list(grouped.values())
 

@@ -135,10 +135,8 @@ class TestSet:
 
 @dataclass(frozen=True, eq=False)
 class Benchmark:
-    """What a dataset adapter hands to the runner.
+    """What a dataset adapter hands to the runner (its suggested schedule is `Dataset.suggested_steps`).
 
-    default_steps: the training schedule this benchmark suggests when a run names none (the
-    synthetic benchmark is small and sets a short one); None means the method's published schedule.
     Side inputs for methods that need them: class_names numbers the classes of `TrainSet.classes`
     (index 0 = "Normal"); prompts: (K, P) one vector per class index (e.g. PEL4VAD's text embeddings),
     None when the dataset has none.
@@ -148,7 +146,6 @@ class Benchmark:
     train: TrainSet
     test: TestSet
     primary_metric: str = "auc"
-    default_steps: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     class_names: tuple[str, ...] = ()
     prompts: np.ndarray | None = None
@@ -170,7 +167,7 @@ class Benchmark:
         """
         train, test = self.train, self.test
         digest = hashlib.sha256(json.dumps({
-            "name": self.name, "primary_metric": self.primary_metric, "default_steps": self.default_steps,
+            "name": self.name, "primary_metric": self.primary_metric,
             "train_ids": train.video_ids, "test_ids": test.video_ids, "classes": test.classes,
             "snippet_frames": test.snippet_frames,
         }, sort_keys=True).encode())
@@ -195,9 +192,15 @@ class RunSpec:
     steps None means the benchmark's suggested schedule, else the method's published one.
     `device` is not part of the key: the same experiment on another device is the same run.
     `precision` ("fp32" or "bf16" autocast) and `compile` (torch.compile, CUDA graphs) choose how the
-    run executes (`vadbench.acceleration`). bf16 changes the numbers, so a bf16 run has its own key;
-    fp32 adds nothing to the key (keys of existing runs stay valid). `compile` is not part of the key:
-    like the device, it changes how the steps run, not the experiment.
+    run executes (`vadbench.acceleration`). Both change the numbers (bf16 by its rounding; compiled
+    code draws its own dropout masks and orders float operations its own way: README, GPU fast path),
+    so a bf16 or compiled run has its own key; fp32 and eager add nothing to the key (keys of
+    existing runs stay valid). `stacked`: the seeds trained together with this one as one stacked
+    model (`vadbench.multirun`, whose dropout masks depend on that group), empty for a run trained
+    alone; part of the key when not empty. `method_revision`: the method's `Method.revision` when the
+    run was made; a method whose code changed its numbers bumps it, so that stored runs of the old
+    code are never taken for new ones (part of the key from 2 on; likewise oracle-test runs carry
+    the selection rule they followed).
 
     A dataset that reads files names its data by content: `data` is the fingerprint of what the runs
     read (`Dataset.fingerprint`), and the options that only say where and how the files are read (its
@@ -218,9 +221,11 @@ class RunSpec:
     compile: bool = False
     dataset_access: dict[str, Any] = field(default_factory=dict)
     data: str | None = None
+    stacked: tuple[int, ...] = ()
+    method_revision: int = 1
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the experiment (all but device and compile), JSON-ready."""
+        """The fields that define the experiment (all but the device), JSON-ready."""
         identity = {
             "method": self.method,
             "method_options": dict(sorted(self.method_options.items())),
@@ -234,6 +239,15 @@ class RunSpec:
             identity["precision"] = self.precision
         if self.data is not None:
             identity["data"] = self.data
+        if self.compile:
+            identity["compile"] = True
+        if self.stacked:
+            identity["stacked"] = list(self.stacked)
+        if self.method_revision != 1:
+            identity["method_revision"] = self.method_revision
+        if self.protocol.startswith("oracle-test"):
+            # vadbench 0.1 selected on the test set by another rule (from step 5, ties to the later step).
+            identity["selection_rule"] = "public-code"
         return identity
 
     @property
@@ -251,7 +265,7 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
-        return cls(**data)
+        return cls(**{**data, "stacked": tuple(data.get("stacked", ()))})
 
 
 @dataclass

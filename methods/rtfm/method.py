@@ -18,9 +18,11 @@ and the top-k snippets are selected; then
 The returned ``cls`` and ``fm`` entries are unweighted, ``smooth`` and ``sparse`` weighted.
 
 Without feature magnitudes (``use_fm=False``, the paper's "w/o FM" rows, trained "with the original MIL
-ranking objective of Sultani et al."): loss = mean over pairs of max(0, 1 - max_t s_abn + max_t s_nor)
-(crop-averaged scores, margin 1 as Sultani et al.) + the same smooth and sparse terms as above; the
-``rank`` entry replaces ``cls`` and ``fm``, and no magnitudes or top-k are computed.
+ranking objective of Sultani et al."): loss = mean over the B pairs (abnormal video i, normal video i)
+of max(0, 1 - max_t s_abn + max_t s_nor) (crop-averaged scores, margin 1 as Sultani et al.) + the same
+smooth and sparse terms as above; the ``rank`` entry replaces ``cls`` and ``fm``, and no magnitudes or
+top-k are computed. (Sultani et al.'s own code ranks every abnormal against every normal video and sums
+over the abnormal videos, see `vadbench.methods.sultani_mil`.)
 
 DIFFERENCES between the paper, the public code and vadbench (defaults follow the code, which produced
 the published numbers):

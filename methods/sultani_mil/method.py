@@ -128,6 +128,8 @@ class SultaniMIL(Method):
 
     Config = SultaniMILConfig
     config: SultaniMILConfig
+    #: 2: the public code's objective (every pair of bags, sums over the bags) and Adagrad eps 1e-8.
+    revision = 2
 
     @property
     def training_input(self) -> TrainingInput:

@@ -139,3 +139,24 @@ def test_help_says_what_each_metric_is(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for needle in ("auc: frame-level ROC AUC", "ap_trapz:", "far: false-alarm rate", ">= 0.5"):
         assert needle in text
+
+
+def test_a_default_given_explicitly_is_the_same_run(capsys, tmp_path, tiny_synthetic_args):
+    """--steps equal to the dataset's suggestion (20 in the tiny set) and --set dropout=0.6 (Sultani MIL's
+    default) name the run done without them: it is skipped, and the leaderboard has one row of one run."""
+    common = ["run", "--method", "sultani-mil", "--seeds", "0", "--out", str(tmp_path), *tiny_synthetic_args]
+    assert run_cli(capsys, *common, "--quiet")[0] == 0
+    code, out, err = run_cli(capsys, *common, "--steps", "20", "--set", "dropout=0.6")
+    assert code == 0 and "finished earlier, skipped" in err
+    code, board, _ = run_cli(capsys, "leaderboard", str(tmp_path), "--format", "csv")
+    lines = board.strip().splitlines()
+    assert code == 0 and len(lines) == 2 and ",1,0," in lines[1]
+
+
+def test_a_seed_given_twice_is_one_run(capsys, tmp_path, tiny_synthetic_args):
+    code, out, _ = run_cli(capsys, "run", "--method", "sultani-mil", "--seeds", "1,1", "--steps", "3", "--quiet",
+                           "--out", str(tmp_path), *tiny_synthetic_args)
+    assert code == 0
+    assert len(list(tmp_path.glob("runs/*/result.json"))) == 1
+    header, _, row = ([cell.strip() for cell in line.split("|")] for line in out.splitlines()[:3])
+    assert row[header.index("runs")] == "1"

@@ -169,10 +169,10 @@ def test_compiled_scorer_equals_eager(plugins, synthetic, aot_eager):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
-def test_precision_is_part_of_the_key_and_compile_is_not():
+def test_precision_and_compile_are_part_of_the_key_when_not_the_default():
     fp32 = RunSpec("rtfm", seed=1)
-    assert "precision" not in fp32.identity()  # keys of runs stored before the option existed stay valid
-    assert RunSpec("rtfm", seed=1, compile=True).key == fp32.key
+    assert "precision" not in fp32.identity() and "compile" not in fp32.identity()  # old keys stay valid
+    assert RunSpec("rtfm", seed=1, compile=True).key != fp32.key
     assert RunSpec("rtfm", seed=1, precision="bf16").key != fp32.key
     stored = RunSpec.from_dict(RunSpec("rtfm", precision="bf16", compile=True).to_dict())
     assert stored.precision == "bf16" and stored.compile

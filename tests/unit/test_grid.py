@@ -4,7 +4,8 @@ import pytest
 from conftest import TINY_SYNTHETIC
 
 from vadbench.errors import UsageError
-from vadbench.experiment import run_specs
+from vadbench.executors.stacked import StackedExecutor
+from vadbench.experiment import build_specs, run_specs
 from vadbench.grid import expand, load_grid, override
 from vadbench.plugins import get_plugins
 from vadbench.results import RunStore
@@ -99,6 +100,27 @@ def test_a_swept_default_is_the_same_run_as_no_override(tmp_path):
     assert swept.swept_value("k", {"method.k": 3, "dataset.mu": 6}) == 3
     assert swept.swept_value("dataset.mu", {"method.mu": 1, "dataset.mu": 6}) == 6
     assert swept.swept_value("k", {"dataset.mu": 6}) == "-"
+
+
+def test_a_value_equal_to_the_default_gives_the_same_key_on_every_path(tmp_path):
+    """run, grid, stacked executor and presets: k = 3 (RTFM's default), 200 steps (the synthetic benchmark's
+    suggestion) and a preset's own value are the runs without them."""
+    plugins = get_plugins()
+
+    def keys(method, assignments=(), steps=None, seeds=(0,)):
+        return [s.key for s in build_specs(plugins, [method], "synthetic", list(assignments), list(seeds), steps)]
+
+    assert keys("rtfm", ["k=3"]) == keys("rtfm", steps=200) == keys("rtfm", ["rtfm.k=3", "dataset.mu=6"], 200) \
+        == keys("rtfm")
+    assert keys("rtfm", steps=201) != keys("rtfm") and keys("rtfm", ["dataset.steps=300"], 300) != keys("rtfm")
+    assert keys("rtfm-fm", ["use_fm=true", "use_pdc=false", "k=3"], 200) == keys("rtfm-fm") != keys("rtfm")
+    assert keys("rtfm-fm", ["use_fm=false"]) != keys("rtfm-fm")
+    grid = load_grid(write(tmp_path, 'methods = ["rtfm"]\nseeds = [0]\nsteps = 200\n[options]\nk = 3'))
+    assert [s.key for s in expand(grid, plugins)] == keys("rtfm")
+    stacked = StackedExecutor(StackedExecutor.Config())
+    planned = stacked.plan(build_specs(plugins, ["rtfm"], "synthetic", ["k=3"], [0, 1], 200), plugins)
+    assert [s.key for s in planned] == [
+        s.key for s in stacked.plan(build_specs(plugins, ["rtfm"], "synthetic", [], [0, 1]), plugins)]
 
 
 def test_dataset_qualified_options_apply_to_that_dataset_only(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,3 +115,23 @@ def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
     results = run_specs(runs, tmp_path, progress=False, executor=StackedExecutor(StackedExecutor.Config()))
     assert [r.status for r in results] == ["ok"] * 4
     assert [r.config["engine"] for r in results] == ["fp32+stacked2", "fp32+stacked2", "fp32", "bf16"]
+
+
+def test_stacked_runs_have_keys_of_their_own_and_an_unfinished_group_trains_whole(tmp_path):
+    """A stacked run's dropout masks depend on the seeds trained with it: its key names them, and when only
+    some runs of a group are unfinished the whole group trains again, so each run gets its own numbers."""
+    from vadbench.executors.stacked import StackedExecutor
+    from vadbench.experiment import run_specs
+    from vadbench.results import RunStore
+
+    with_dropout = [RunSpec("sultani-mil", dataset_options=dict(TINY_SYNTHETIC), seed=seed, steps=6, device="cpu")
+                    for seed in (0, 1)]
+    executor = StackedExecutor(StackedExecutor.Config())
+    first = run_specs(with_dropout, tmp_path, progress=False, executor=executor)
+    assert [r.spec.stacked for r in first] == [(0, 1), (0, 1)]
+    assert {r.spec.key for r in first}.isdisjoint(s.key for s in with_dropout)  # not the keys of runs alone
+    shutil.rmtree(RunStore(tmp_path).folder(first[1].spec))
+    again = run_specs(with_dropout, tmp_path, progress=False, executor=executor)
+    assert again[1].config["engine"] == "fp32+stacked2"
+    for video, scores in first[1].scores.items():
+        np.testing.assert_array_equal(again[1].scores[video], scores)

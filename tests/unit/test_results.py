@@ -1,10 +1,14 @@
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 
 from vadbench.errors import UsageError
+from vadbench.experiment import build_specs, canonical_stored
 from vadbench.leaderboard import render, results_frame, summarise
+from vadbench.plugins import get_plugins
 from vadbench.results import RunStore, load_results
 from vadbench.types import RunResult, RunSpec
 
@@ -20,6 +24,17 @@ def test_key_ignores_the_device_but_not_the_options():
     assert RunSpec("rtfm", device="cpu").key == RunSpec("rtfm", device="cuda").key
     assert RunSpec("rtfm", method_options={"k": 3}).key != RunSpec("rtfm", method_options={"k": 4}).key
     assert RunSpec("rtfm", seed=1).key != RunSpec("rtfm", seed=2).key
+
+
+def test_compile_and_stacking_are_part_of_the_key_only_when_used():
+    """Both change the numbers (compile: the float arithmetic; stacked: the dropout masks), so they get
+    their own keys, while eager runs alone keep the keys they always had."""
+    plain = RunSpec("rtfm")
+    assert plain.key == "be7de24f5a867aaf"  # the key of this spec before compile and stacked were in it
+    assert len({plain.key, RunSpec("rtfm", compile=True).key, RunSpec("rtfm", stacked=(0, 1)).key,
+                RunSpec("rtfm", stacked=(0, 1, 2)).key}) == 4
+    stacked = RunSpec("rtfm", compile=True, stacked=(0, 1))
+    assert RunSpec.from_dict(json.loads(json.dumps(stacked.to_dict()))) == stacked
 
 
 def test_store_round_trip_and_finished_marker(tmp_path):
@@ -40,7 +55,7 @@ def test_failed_runs_are_stored_but_not_finished(tmp_path):
     failed = result(status="failed")
     store.write(failed)
     assert not store.is_finished(failed.spec)
-    assert [r.status for r in store.results()] == ["failed"]
+    assert [r.status for r in load_results(tmp_path)] == ["failed"]
 
 
 def test_a_folder_without_result_json_is_unfinished(tmp_path):
@@ -49,7 +64,7 @@ def test_a_folder_without_result_json_is_unfinished(tmp_path):
     store.folder(spec).mkdir(parents=True)
     (store.folder(spec) / "scores.npz").write_bytes(b"partial")
     assert not store.is_finished(spec)
-    assert list(store.results()) == []
+    assert load_results(tmp_path) == []
 
 
 def test_unwritable_output_is_a_usage_error(tmp_path):
@@ -129,3 +144,72 @@ def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_fa
     assert "FAR" not in render(frame, "md")  # the default keeps today's columns
     csv = render(frame, "csv", ["far"]).splitlines()
     assert csv[0].endswith("far_mean,far_std") and csv[2].endswith(",,")  # missing, not 0
+
+
+def test_a_run_given_twice_counts_once():
+    twice = result(seed=1, auc=0.8)
+    summary = summarise(results_frame([twice, twice, result(seed=2, auc=0.9)]))
+    assert summary.loc[0, "runs"] == 2 and summary.loc[0, "auc_mean"] == pytest.approx(85.0)
+
+
+def test_results_of_one_run_stored_under_two_keys_count_once_the_newest(tmp_path):
+    """An older version stored ``--set k=3`` (RTFM's default) under a key of its own: it is the plain run."""
+    store = RunStore(tmp_path)
+    old = store.write(RunResult(RunSpec("rtfm", method_options={"k": 3}, steps=200, seed=0), "ok",
+                                metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
+    new = store.write(result(seed=0, auc=0.9))
+    os.utime(old / "result.json", (1e9, 1e9))
+    os.utime(new / "result.json", (2e9, 2e9))
+    plugins = get_plugins()
+    results = load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))
+    assert [(r.spec, r.metrics["auc"]) for r in results] == [(RunSpec("rtfm"), 0.9)]
+    os.utime(old / "result.json", (3e9, 3e9))
+    assert [r.metrics["auc"] for r in load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))] == [0.5]
+    assert len(load_results(tmp_path)) == 2  # without canonical forms the keys differ
+
+
+def test_a_copied_run_folder_counts_once(tmp_path):
+    store = RunStore(tmp_path)
+    folder = store.write(result(seed=0))
+    shutil.copytree(folder, folder.with_name("copy"))
+    assert len(load_results(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("damage", ["no metrics", "no auc", "auc null", "no ap_trapz"])
+def test_a_successful_result_without_its_metrics_is_an_error_naming_the_file(tmp_path, damage):
+    store = RunStore(tmp_path)
+    path = store.write(result()) / "result.json"
+    record = json.loads(path.read_text())
+    if damage == "no metrics":
+        del record["metrics"]
+    elif damage == "no auc":
+        del record["metrics"]["auc"]
+    elif damage == "auc null":
+        record["metrics"]["auc"] = None
+    else:
+        del record["metrics"]["ap_trapz"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(UsageError, match=f"{path}: incomplete vadbench result"):
+        load_results(tmp_path)
+    with pytest.raises(UsageError, match=str(path)):
+        store.result(result().spec)
+
+
+def test_a_run_of_an_older_revision_of_its_method_is_another_run(tmp_path):
+    """sultani-mil's objective changed (revision 2): a result stored by the old code must not pass for a new run."""
+    plugins = get_plugins()
+    (new,) = build_specs(plugins, ["sultani-mil"], "synthetic", [], [0])
+    old = RunSpec("sultani-mil")  # as vadbench 0.1 stored it: no revision
+    assert new.method_revision == 2 and new.key != old.key
+    store = RunStore(tmp_path)
+    store.write(RunResult(old, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
+    assert not store.is_finished(new)
+    (stored,) = load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))
+    assert stored.spec.method_revision == 1  # kept apart from new runs in the tables
+    (rtfm,) = build_specs(plugins, ["rtfm"], "synthetic", [], [0])
+    assert rtfm.key == RunSpec("rtfm").key  # unchanged methods keep their keys
+
+
+def test_oracle_test_runs_name_the_selection_rule_they_followed():
+    assert RunSpec("rtfm", protocol="oracle-test").identity()["selection_rule"] == "public-code"
+    assert "selection_rule" not in RunSpec("rtfm", protocol="last").identity()

@@ -1,15 +1,18 @@
 """Built-in executor ``stacked``: in this process, runs that differ only in their seed train together.
 
-The specs are grouped by everything but the seed. A group of several fp32 runs with protocol ``last``
+The specs are grouped by everything but the seed. A group of several fp32 seeds with protocol ``last``
 trains as one stacked model (`vadbench.multirun`: one copy of the data, one step for all seeds); any
 other run runs alone, as under ``serial``. Stacked runs draw other dropout masks than the same runs
-alone would (see `vadbench.multirun`), so choose one executor per comparison.
+alone would, and which ones depends on the seeds stacked together (see `vadbench.multirun`), so
+`plan` marks each stacked run with its group's seeds (`RunSpec.stacked`): they get their own keys,
+and a group of which only some runs are unfinished is trained whole again, so that each run's
+numbers are the ones its key stands for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vadbench import hookimpl
 from vadbench.errors import UsageError
@@ -33,17 +36,31 @@ class StackedExecutor(Executor):
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         self._runner = Runner(plugins, progress=progress)
 
+    def plan(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
+        """Each run of a group that can stack, marked with the group's seeds in training order (sorted)."""
+        marked: dict[int, tuple[int, ...]] = {}
+        for group in stack_groups(specs):
+            if can_stack(group, plugins.methods.create(group[0].method, group[0].method_options)):
+                marked.update({id(spec): tuple(sorted(s.seed for s in group)) for spec in group})
+        return [replace(spec, stacked=marked[id(spec)]) if id(spec) in marked else spec for spec in specs]
+
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for group in stack_groups(specs):
-            if can_stack(group, self._runner.plugins.methods.create(group[0].method, group[0].method_options)):
+            if group[0].stacked:
                 yield from self._together(group)
             else:
                 for spec in group:
                     yield from self._together([spec])
 
     def _together(self, group: list[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
+        """The runs of `group`: stacked, they train with every seed of their group (`RunSpec.stacked`)."""
         try:
-            results = self._runner.run_together(group)
+            if group[0].stacked:
+                whole = [replace(group[0], seed=seed) for seed in group[0].stacked]
+                wanted = {spec.key for spec in group}
+                results = [r for r in self._runner.run_together(whole) if r.spec.key in wanted]
+            else:
+                results = self._runner.run_together(group)
         except UsageError:
             raise
         except Exception as error:  # e.g. CUDA out of memory: every run of the group is retried later
