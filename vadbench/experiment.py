@@ -152,7 +152,8 @@ def run_specs(
     """
     store = RunStore(out)
     store.ensure_writable()
-    specs = with_data(specs, plugins or get_plugins())
+    plugins = plugins or get_plugins()
+    specs = with_data(specs, plugins)
     executor = executor or SerialExecutor(SerialExecutor.Config())
     specs = executor.plan(specs, plugins)
     copies = Counter(spec.key for spec in specs)
