@@ -47,8 +47,13 @@ from torch import nn
 
 from vadbench.dataset import Dataset
 from vadbench.executor import Executor, WorkerFailure
+from vadbench.executors.serial import SerialConfig, SerialExecutor
 from vadbench.method import Method
 from vadbench.metrics import evaluate
+from vadbench.multirun import train_stacked
+from vadbench.plugins import get_plugins
+from vadbench.runner import seed_everything
+from vadbench.training import BalancedSampler
 from vadbench.types import TRAIN_SEGMENTS, Benchmark, RunResult, RunSpec, TestSet, TrainSet
 
 #: The seed of every check: a failure reproduces.
@@ -143,9 +148,6 @@ def check_padding_invariance(method: Method, *, crops: int = 2, feature_dim: int
 
 def check_stacked_training(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
     """Two models train as one stacked model (vmap over the loss): finite losses, both models change."""
-    from vadbench.multirun import train_stacked  # the stacked executor's engine
-    from vadbench.training import BalancedSampler
-
     train = _train_set(crops, feature_dim)
     features = torch.from_numpy(train.features)
     models, samplers = [], []
@@ -170,8 +172,6 @@ def check_stacked_training(method: Method, *, crops: int = 2, feature_dim: int =
 
 def _seeded_model(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> nn.Module:
     """A fresh model built right after seeding every generator, as the runner builds one."""
-    from vadbench.runner import seed_everything
-
     seed_everything(seed)
     return method.build(crops, feature_dim)
 
@@ -319,8 +319,6 @@ def check_same_results_as_serial(executor: Executor) -> None:
     Exactly the same unless the executor declares ``same_numbers_as_serial = False``; then equal up
     to float rounding (`ATOL`), with the same config but for ``engine`` (how the steps ran).
     """
-    from vadbench.plugins import get_plugins
-
     reference = _serial_results()
     with executor.session(get_plugins(), progress=False):
         outcomes = list(executor.execute(EXECUTOR_SPECS))
@@ -336,9 +334,6 @@ def check_same_results_as_serial(executor: Executor) -> None:
 @functools.cache
 def _serial_results() -> dict[str, RunResult]:
     """The reference: `EXECUTOR_SPECS` under ``serial`` with one thread (computed once per process)."""
-    from vadbench.executors.serial import SerialConfig, SerialExecutor
-    from vadbench.plugins import get_plugins
-
     serial = SerialExecutor(SerialConfig(cpus_per_run=1))
     with serial.session(get_plugins(), progress=False):
         results = [o for o in serial.execute(EXECUTOR_SPECS) if isinstance(o, RunResult)]
