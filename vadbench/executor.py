@@ -46,6 +46,9 @@ class Executor(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: True when a run gives exactly the numbers it gives under ``serial`` (same torch threads); an
+    #: executor that changes the arithmetic (``stacked``) sets False (`vadbench.testing` checks either).
+    same_numbers_as_serial: ClassVar[bool] = True
 
     def __init__(self, config: Any) -> None:
         self.config = config

@@ -127,6 +127,17 @@ def check_stackable(specs: Sequence[RunSpec], method: Method) -> None:
     if first.precision != "fp32":
         raise UsageError(f"only fp32 runs can be stacked (bf16 autocast does not combine with vmap), "
                          f"got {first.precision}")
-    if not method.stackable or method.grad_clip() is not None or type(method).train_step is not Method.train_step:
-        raise UsageError(f"method {first.method!r} cannot be stacked (it declares stackable = False, a "
-                         "gradient clip or a training step of its own)")
+    refusal = stack_refusal(method)
+    if refusal is not None:
+        raise UsageError(f"method {first.method!r} cannot be stacked: {refusal}")
+
+
+def stack_refusal(method: Method) -> str | None:
+    """Why `method`'s runs cannot train as one stacked model (by what it declares), or None."""
+    if not method.stackable:
+        return f"{type(method).__name__} declares stackable = False"
+    if method.grad_clip() is not None:
+        return f"{type(method).__name__} clips the gradient norm, which would couple the stacked runs"
+    if type(method).train_step is not Method.train_step:
+        return f"{type(method).__name__} has a training step of its own"
+    return None

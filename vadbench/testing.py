@@ -1,68 +1,142 @@
-"""Conformance checks for method plugins: run them in your own test suite.
+"""Conformance checks for plugin authors: one pytest test per (component, check).
 
-    from vadbench.testing import check_method
-    def test_my_method_conforms():
-        check_method(MyMethod(MyMethod.Config()))
+A plugin author runs them in the plugin's own test suite, in the style of scikit-learn's
+``parametrize_with_checks``::
 
-Each check raises AssertionError with a message that says which part of the contract broke.
+    from vadbench.testing import parametrize_with_checks
+
+    @parametrize_with_checks(methods=[MyMethod(MyMethod.Config(hidden=16))])
+    def test_conformance(component, check):
+        check(component)
+
+Each (component, check) pair is its own pytest id, such as ``MyMethod(hidden=16)-check_scores``,
+so ``pytest -k check_scores`` selects one check. A check raises AssertionError naming the part of
+the contract that broke. Components are instances: give them small options (a synthetic dataset of
+a few videos, a small hidden width), because every check builds, trains or loads them.
+
+* methods (`vadbench.method.Method`, probed with `crops` crops of `feature_dim` dimensions): one
+  training step (a finite scalar loss that changes the parameters), logged loss terms detached, the
+  same step twice under one seed gives the same model, score shape and range, short videos (T = 1,
+  2, 3, fewer snippets than a top-k needs), padding invariance, and training as a stacked model
+  (`torch.func.vmap` over the loss, as the ``stacked`` executor does);
+* datasets (`vadbench.dataset.Dataset`): `load` gives a Benchmark of the declared types, video
+  labels only in training, test ground truth of 16 frames per snippet consistent with the video
+  labels, unique video ids in disjoint splits, the primary metric computable, the same data twice;
+* executors (`vadbench.executor.Executor`): a few tiny runs of the built-in methods on the
+  synthetic benchmark give the results of the ``serial`` executor (configure one CPU per run, as
+  the reference uses one torch thread).
+
+Some checks apply only to what a method declares (`vadbench.method`): ``padded_scoring = "alone"``
+(the method cannot score zero-padded batches) skips the padding check, and a method that cannot be
+stacked (``stackable = False``, a gradient clip, which would couple stacked runs, or a training step
+of its own) skips the stacked-training check; the test shows as skipped with the reason. Training
+checks draw batches of the method's declared `TrainingInput` through the engine's own sampler and
+step.
+Executors declare ``Executor.same_numbers_as_serial``; one that does not (``stacked``) must match
+serial up to float rounding, on runs that draw no random numbers in their step.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
 import torch
+from torch import nn
 
-from vadbench.method import Method, TrainBatch
-from vadbench.types import TRAIN_SEGMENTS
+from vadbench.acceleration import Acceleration
+from vadbench.dataset import Dataset
+from vadbench.executor import Executor, WorkerFailure
+from vadbench.executors.serial import SerialConfig, SerialExecutor
+from vadbench.method import Method
+from vadbench.metrics import evaluate
+from vadbench.multirun import stack_refusal, stacked_step
+from vadbench.plugins import get_plugins
+from vadbench.runner import seed_everything
+from vadbench.training import Sampler, TrainingLog, TrainingStep, train
+from vadbench.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
+
+#: The seed of every check: a failure reproduces.
+SEED = 0
+#: Largest score change that padding may cause, and that float rounding may cause between executors.
+ATOL = 1e-5
 
 
-def check_method(method: Method, *, crops: int = 2, feature_dim: int = 16, seed: int = 0) -> None:
-    """Run every conformance check on `method` with small dimensions."""
-    check_training_step(method, crops=crops, feature_dim=feature_dim, seed=seed)
-    check_scores(method, crops=crops, feature_dim=feature_dim, seed=seed)
-    check_padding_invariance(method, crops=crops, feature_dim=feature_dim, seed=seed)
+# ---------------------------------------------------------------------------------------------- methods
 
 
-def check_training_step(method: Method, *, crops: int = 2, feature_dim: int = 16, seed: int = 0) -> None:
+def check_training_step(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
     """One optimisation step on a (2 + 2)-video batch gives a finite scalar loss and changes the model."""
-    torch.manual_seed(seed)
-    model = method.build(crops, feature_dim)
+    model = _seeded_model(method, crops, feature_dim)
     before = [p.detach().clone() for p in model.parameters()]
-    normal = torch.rand(2, crops, TRAIN_SEGMENTS, feature_dim)
-    abnormal = torch.rand(2, crops, TRAIN_SEGMENTS, feature_dim) + 0.5
-    model.train()
-    terms = method.loss(model, TrainBatch.balanced(normal, abnormal))
-    assert "loss" in terms, "Method.loss must return a dict with the total under 'loss'"
+    terms = _train_step(method, model, crops, feature_dim)
+    assert "loss" in terms, f"Method.loss must return a dict with the total under 'loss', got keys {sorted(terms)}"
     loss = terms["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss), f"the loss must be a finite scalar, got {loss}"
-    optimizer = method.optimizer(model.parameters())
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    changed = any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(), strict=True))
+    changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert changed, "one optimisation step did not change any parameter"
 
 
-def check_scores(method: Method, *, crops: int = 2, feature_dim: int = 16, seed: int = 0) -> None:
-    """Scores have shape (B, T), lie in [0, 1], and videos shorter than any k do not crash."""
-    torch.manual_seed(seed)
-    model = method.build(crops, feature_dim).eval()
-    for length in (1, 2, 40):
-        features = torch.rand(3, length, crops, feature_dim)
-        with torch.inference_mode():
-            scores = method.score(model, features, torch.full((3,), length))
-        expected = (3, length)
-        assert scores.shape == expected, f"scores of (3, {length}, C, D) must be {expected}, got {tuple(scores.shape)}"
-        assert torch.all((scores >= 0) & (scores <= 1)), "scores must lie in [0, 1]"
+def check_loss_terms_detached(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Every logged term (all entries of the loss dict but 'loss') is a detached finite scalar.
+
+    A term that still requires grad keeps its graph alive until it is logged, and a logged value
+    must be one number per step.
+    """
+    model = _seeded_model(method, crops, feature_dim).train()
+    batch = _sampler(method, crops, feature_dim).empty_batch()
+    _sampler(method, crops, feature_dim).draw_into(batch)
+    terms = method.loss(model, batch)
+    for name, value in terms.items():
+        if name == "loss":
+            continue
+        assert isinstance(value, torch.Tensor), f"loss term {name!r} must be a tensor, got {type(value).__name__}"
+        assert not value.requires_grad, f"loss term {name!r} requires grad: return it .detach()ed"
+        assert value.ndim == 0 and torch.isfinite(value), f"loss term {name!r} must be a finite scalar, got {value}"
 
 
-def check_padding_invariance(
-    method: Method, *, crops: int = 2, feature_dim: int = 16, seed: int = 0, atol: float = 1e-5
-) -> None:
-    """Scoring zero-padded videos together equals scoring each video alone (within `atol`)."""
-    torch.manual_seed(seed)
-    model = method.build(crops, feature_dim).eval()
-    lengths = torch.tensor([7, 19, 3, 12])
-    videos = [torch.rand(int(n), crops, feature_dim) for n in lengths]
+def check_deterministic_under_seed(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Building the model and taking one step twice under the same seed gives identical loss and weights."""
+    runs = []
+    for _ in range(2):
+        model = _seeded_model(method, crops, feature_dim)
+        loss = _train_step(method, model, crops, feature_dim)["loss"].detach()
+        runs.append((loss, [p.detach() for p in model.parameters()]))
+    (loss, weights), (again, weights_again) = runs
+    assert torch.equal(loss, again), f"the same seed gave two losses: {loss.item()} and {again.item()}"
+    same = all(torch.equal(a, b) for a, b in zip(weights, weights_again, strict=True))
+    assert same, "the same seed gave different weights after one step (an unseeded random source?)"
+
+
+def check_scores(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Scores of (B, T, C, D) videos have shape (B, T), are finite and lie in [0, 1]."""
+    _check_score_shape_and_range(method, _seeded_model(method, crops, feature_dim), crops, feature_dim, 40)
+
+
+def check_short_videos(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Videos of 1, 2 and 3 snippets (fewer than a top-k may ask for) score without error, in range."""
+    model = _seeded_model(method, crops, feature_dim)
+    for length in (1, 2, 3):
+        try:
+            _check_score_shape_and_range(method, model, crops, feature_dim, length)
+        except AssertionError:
+            raise
+        except Exception as error:
+            raise AssertionError(
+                f"scoring {length}-snippet videos failed ({type(error).__name__}: {error}); "
+                f"clamp any top-k to the video's length"
+            ) from error
+
+
+def check_padding_invariance(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Scoring zero-padded videos together equals scoring each video alone (within `ATOL`)."""
+    model = _seeded_model(method, crops, feature_dim).eval()
+    lengths = torch.tensor([7, 19, 1, 12])
+    generator = torch.Generator().manual_seed(SEED)
+    videos = [torch.rand(int(n), crops, feature_dim, generator=generator) for n in lengths]
     padded = torch.zeros(len(videos), int(lengths.max()), crops, feature_dim)
     for row, video in enumerate(videos):
         padded[row, : len(video)] = video
@@ -71,4 +145,306 @@ def check_padding_invariance(
         for row, video in enumerate(videos):
             alone = method.score(model, video[None], lengths[row : row + 1])[0]
             gap = (together[row, : len(video)] - alone).abs().max().item()
-            assert gap <= atol, f"video {row}: batched scores differ from scoring it alone by {gap:.2e}"
+            assert gap <= ATOL, (
+                f"video {row} (T={len(video)}): scores in a padded batch differ from scoring it alone by "
+                f"{gap:.2e}; mask the padding, or declare padded_scoring_safe = False"
+            )
+
+
+def check_stacked_training(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """Two models train as one stacked model (vmap over the loss): finite losses, both models change."""
+    models = [_seeded_model(method, crops, feature_dim, seed=SEED + run) for run in range(2)]
+    samplers = [_sampler(method, crops, feature_dim, seed=SEED + run) for run in range(2)]
+    before = [[p.detach().clone() for p in model.parameters()] for model in models]
+    logs = [TrainingLog() for _ in models]
+    try:
+        step, finish = stacked_step(method, models, samplers, Acceleration(), 2)
+        train(step, 2, logs, log_every=1, progress=False)
+        finish()
+    except Exception as error:
+        raise AssertionError(
+            f"training as a stacked model failed ({type(error).__name__}: {error}); make the loss "
+            f"vmap-friendly (no .item(), no data-dependent Python branches, no in-place writes to inputs), "
+            f"or declare stackable = False"
+        ) from error
+    errors = [log.error for log in logs]
+    assert errors == [None, None], f"stacked training diverged: {errors}"
+    assert all(log.terms for log in logs), "stacked training logged no loss terms"
+    for run, (model, weights) in enumerate(zip(models, before, strict=True)):
+        changed = any(not torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True))
+        assert changed, f"stacked training did not change the parameters of run {run}"
+
+
+def _seeded_model(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> nn.Module:
+    """A fresh model built right after seeding every generator, as the runner builds one."""
+    seed_everything(seed)
+    return method.build(crops, feature_dim)
+
+
+def _train_step(method: Method, model: nn.Module, crops: int, feature_dim: int) -> dict[str, torch.Tensor]:
+    """One step as the engine takes it (the method's batch, loss or own step, clip, update, schedule)."""
+    optimizer = method.optimizer(model.parameters())
+    sampler = _sampler(method, crops, feature_dim)
+    model.train()
+    return TrainingStep.for_method(
+        method, model, optimizer, sampler, Acceleration(), method.scheduler(optimizer, 1)
+    )()
+
+
+def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> Sampler:
+    """Batches of the method's declared training input, drawn from 4 + 4 random videos (abnormal ones
+    larger) of 5 to 40 snippets reduced as the method declares."""
+    rng = np.random.default_rng(SEED)
+    reduction = method.training_input.reduction
+    labels = np.repeat([0, 1], 4)
+    videos = [rng.random((int(rng.integers(5, 41)), crops, feature_dim), dtype=np.float32) + 0.5 * y for y in labels]
+    size = reduction.size(max(len(v) for v in videos))
+    train = TrainSet(
+        np.stack([reduction(v, size) for v in videos]), labels, tuple(f"video_{i}" for i in range(len(videos))),
+        lengths=np.array([reduction.length(len(v)) for v in videos]) if reduction.pads else None,
+        classes=labels.astype(np.int64),
+    )
+    return Sampler.create(train, torch.from_numpy(train.features), method.training_input, 2, seed)
+
+
+def _check_score_shape_and_range(method: Method, model: nn.Module, crops: int, feature_dim: int, length: int) -> None:
+    features = torch.rand(3, length, crops, feature_dim, generator=torch.Generator().manual_seed(SEED))
+    with torch.inference_mode():
+        scores = method.score(model.eval(), features, torch.full((3,), length))
+    expected = (3, length)
+    assert scores.shape == expected, f"scores of (3, {length}, C, D) must be {expected}, got {tuple(scores.shape)}"
+    assert torch.isfinite(scores).all(), f"scores of {length}-snippet videos are not finite"
+    assert ((scores >= 0) & (scores <= 1)).all(), f"scores of {length}-snippet videos must lie in [0, 1]"
+
+
+# --------------------------------------------------------------------------------------------- datasets
+
+
+def check_benchmark_types(dataset: Dataset) -> None:
+    """`load` returns a Benchmark whose train set is a TrainSet, test set a TestSet, of float features."""
+    benchmark = dataset.load()
+    assert isinstance(benchmark, Benchmark), f"load() must return a Benchmark, got {type(benchmark).__name__}"
+    assert isinstance(benchmark.train, TrainSet), f"Benchmark.train must be a TrainSet, got {type(benchmark.train)}"
+    assert isinstance(benchmark.test, TestSet), f"Benchmark.test must be a TestSet, got {type(benchmark.test)}"
+    for split in ("train", "test"):
+        dtype = getattr(benchmark, split).features.dtype
+        assert dtype == np.float32, f"{split} features must be float32, got {dtype}"
+    assert benchmark.name, "the benchmark needs a name"
+
+
+def check_weak_training_labels(dataset: Dataset) -> None:
+    """Training carries one 0/1 label per video (no frame labels), and both classes occur."""
+    train = dataset.load().train
+    # The exact type: a subclass could carry frame-level labels into training.
+    assert type(train) is TrainSet, f"the training set must be a plain TrainSet (video labels only), got {type(train)}"
+    labels = np.asarray(train.labels)
+    assert labels.shape == (len(train),), f"training labels must be one per video, got shape {labels.shape}"
+    classes = set(np.unique(labels).tolist())
+    assert classes == {0, 1}, f"training needs normal (0) and abnormal (1) videos only, got labels {sorted(classes)}"
+
+
+def check_test_ground_truth(dataset: Dataset) -> None:
+    """Test offsets cover every snippet once, frame labels are 0/1, 16 per snippet, and agree with video labels.
+
+    A normal video has no anomalous frame; an abnormal video has at least one.
+    """
+    test = dataset.load().test
+    offsets = np.asarray(test.offsets)
+    assert offsets[0] == 0 and offsets[-1] == len(test.features), "test offsets must run from 0 to the snippet count"
+    assert (np.diff(offsets) >= 1).all(), "every test video needs at least one snippet (offsets strictly increasing)"
+    frames = np.asarray(test.frame_labels)
+    assert len(frames) == test.snippet_frames * len(test.features), (
+        f"test ground truth has {len(frames)} frames, expected {test.snippet_frames} per snippet"
+    )
+    assert set(np.unique(frames).tolist()) <= {0, 1}, "test frame labels must be 0 or 1"
+    assert set(np.unique(test.labels).tolist()) <= {0, 1}, "test video labels must be 0 or 1"
+    for video, label in enumerate(test.labels):
+        start, end = test.snippet_frames * offsets[video], test.snippet_frames * offsets[video + 1]
+        anomalous = bool(frames[start:end].any())
+        assert anomalous == bool(label), (
+            f"test video {test.video_ids[video]!r} is labelled {label} but has "
+            f"{'some' if anomalous else 'no'} anomalous frames"
+        )
+
+
+def check_video_ids(dataset: Dataset) -> None:
+    """Video ids are unique within each split, and no test video is also a training video."""
+    benchmark = dataset.load()
+    train, test = benchmark.train.video_ids, benchmark.test.video_ids
+    assert len(set(train)) == len(train), "training video ids repeat"
+    assert len(set(test)) == len(test), "test video ids repeat"
+    shared = sorted(set(train) & set(test))
+    assert not shared, f"test videos also in training: {shared[:5]}"
+
+
+def check_primary_metric(dataset: Dataset) -> None:
+    """The benchmark's primary metric comes out of `vadbench.metrics.evaluate` as a finite number."""
+    benchmark = dataset.load()
+    scores = np.random.default_rng(SEED).random(len(benchmark.test.features))
+    metrics = evaluate(scores, benchmark.test)
+    value = metrics.get(benchmark.primary_metric)
+    assert isinstance(value, float) and np.isfinite(value), (
+        f"primary metric {benchmark.primary_metric!r} is {value!r}; metrics are {sorted(metrics)}"
+    )
+
+
+def check_deterministic_load(dataset: Dataset) -> None:
+    """Loading twice gives the same videos, labels and features (a seed or the files decide, nothing else)."""
+    first, second = dataset.load(), dataset.load()
+    for split in ("train", "test"):
+        a, b = getattr(first, split), getattr(second, split)
+        assert a.video_ids == b.video_ids, f"{split} video ids differ between two loads"
+        assert np.array_equal(a.labels, b.labels), f"{split} labels differ between two loads"
+        assert np.array_equal(a.features, b.features), f"{split} features differ between two loads"
+    assert np.array_equal(first.test.frame_labels, second.test.frame_labels), "test ground truth differs"
+
+
+# -------------------------------------------------------------------------------------------- executors
+
+#: A tiny synthetic benchmark (the runs take a second each).
+_TINY_SYNTHETIC = {
+    "train_normal": 8, "train_abnormal": 8, "test_normal": 6, "test_abnormal": 6,
+    "min_length": 12, "max_length": 24, "feature_dim": 16, "crops": 2, "mu": 4,
+}
+#: Two seeds of one configuration (which the stacked executor trains together; dropout off, so that
+#: stacking changes nothing but float rounding) and another method: the built-ins, always installed.
+EXECUTOR_SPECS = tuple(
+    RunSpec(method, dataset_options=_TINY_SYNTHETIC, method_options=options, seed=seed, steps=6, device="cpu")
+    for method, options, seed in (
+        ("sultani-mil", {"dropout": 0.0}, 0), ("sultani-mil", {"dropout": 0.0}, 1), ("rtfm", {}, 0),
+    )
+)
+
+
+def check_same_results_as_serial(executor: Executor) -> None:
+    """`EXECUTOR_SPECS` give the same metrics, config and scores as under ``serial`` (one thread per run).
+
+    Exactly the same unless the executor declares ``same_numbers_as_serial = False``; then equal up
+    to float rounding (`ATOL`), with the same config but for ``engine`` (how the steps ran).
+    """
+    reference = _serial_results()
+    with executor.session(get_plugins(), progress=False):
+        outcomes = list(executor.execute(EXECUTOR_SPECS))
+    failures = [f"{o.spec.method} seed {o.spec.seed}: {o.error}" for o in outcomes if isinstance(o, WorkerFailure)]
+    assert not failures, f"runs failed: {failures}"
+    results = [o for o in outcomes if isinstance(o, RunResult)]
+    assert sorted(r.spec.key for r in results) == sorted(reference), "each spec must come back exactly once"
+    exact = executor.same_numbers_as_serial
+    for result in results:
+        _compare(result, reference[result.spec.key], exact)
+
+
+@functools.cache
+def _serial_results() -> dict[str, RunResult]:
+    """The reference: `EXECUTOR_SPECS` under ``serial`` with one thread (computed once per process)."""
+    serial = SerialExecutor(SerialConfig(cpus_per_run=1))
+    with serial.session(get_plugins(), progress=False):
+        results = [o for o in serial.execute(EXECUTOR_SPECS) if isinstance(o, RunResult)]
+    assert all(r.status == "ok" for r in results), "the serial reference runs failed"
+    return {r.spec.key: r for r in results}
+
+
+def _compare(result: RunResult, reference: RunResult, exact: bool) -> None:
+    """Assert that `result` reproduces `reference`: exactly, or up to float rounding."""
+    run = f"{result.spec.method} seed {result.spec.seed}"
+    assert result.status == "ok", f"{run}: status {result.status!r} ({result.error})"
+    ignored = set() if exact else {"engine"}
+    config = {k: v for k, v in result.config.items() if k not in ignored}
+    assert config == {k: v for k, v in reference.config.items() if k not in ignored}, f"{run}: config differs"
+    ours, theirs = _flat(result.metrics), _flat(reference.metrics)
+    assert ours.keys() == theirs.keys(), f"{run}: metrics {sorted(ours)} differ from serial's {sorted(theirs)}"
+    assert result.scores.keys() == reference.scores.keys(), f"{run}: scored videos differ"
+    if exact:
+        assert ours == theirs, f"{run}: metrics differ from serial's"
+        same = all(np.array_equal(result.scores[v], reference.scores[v]) for v in reference.scores)
+    else:
+        assert all(np.isclose(ours[k], theirs[k], rtol=ATOL, atol=ATOL) for k in theirs), f"{run}: metrics differ"
+        same = all(np.allclose(result.scores[v], reference.scores[v], atol=ATOL) for v in reference.scores)
+    assert same, f"{run}: scores differ from serial's"
+
+
+def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics (per-class AUC) as one flat mapping."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# ------------------------------------------------------------------------------------------ collecting
+
+METHOD_CHECKS = (
+    check_training_step, check_loss_terms_detached, check_deterministic_under_seed, check_scores,
+    check_short_videos, check_padding_invariance, check_stacked_training,
+)
+DATASET_CHECKS = (
+    check_benchmark_types, check_weak_training_labels, check_test_ground_truth, check_video_ids,
+    check_primary_metric, check_deterministic_load,
+)
+EXECUTOR_CHECKS = (check_same_results_as_serial,)
+#: Checks that apply only to what a method declares: each gives the reason it does not apply, or None.
+DECLARED: dict[Callable[..., None], Callable[[Any], str | None]] = {
+    check_padding_invariance: lambda method: None if method.padded_scoring == "safe" else (
+        f"{type(method).__name__} declares padded_scoring = {method.padded_scoring!r}"),
+    check_stacked_training: stack_refusal,
+}
+
+
+def parametrize_with_checks(
+    *,
+    methods: Sequence[Method] = (),
+    datasets: Sequence[Dataset] = (),
+    executors: Sequence[Executor] = (),
+    crops: int = 2,
+    feature_dim: int = 16,
+) -> Any:
+    """A ``pytest.mark.parametrize`` over ``(component, check)``: one test id per component and check.
+
+    Decorate ``def test_conformance(component, check): check(component)``. Ids read
+    ``ClassName(changed options)-check_name``. Method checks probe models built for `crops` crops
+    of `feature_dim` dimensions.
+    """
+    import pytest  # a test-time dependency only
+
+    params = []
+    for component, check in _pairs(methods, datasets, executors):
+        bound = functools.partial(check, crops=crops, feature_dim=feature_dim) if check in METHOD_CHECKS else check
+        reason = _not_declared(component, check)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(component, bound, id=f"{describe(component)}-{check.__name__}", marks=marks))
+    return pytest.mark.parametrize(("component", "check"), params)
+
+
+def _pairs(
+    methods: Sequence[Method], datasets: Sequence[Dataset], executors: Sequence[Executor]
+) -> Iterator[tuple[Any, Callable[..., None]]]:
+    for checks, components in ((METHOD_CHECKS, methods), (DATASET_CHECKS, datasets), (EXECUTOR_CHECKS, executors)):
+        for component in components:
+            for check in checks:
+                yield component, check
+
+
+def _not_declared(component: Any, check: Callable[..., None]) -> str | None:
+    """Why `check` does not apply to `component` (by what it declares), else None."""
+    reason = DECLARED.get(check)
+    return None if reason is None else reason(component)
+
+
+def describe(component: Any) -> str:
+    """``ClassName(option=value,...)`` with the options that differ from their defaults: a readable id."""
+    config = component.config
+    changed = []
+    for field in dataclasses.fields(config):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(config, field.name)
+        if value != default:
+            changed.append(f"{field.name}={value}")
+    return f"{type(component).__name__}({','.join(changed)})" if changed else type(component).__name__

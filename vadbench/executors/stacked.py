@@ -32,6 +32,7 @@ class StackedExecutor(Executor):
     """Seeds of one configuration trained together as one stacked model, in this process."""
 
     Config = StackedConfig
+    same_numbers_as_serial = False  # stacked steps round differently and draw other dropout masks
 
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         self._runner = Runner(plugins, progress=progress)
