@@ -91,13 +91,27 @@ def test_leaderboard_of_a_folder_without_results(capsys, tmp_path):
     assert_one_line_error(code, err, "no vadbench results here")
 
 
-def test_cuda_on_a_cpu_machine_is_a_usage_error(capsys, tmp_path):
+def absent_devices() -> list[str]:
+    """Devices torch knows that this machine lacks: mps, CUDA beyond the last GPU (cuda on a CPU machine)."""
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--device", "cuda", "--out", str(tmp_path))
-    assert_one_line_error(code, err, "CUDA is not available")
+    absent = [f"cuda:{torch.cuda.device_count()}"]
+    if not torch.cuda.is_available():
+        absent.append("cuda")
+    if not torch.backends.mps.is_available():
+        absent.append("mps")
+    return absent
+
+
+@pytest.mark.parametrize("device", absent_devices())
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_a_device_this_machine_lacks_is_refused_before_any_work(capsys, tmp_path, command, device):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('methods = ["sultani-mil"]\nseeds = [0]\nsteps = 2\n')
+    what = ["grid", str(grid)] if command == "grid" else ["run", "--method", "sultani-mil", "--seeds", "0"]
+    code, _, err = run_cli(capsys, *what, "--device", device, "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, f"--device {device}", "available: auto, cpu")
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_no_cache_on_a_dataset_without_a_cache_is_a_usage_error(capsys, tmp_path):
