@@ -23,6 +23,8 @@ class Method(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Options the runner reads from every method's Config: a Config without them is refused when registered.
+    required_options: ClassVar[tuple[str, ...]] = ("batch_size", "steps")
 
     def __init__(self, config: Any) -> None:
         self.config = config
