@@ -3,15 +3,19 @@
 Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
 errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
 traceback only with ``--debug``). `run` and `grid` exit with code 1 when a run failed (after printing
-the table that marks it), so that scripts notice without parsing the table; 130 means interrupted.
+the table that marks it), so that scripts notice without parsing the table; 130 means interrupted
+(Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from vadbench import __version__
@@ -336,8 +340,32 @@ def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
     return 2
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, a scheduler ending the job) stops the command as Ctrl-C does,
+    so that the executors' cleanup ends their worker processes instead of leaving them orphaned."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with sigterm_as_interrupt():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the chosen command: input errors are one line and 2, an interruption (Ctrl-C, SIGTERM) 130."""
     try:
         plugins = get_plugins()
         for problem in plugins.errors:
