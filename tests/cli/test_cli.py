@@ -1,5 +1,9 @@
 """The command line end to end: exit codes, one-line errors, resume, and the printed leaderboard."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from vadbench.cli import main
@@ -84,6 +88,19 @@ def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
                              "--out", str(tmp_path), *tiny_synthetic_args)
     assert code == 0 and err == ""
     assert "| sultani-mil" in out
+
+
+def test_progress_written_to_a_pipe_is_one_line_per_run(tmp_path, tiny_synthetic_args):
+    env = {**os.environ, "VADBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
+         "--device", "cpu", "--out", str(tmp_path / "out"), *tiny_synthetic_args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 3 and all(": AUC" in line for line in lines), done.stderr  # no bar redraws
+    assert "\r" not in done.stderr and len(done.stderr) < 1000
 
 
 def test_leaderboard_of_a_folder_without_results(capsys, tmp_path):
