@@ -92,7 +92,7 @@ def add_run(commands: argparse._SubParsersAction) -> None:
                         help="override a method or dataset option, e.g. --set k=4, --set rtfm.margin=50, "
                         "--set dataset.mu=8 (repeatable)")
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="leaderboard format")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress, only the line of a run that failed")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_run)
 
@@ -195,7 +195,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default="md", choices=["md", "latex"], help="table format (default: md)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and whether they are finished; run nothing")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress, only the line of a run that failed")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_grid)
 

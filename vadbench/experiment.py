@@ -69,7 +69,8 @@ def run_specs(
     loses only the runs in flight. A worker failure is reported and retried once after the other
     runs; a second one stores the run as failed. With `progress`, a line per run, and on a terminal a
     bar that counts the runs (finished earlier ones included) and per-step bars; in a log file or pipe
-    the bars' redraws would be most of what is written, so there are only the lines.
+    the bars' redraws would be most of what is written, so there are only the lines. The line of a
+    run that failed is written even without `progress`: nothing else says why it failed.
     """
     store = RunStore(out)
     store.ensure_writable()
@@ -90,7 +91,7 @@ def run_specs(
 
         def arrived(result: RunResult, line: str) -> None:
             results[result.spec.key] = result
-            _say(progress, f"{labels[result.spec.key]}: {line}")
+            _say(progress or result.status != "ok", f"{labels[result.spec.key]}: {line}")  # why it failed, always
             bar.update(copies[result.spec.key])
 
         def retrying(failure: WorkerFailure) -> None:
