@@ -163,6 +163,7 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     from vadbench.leaderboard import render, results_frame
 
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
+    check_root(plugins, args.dataset, args.root)
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
     if args.no_cache:
         if "cache" not in option_names(plugins.datasets.get(args.dataset).cls.Config):
@@ -174,6 +175,12 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results_frame(results), args.format))
     return exit_code(results)
+
+
+def check_root(plugins: Plugins, dataset: str, root: str | None) -> None:
+    """`--root` only for a dataset that reads files (one with a ``root`` option), said in its own words."""
+    if root is not None and "root" not in option_names(plugins.datasets.get(dataset).cls.Config):
+        raise UsageError(f"--root: dataset {dataset!r} reads no files; drop --root")
 
 
 def exit_code(results: Sequence[Any]) -> int:
@@ -214,6 +221,8 @@ def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto"
     from vadbench.grid import expand, load_grid, override
 
     grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
+    if args.root is not None:
+        check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
     return grid, with_execution(expand(grid, plugins, device=device), args)
 
 
@@ -329,6 +338,7 @@ def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
         if scope not in ("", "dataset", args.dataset):
             raise UsageError(f"--set {text!r}: {scope!r} is not the dataset; write dataset.{name}=")
         options[name] = value
+    check_root(plugins, args.dataset, args.root)
     if args.root:
         options["root"] = args.root
     report = check_dataset(plugins.datasets.create(args.dataset, options))

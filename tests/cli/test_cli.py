@@ -131,6 +131,23 @@ def test_a_device_this_machine_lacks_is_refused_before_any_work(capsys, tmp_path
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--method", "rtfm"], ["run", "--dataset", "synthetic-ucf-crime"], ["grid", "{grid}"],
+     ["data", "check", "synthetic"]],
+    ids=["run", "run-preset", "grid", "data-check"],
+)
+def test_root_for_a_dataset_that_reads_no_files_says_so(capsys, tmp_path, command):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('methods = ["rtfm"]\n')
+    argv = [arg.format(grid=grid) for arg in command] + ["--root", str(tmp_path)]
+    if command[0] != "data":
+        argv += ["--out", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, "--root: dataset 'synthetic", "reads no files; drop --root")
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_cache_on_a_dataset_without_a_cache_is_a_usage_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--no-cache", "--out", str(tmp_path))
     assert_one_line_error(code, err, "--no-cache", "synthetic")
