@@ -125,6 +125,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the worker processes")
 @pytest.mark.parametrize(
     ("stop", "within"),
