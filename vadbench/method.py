@@ -26,6 +26,8 @@ class Method(abc.ABC):
     #: Bumped whenever a change of the method's code changes its numbers at the same options: the
     #: revision is part of the run key (`RunSpec.method_revision`), so runs of the old code are not reused.
     revision: ClassVar[int] = 1
+    #: Options the runner reads from every method's Config: a Config without them is refused when registered.
+    required_options: ClassVar[tuple[str, ...]] = ("batch_size", "steps")
 
     def __init__(self, config: Any) -> None:
         self.config = config
