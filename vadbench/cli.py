@@ -3,7 +3,8 @@
 Every subcommand is one ``add_<name>`` function that declares its parser and its handler. Input
 errors raise `UsageError`; `main` prints them as one line on stderr and exits with code 2 (the
 traceback only with ``--debug``). `run` and `grid` exit with code 1 when a run failed (after printing
-the table that marks it), so that scripts notice without parsing the table; 130 means interrupted.
+the table that marks it), so that scripts notice without parsing the table; 130 means interrupted
+(Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from vadbench import __version__
@@ -98,7 +102,7 @@ def add_run(commands: argparse._SubParsersAction) -> None:
                         "--set dataset.mu=8 (repeatable)")
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"], help="leaderboard format")
     add_metrics_argument(parser, "auc,ap,ap_trapz")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress, only the line of a run that failed")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_run)
 
@@ -187,6 +191,7 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     from vadbench.leaderboard import render, results_frame
 
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
+    check_root(plugins, args.dataset, args.root)
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
     if args.no_cache:
         if "cache" not in option_names(plugins.datasets.get(args.dataset).cls.Config):
@@ -198,6 +203,12 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results_frame(results), args.format, args.metrics))
     return exit_code(results)
+
+
+def check_root(plugins: Plugins, dataset: str, root: str | None) -> None:
+    """`--root` only for a dataset that reads files (one with a ``root`` option), said in its own words."""
+    if root is not None and "root" not in option_names(plugins.datasets.get(dataset).cls.Config):
+        raise UsageError(f"--root: dataset {dataset!r} reads no files; drop --root")
 
 
 def exit_code(results: Sequence[Any]) -> int:
@@ -220,7 +231,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     add_metrics_argument(parser, "auc,ap; ablation tables: auc")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and whether they are finished; run nothing")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress, only the line of a run that failed")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_grid)
 
@@ -239,6 +250,8 @@ def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto"
     from vadbench.grid import expand, load_grid, override
 
     grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
+    if args.root is not None:
+        check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
     return grid, with_execution(expand(grid, plugins, device=device), args)
 
 
@@ -361,6 +374,7 @@ def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
         if scope not in ("", "dataset", args.dataset):
             raise UsageError(f"--set {text!r}: {scope!r} is not the dataset; write dataset.{name}=")
         options[name] = value
+    check_root(plugins, args.dataset, args.root)
     if args.root:
         options["root"] = args.root
     report = check_dataset(plugins.datasets.create(args.dataset, options))
@@ -372,8 +386,32 @@ def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
     return 2
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, a scheduler ending the job) stops the command as Ctrl-C does,
+    so that the executors' cleanup ends their worker processes instead of leaving them orphaned."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with sigterm_as_interrupt():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the chosen command: input errors are one line and 2, an interruption (Ctrl-C, SIGTERM) 130."""
     try:
         plugins = get_plugins()
         for problem in plugins.errors:

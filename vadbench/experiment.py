@@ -147,8 +147,11 @@ def run_specs(
 
     `executor` (default: serial) runs them; each result is stored as soon as it arrives, so Ctrl-C
     loses only the runs in flight. A worker failure is reported and retried once after the other
-    runs; a second one stores the run as failed. With `progress`, a bar counts the runs (finished
-    earlier ones included) under a line per run. Runs are keyed on their data's content first (`with_data`).
+    runs; a second one stores the run as failed. With `progress`, a line per run, and on a terminal a
+    bar that counts the runs (finished earlier ones included) and per-step bars; in a log file or pipe
+    the bars' redraws would be most of what is written, so there are only the lines. The line of a
+    run that failed is written even without `progress`: nothing else says why it failed. Runs are keyed on their data's
+    content first (`with_data`).
     """
     store = RunStore(out)
     store.ensure_writable()
@@ -163,15 +166,16 @@ def run_specs(
     finished = {spec.key: store.result(spec) for spec in specs if store.is_finished(spec)}
     pending = [spec for key, spec in {spec.key: spec for spec in specs}.items() if key not in finished]
     results: dict[str, RunResult] = {}
+    bars = progress and sys.stderr.isatty()
     with ExitStack() as stack:
         if pending:  # before the bar, so that a missing extra is a clean one-line error
-            stack.enter_context(executor.session(plugins or get_plugins(), progress=progress))
-        bar = stack.enter_context(tqdm(total=len(specs), desc="runs", unit="run", disable=not progress,
+            stack.enter_context(executor.session(plugins or get_plugins(), progress=bars))
+        bar = stack.enter_context(tqdm(total=len(specs), desc="runs", unit="run", disable=not bars,
                                        file=sys.stderr))
 
         def arrived(result: RunResult, line: str) -> None:
             results[result.spec.key] = result
-            _say(progress, f"{labels[result.spec.key]}: {line}")
+            _say(progress or result.status != "ok", f"{labels[result.spec.key]}: {line}")  # why it failed, always
             bar.update(copies[result.spec.key])
 
         def retrying(failure: WorkerFailure) -> None:

@@ -88,11 +88,17 @@ class Grid:
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """The parsed TOML file `path`, or a one-line UsageError naming it (`what`: what the file holds)."""
+    """The parsed TOML file `path`, or a one-line UsageError naming it (`what`: what the file holds).
+
+    TOML is UTF-8 by definition, so the file is decoded as UTF-8 whatever the locale says.
+    """
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except OSError as error:
         raise UsageError(f"{path}: cannot read the {what} ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: the {what} is not UTF-8 text (invalid byte at offset {error.start}); "
+                         "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: not valid TOML ({error})") from None
 

@@ -13,9 +13,10 @@ hookspec = pluggy.HookspecMarker("vadbench")
 def vadbench_register_methods(register):
     """Register WSVAD methods.
 
-    Call ``register(name, cls, description=None, **preset)`` once per method or preset, where ``cls``
+    Call ``register(name, cls, description=None, /, **preset)`` once per method or preset, where ``cls``
     subclasses :class:`vadbench.method.Method`, ``name`` is kebab-case (``"rtfm"``), and ``preset``
-    are option values of ``cls.Config`` that define a variant (``use_tsa=False``).
+    are option values of ``cls.Config`` that define a variant (``use_tsa=False``). The first three are
+    positional-only, so no option name is reserved. ``cls.Config`` must have ``batch_size`` and ``steps``.
     """
 
 
@@ -23,7 +24,7 @@ def vadbench_register_methods(register):
 def vadbench_register_datasets(register):
     """Register dataset adapters.
 
-    Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses
+    Call ``register(name, cls, description=None, /, **preset)`` where ``cls`` subclasses
     :class:`vadbench.dataset.Dataset`; presets fix options (for example a benchmark-shaped synthetic set).
     """
 
@@ -32,7 +33,7 @@ def vadbench_register_datasets(register):
 def vadbench_register_executors(register):
     """Register executors: where the runs of ``vadbench run`` and ``vadbench grid`` execute.
 
-    Call ``register(name, cls, description=None, **preset)`` where ``cls`` subclasses
+    Call ``register(name, cls, description=None, /, **preset)`` where ``cls`` subclasses
     :class:`vadbench.executor.Executor`; ``--executor NAME`` selects one, and the flags
     ``--workers``, ``--address``, ``--gpus-per-run`` and ``--cpus-per-run`` set the ``Config``
     options of those names. Import heavy or optional engines inside the executor, not at

@@ -112,6 +112,8 @@ class Method(abc.ABC):
     #: Bumped whenever a change of the method's code changes its numbers at the same options: the
     #: revision is part of the run key (`RunSpec.method_revision`), so runs of the old code are not reused.
     revision: ClassVar[int] = 1
+    #: Options the runner reads from every method's Config: a Config without them is refused when registered.
+    required_options: ClassVar[tuple[str, ...]] = ("batch_size", "steps")
     #: Whether zero-padded test batches give each video the scores it gets alone ("safe"), or the engine
     #: must score every test video alone ("alone").
     padded_scoring: ClassVar[Literal["safe", "alone"]] = "safe"

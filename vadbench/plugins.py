@@ -13,7 +13,6 @@ import functools
 import importlib
 import importlib.metadata
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +108,7 @@ def _fill(plugins: Plugins, hook: Any, registry: Registry[Any]) -> None:
     """Call each plugin's hook with a `register` bound to that plugin, so duplicates name both."""
     for impl in hook.get_hookimpls():
         source = getattr(impl.plugin, "__name__", impl.plugin_name)
-        register: Callable[..., None] = functools.partial(registry.add, source=source)
+        register = registry.registrar(source)
         try:
             impl.function(**({"register": register} if "register" in impl.argnames else {}))
         except UsageError:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vadbench.errors import UsageError
+from vadbench.results import umask_mode
 from vadbench.types import Benchmark, TestSet, TrainSet
 
 #: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint).
@@ -114,6 +115,7 @@ class PrepCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-{key}-", dir=self.directory))
         try:
+            staging.chmod(umask_mode(0o777))  # the published entry gets the mode mkdir would give
 
             def allocate(field: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
                 return np.lib.format.open_memmap(

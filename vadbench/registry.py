@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -39,8 +39,26 @@ class Registry(Generic[T]):
         self.base = base
         self._entries: dict[str, Entry[T]] = {}
 
-    def add(
-        self, name: str, cls: type[T], description: str | None = None, *, source: str = "?", **preset: Any
+    def add(self, name: str, cls: type[T], description: str | None = None, /, *, source: str = "?",
+            **preset: Any) -> None:
+        """Register `cls` under `name` from Python code (tests), `source` naming who did; plugins' hooks
+        get `registrar`'s callable instead, which reserves no keyword."""
+        self._register(name, cls, description, preset, source)
+
+    def registrar(self, source: str) -> Callable[..., None]:
+        """The ``register(name, cls, description=None, /, **preset)`` callable that a plugin's hook gets.
+
+        `name`, `cls` and `description` are positional-only, so that every option of a Config (one
+        named ``description`` included) can be preset by keyword: no option name is reserved.
+        """
+
+        def register(name: str, cls: type[T], description: str | None = None, /, **preset: Any) -> None:
+            self._register(name, cls, description, preset, source)
+
+        return register
+
+    def _register(
+        self, name: str, cls: type[T], description: str | None, preset: Mapping[str, Any], source: str
     ) -> None:
         """Register `cls` under `name`, with `preset` option values; refuses duplicates and bad presets."""
         if name in self._entries:
@@ -52,6 +70,11 @@ class Registry(Generic[T]):
         config_cls = getattr(cls, "Config", None)
         if not dataclasses.is_dataclass(config_cls):
             raise UsageError(f"{self.kind} {name!r} from {source}: {cls.__name__}.Config must be a dataclass")
+        required = getattr(self.base, "required_options", ())
+        missing = [option for option in required if option not in option_names(config_cls)]  # type: ignore[arg-type]
+        if missing:
+            raise UsageError(f"{self.kind} {name!r} from {source}: {cls.__name__}.Config has no option "
+                             f"{missing[0]!r} (a {self.kind}'s Config needs {', '.join(required)})")
         try:
             options = build_config(config_cls, preset)  # type: ignore[arg-type]
         except UsageError as error:

@@ -153,9 +153,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temporary file in the same folder and rename it into place."""
+    """Write via a temporary file in the same folder and rename it into place (with the umask's mode)."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, umask_mode(0o666))
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
@@ -164,6 +165,17 @@ def _atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def umask_mode(mode: int) -> int:
+    """`mode` (0o666 for a file, 0o777 for a folder) less the process umask: what `open` or `mkdir` give.
+
+    `tempfile` makes private files and folders (0600, 0700), so whatever is renamed into place from one
+    needs this mode, or a store or cache shared by a group (umask 002) could be read by its owner only.
+    """
+    umask = os.umask(0o077)  # reading the umask means setting it; 0o077 is the safe value meanwhile
+    os.umask(umask)
+    return mode & ~umask
 
 
 def _json_default(value: Any) -> Any:

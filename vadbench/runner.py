@@ -211,16 +211,30 @@ def build_model(name: str, method: Method, benchmark: Benchmark) -> torch.nn.Mod
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; an unavailable device is a usage error."""
+    """``auto`` picks CUDA when available; a device this machine lacks is a usage error.
+
+    Checked before any run starts (specs are validated first): torch accepts the name of any device
+    it knows (``mps``, ``cuda:3``), and a run on one that is absent would fail only when it starts.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"--device: unknown device {name!r}; use auto, cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    available = available_devices()
+    if device.type != "cpu" and str(device) not in available:
+        raise UsageError(f"--device {name}: this machine has no such device (available: auto, {', '.join(available)})")
     return device
+
+
+def available_devices() -> list[str]:
+    """The devices a run can use here: ``cpu``, then the accelerator (``cuda``) and each of its devices."""
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    if accelerator is None:
+        return ["cpu"]
+    count = torch.accelerator.device_count()
+    return ["cpu", accelerator.type, *(f"{accelerator.type}:{index}" for index in range(count))]
 
 
 def seed_everything(seed: int) -> None:

@@ -20,6 +20,16 @@ ROOT=${ROOT:-/shared/ucf-crime}
 OUT=${OUT:-$HOME/vadbench-runs}
 PORT=6379
 
+# Ray's token authentication (on by default in Ray 2.60): a head started where ~/.ray/auth_token exists
+# requires the token, and `ray start --address` joins only with RAY_AUTH_MODE=token and the same token.
+# So every node and the driver get both: `ray get-auth-token --generate` prints the token (creating
+# ~/.ray/auth_token once), and srun passes this environment to every node.
+if ray get-auth-token --help >/dev/null 2>&1; then    # a Ray without token authentication needs neither
+    export RAY_AUTH_MODE=token
+    RAY_AUTH_TOKEN=$(ray get-auth-token --generate 2>/dev/null)
+    export RAY_AUTH_TOKEN
+fi
+
 mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
 head_ip=$(srun --nodes=1 --ntasks=1 -w "${nodes[0]}" hostname --ip-address | awk '{print $1}')
 

@@ -1,5 +1,9 @@
 """The command line end to end: exit codes, one-line errors, resume, and the printed leaderboard."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from vadbench.cli import main
@@ -86,18 +90,62 @@ def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
     assert "| sultani-mil" in out
 
 
+def test_progress_written_to_a_pipe_is_one_line_per_run(tmp_path, tiny_synthetic_args):
+    env = {**os.environ, "VADBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
+         "--device", "cpu", "--out", str(tmp_path / "out"), *tiny_synthetic_args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 3 and all(": AUC" in line for line in lines), done.stderr  # no bar redraws
+    assert "\r" not in done.stderr and len(done.stderr) < 1000
+
+
 def test_leaderboard_of_a_folder_without_results(capsys, tmp_path):
     code, _, err = run_cli(capsys, "leaderboard", str(tmp_path))
     assert_one_line_error(code, err, "no vadbench results here")
 
 
-def test_cuda_on_a_cpu_machine_is_a_usage_error(capsys, tmp_path):
+def absent_devices() -> list[str]:
+    """Devices torch knows that this machine lacks: mps, CUDA beyond the last GPU (cuda on a CPU machine)."""
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    code, _, err = run_cli(capsys, "run", "--method", "rtfm", "--device", "cuda", "--out", str(tmp_path))
-    assert_one_line_error(code, err, "CUDA is not available")
+    absent = [f"cuda:{torch.cuda.device_count()}"]
+    if not torch.cuda.is_available():
+        absent.append("cuda")
+    if not torch.backends.mps.is_available():
+        absent.append("mps")
+    return absent
+
+
+@pytest.mark.parametrize("device", absent_devices())
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_a_device_this_machine_lacks_is_refused_before_any_work(capsys, tmp_path, command, device):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('methods = ["sultani-mil"]\nseeds = [0]\nsteps = 2\n')
+    what = ["grid", str(grid)] if command == "grid" else ["run", "--method", "sultani-mil", "--seeds", "0"]
+    code, _, err = run_cli(capsys, *what, "--device", device, "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, f"--device {device}", "available: auto, cpu")
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--method", "rtfm"], ["run", "--dataset", "synthetic-ucf-crime"], ["grid", "{grid}"],
+     ["data", "check", "synthetic"]],
+    ids=["run", "run-preset", "grid", "data-check"],
+)
+def test_root_for_a_dataset_that_reads_no_files_says_so(capsys, tmp_path, command):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('methods = ["rtfm"]\n')
+    argv = [arg.format(grid=grid) for arg in command] + ["--root", str(tmp_path)]
+    if command[0] != "data":
+        argv += ["--out", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, "--root: dataset 'synthetic", "reads no files; drop --root")
+    assert not (tmp_path / "out").exists()
 
 
 def test_no_cache_on_a_dataset_without_a_cache_is_a_usage_error(capsys, tmp_path):

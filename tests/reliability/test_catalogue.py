@@ -153,6 +153,15 @@ def grid(text: str) -> Damage:
     return damage
 
 
+def grid_bytes(data: bytes) -> Damage:
+    """A grid file holding raw `data` (for encodings other than UTF-8)."""
+
+    def damage(root: Path, tmp: Path) -> None:
+        (tmp / "grid.toml").write_bytes(data)
+
+    return damage
+
+
 FEATURES = "{root}/test/" + ABUSE + "_i3d.npy"
 BAD_FILE = (FEATURES,)
 
@@ -247,6 +256,8 @@ CASES = [
     # -- grid files ----------------------------------------------------------------------------------------
     Case("grid-file-missing", nothing, (GRID_FILE, "cannot read the grid file"), argv=GRID),
     Case("grid-not-toml", grid('methods = ["rtfm"'), (GRID_FILE, "not valid TOML"), argv=GRID),
+    Case("grid-not-utf8", grid_bytes('methods = ["rtfm"]\ntitle = "r\u00e9sum\u00e9"\n'.encode("latin-1")),
+         (GRID_FILE, "not UTF-8 text"), argv=GRID),
     Case("grid-unknown-field", grid('method = ["rtfm"]'), (GRID_FILE, "unknown field 'method'"), argv=GRID),
     Case("grid-without-methods", grid("seeds = [0]"), (GRID_FILE, "methods: missing"), argv=GRID),
     Case("grid-methods-not-a-list", grid('methods = "rtfm"'), (GRID_FILE, "methods: expected a non-empty list"),

@@ -48,9 +48,9 @@ def diverging_plugin(tmp_path, monkeypatch):
     sys.modules.pop("vadbench_diverging", None)
 
 
-def run(capsys, out: Path) -> tuple[int, str, str]:
+def run(capsys, out: Path, *extra: str) -> tuple[int, str, str]:
     code = main(["run", "--method", "diverging", "--method", "sultani-mil", "--seeds", "0", "--steps", "4",
-                 "--device", "cpu", "--executor", "serial", "--out", str(out), *TINY])
+                 "--device", "cpu", "--executor", "serial", "--out", str(out), *TINY, *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -76,6 +76,13 @@ def test_a_diverging_run_fails_alone_is_stored_and_shown_and_exits_1(diverging_p
     assert log.count("finished earlier, skipped") == 1 and log.count("FAILED") == 1
     assert main(["leaderboard", str(out)]) == 0
     assert capsys.readouterr().out == again
+
+
+def test_quiet_still_says_why_a_run_failed_and_nothing_else(diverging_plugin, tmp_path, capsys):
+    code, _, log = run(capsys, tmp_path / "out", "--quiet")
+    assert code == 1
+    [line] = log.splitlines()  # the failed run's line alone
+    assert line.startswith("[1/2] diverging on synthetic, seed 0: FAILED: loss is not finite at step 4"), line
 
 
 def test_a_grid_goes_on_past_a_diverging_run_and_marks_it(diverging_plugin, tmp_path, capsys):

@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from clirun import start, stored, temporaries, vadbench
 from conftest import TINY_SYNTHETIC
 
@@ -91,3 +92,62 @@ def test_two_identical_grids_writing_one_store_at_once_leave_it_whole(tmp_path, 
     assert main(["leaderboard", str(out), "--format", "csv"]) == 0
     row = capsys.readouterr().out.splitlines()[1]
     assert row.startswith("sultani-mil,synthetic,last,") and ",2,0," in row  # 2 runs, 0 failed
+
+
+def worker_processes(driver: int) -> set[int]:
+    """Process ids of the local executor's workers (spawned multiprocessing children) of `driver`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if ppid == driver and b"spawn_main" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the worker processes")
+@pytest.mark.parametrize(
+    ("stop", "within"),
+    # SIGTERM: the driver ends its workers. SIGKILL: each worker notices (within a second once it has
+    # started; one killed while still importing torch ends when its start-up is done).
+    [(signal.SIGTERM, 10), (signal.SIGKILL, 90)], ids=["SIGTERM", "SIGKILL"],
+)
+def test_stopping_the_driver_ends_its_local_workers(tmp_path, stop, within):
+    # Runs far too long to finish: the workers are busy (or still starting) when the driver is stopped.
+    process = start(*grid_command(tmp_path, "--executor", "local", "--workers", "2", "--cpus-per-run", "1",
+                                  "--steps", "1000000", "--quiet"))
+    workers: set[int] = set()
+    try:
+        wait_until(lambda: len(worker_processes(process.pid)) == 2, 120, "the driver did not start 2 workers")
+        workers = worker_processes(process.pid)
+        process.send_signal(stop)
+        process.wait(timeout=60)
+        wait_until(lambda: not any(map(running, workers)), within, "worker processes outlived their driver")
+        if stop == signal.SIGTERM:  # ended like Ctrl-C
+            stderr = process.communicate()[1]
+            assert process.returncode == 130 and "interrupted" in stderr, stderr
+    finally:
+        process.kill()
+        for pid in filter(running, workers):
+            os.kill(pid, signal.SIGKILL)

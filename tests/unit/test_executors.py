@@ -5,6 +5,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -131,6 +132,18 @@ def test_an_option_the_executor_does_not_take_is_named_as_a_flag():
         create_executor(load_plugins(), "slurm", {})
     with pytest.raises(UsageError, match="gpus_per_run must be a fraction up to 1 or a whole number"):
         create_executor(load_plugins(), "ray", {"gpus_per_run": 1.5})
+
+
+def test_a_ray_cluster_that_refuses_the_driver_is_one_line_naming_the_address_and_the_token(monkeypatch):
+    def init(**arguments):  # what Ray 2.60 raises when the cluster wants a token this driver lacks
+        raise ConnectionError(f"Failed to connect to Ray cluster at {arguments['address']}")
+
+    fake_ray = SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.setattr("vadbench.executors.ray_cluster.import_ray", lambda: fake_ray)
+    executor = create_executor(load_plugins(), "ray", {"address": "10.0.0.1:6379"})
+    with pytest.raises(UsageError, match=r"--address 10.0.0.1:6379: cannot join .*RAY_AUTH_MODE=token") as error:
+        executor.open(load_plugins(), progress=False)
+    assert "\n" not in str(error.value)
 
 
 def test_ray_missing_is_a_usage_error_naming_the_extra(monkeypatch):

@@ -30,7 +30,8 @@ def site(tmp_path, monkeypatch):
     monkeypatch.delenv("VADBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.delenv("VADBENCH_PLUGINS", raising=False)
     yield tmp_path
-    for name in [m for m in sys.modules if m.startswith(("broken_plugin", "dup_plugin", "vadbench_magnitude_mlp"))]:
+    prefixes = ("broken_plugin", "dup_plugin", "vadbench_magnitude_mlp", "unscheduled_plugin", "described_plugin")
+    for name in [m for m in sys.modules if m.startswith(prefixes)]:
         del sys.modules[name]
     importlib.invalidate_caches()
 
@@ -83,6 +84,40 @@ def test_a_duplicate_method_name_is_refused_naming_both_modules(site):
     with pytest.raises(UsageError, match=r"'rtfm' is registered twice: by \S+ and by \S+") as error:
         load_plugins()
     assert "dup_plugin" in str(error.value) and "vadbench.methods.rtfm" in str(error.value)
+
+
+def test_a_method_config_without_batch_size_is_refused_at_registration_naming_the_plugin(site):
+    source = (
+        "from dataclasses import dataclass\nfrom vadbench import hookimpl\n"
+        "from vadbench.methods.sultani_mil import SultaniMIL\n"
+        "@dataclass(frozen=True)\nclass UnscheduledConfig:\n    lr: float = 0.001\n    steps: int = 10\n"
+        "class Unscheduled(SultaniMIL):\n    Config = UnscheduledConfig\n"
+        "@hookimpl\ndef vadbench_register_methods(register):\n    register('unscheduled', Unscheduled)\n"
+    )
+    install_distribution(site, "unscheduled-dist", {"unscheduled": "unscheduled_plugin"},
+                         {"unscheduled_plugin": source})
+    with pytest.raises(UsageError, match="'unscheduled' from unscheduled_plugin: .*no option 'batch_size'"):
+        load_plugins()
+
+
+def test_every_config_option_can_be_preset_even_description_and_name(site):
+    source = (
+        "from dataclasses import dataclass\nfrom vadbench import hookimpl\n"
+        "from vadbench.methods.sultani_mil import SultaniMIL, SultaniMILConfig\n"
+        "@dataclass(frozen=True)\nclass DescribedConfig(SultaniMILConfig):\n"
+        "    description: str = ''\n    name: str = ''\n"
+        "class Described(SultaniMIL):\n    Config = DescribedConfig\n"
+        "@hookimpl\ndef vadbench_register_methods(register):\n"
+        "    register('described', Described, 'MIL with a note', description='a note', name='mine')\n"
+    )
+    install_distribution(site, "described-dist", {"described": "described_plugin"}, {"described_plugin": source})
+    plugins = load_plugins()
+    assert plugins.errors == []
+    entry = plugins.methods.get("described")
+    assert entry.description == "MIL with a note"
+    assert entry.preset == {"description": "a note", "name": "mine"}
+    config = plugins.methods.config("described")
+    assert (config.description, config.name) == ("a note", "mine")
 
 
 def test_every_hook_is_documented():

@@ -5,10 +5,11 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
+from vadbench.errors import UsageError
 from vadbench.evaluation import length_batches, score_videos
 from vadbench.method import Method
 from vadbench.plugins import load_plugins
-from vadbench.runner import Runner
+from vadbench.runner import Runner, resolve_device
 from vadbench.types import RunSpec
 
 
@@ -98,3 +99,16 @@ def test_non_finite_loss_fails_the_run_naming_the_step():
     result = Runner(plugins, progress=False).run(spec)
     assert result.status == "failed"
     assert "not finite at step 20" in result.error
+
+
+def test_a_device_is_checked_against_the_accelerators_this_machine_has(monkeypatch):
+    # As on a machine with two GPUs (this one may have none).
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda check_available=False: torch.device("cuda"))
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 2)
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(UsageError, match=r"--device cuda:2: .*\(available: auto, cpu, cuda, cuda:0, cuda:1\)"):
+        resolve_device("cuda:2")
+    with pytest.raises(UsageError, match="--device mps: this machine has no such device"):
+        resolve_device("mps")

@@ -90,7 +90,8 @@ class _Worker:
     def submit(self, spec: RunSpec) -> Future[RunResult]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=worker.start, initargs=(self.gpu,)
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=worker.start,
+                initargs=(self.gpu, os.getpid()),
             )
         self._future = self._pool.submit(worker.run, spec, self.threads)
         return self._future

@@ -69,8 +69,7 @@ class RayExecutor(Executor):
         self._ray = import_ray()
         self._started = not self._ray.is_initialized()
         if self._started:
-            with tempfile.TemporaryDirectory(prefix="vadbench-ray-") as empty:  # Ray uploads it at init
-                self._ray.init(**self._init_arguments(), runtime_env=job_runtime_env(empty))
+            self._connect()
         gpus = self.config.gpus_per_run
         if gpus is None:
             gpus = 1 if self._ray.cluster_resources().get("GPU", 0) > 0 else 0
@@ -80,6 +79,21 @@ class RayExecutor(Executor):
             runtime_env={"env_vars": environment} if environment else None,
         )
         self._in_flight: dict[Any, RunSpec] = {}
+
+    def _connect(self) -> None:
+        """Start a local cluster or join the one at ``address``; a cluster that cannot be joined is one line."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="vadbench-ray-") as empty:  # Ray uploads it at init
+                self._ray.init(**self._init_arguments(), runtime_env=job_runtime_env(empty))
+        except ConnectionError as error:
+            if not self.config.address:
+                raise
+            # Ray reports a refused token as a failed connection, its cause inside a traceback's text.
+            raise UsageError(
+                f"--address {self.config.address}: cannot join a Ray cluster there ({describe_error(error)}); "
+                "a cluster with token authentication needs RAY_AUTH_MODE=token and its token "
+                "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
+            ) from None
 
     def _init_arguments(self) -> dict[str, Any]:
         if self.config.address:

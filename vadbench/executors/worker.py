@@ -11,6 +11,7 @@ import functools
 import os
 import signal
 import threading
+import time
 
 import torch
 from tqdm.auto import tqdm
@@ -20,19 +21,32 @@ from vadbench.runner import Runner
 from vadbench.types import RunResult, RunSpec
 
 
-def start(gpu: str | None) -> None:
-    """Initialise a local worker process: pin its GPU, and leave Ctrl-C to the driver.
+def start(gpu: str | None, driver: int) -> None:
+    """Initialise a local worker process: pin its GPU, leave Ctrl-C to the driver, end with the driver.
 
     CUDA reads ``CUDA_VISIBLE_DEVICES`` when torch first touches it, which is after this, so the
     worker's ``cuda`` is the pinned GPU. The driver stops the workers itself on Ctrl-C; a worker
     that caught the signal too would print a traceback and might lose the run it just finished.
     tqdm's default lock is a multiprocessing semaphore, which a worker ended by Ctrl-C would leak
-    (a resource_tracker warning); a worker draws no bars, so a thread lock does.
+    (a resource_tracker warning); a worker draws no bars, so a thread lock does. A thread watches
+    the driver (process id `driver`), so that a worker whose driver was killed outright ends too.
     """
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_exit_without, args=(driver,), daemon=True, name="driver-watch").start()
+
+
+def _exit_without(driver: int) -> None:
+    """End this worker once the driver that started it is gone (killed with SIGKILL: no cleanup ran).
+
+    Otherwise it would finish its run for nobody and then wait for work forever, holding its GPU.
+    The driver is this process's parent; an orphan gets another one.
+    """
+    while os.getppid() == driver:
+        time.sleep(1)
+    os._exit(1)
 
 
 def run(spec: RunSpec, threads: int, folder: str | None = None) -> RunResult:
