@@ -75,6 +75,12 @@ class Registry(Generic[T]):
         if missing:
             raise UsageError(f"{self.kind} {name!r} from {source}: {cls.__name__}.Config has no option "
                              f"{missing[0]!r} (a {self.kind}'s Config needs {', '.join(required)})")
+        unparseable = unparseable_option(config_cls)  # type: ignore[arg-type]
+        if unparseable is not None:
+            option, hint = unparseable
+            raise UsageError(f"{self.kind} {name!r} from {source}: {cls.__name__}.Config option {option!r} has type "
+                             f"{hint!r}, which --set cannot parse (use int, float, bool, str, Literal, "
+                             "tuple[X, ...] or X | None of those)")
         try:
             options = build_config(config_cls, preset)  # type: ignore[arg-type]
         except UsageError as error:
@@ -119,6 +125,29 @@ class Registry(Generic[T]):
 
 def option_names(config_cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(config_cls)]
+
+
+def unparseable_option(config_cls: type) -> tuple[str, Any] | None:
+    """The first option of `config_cls` whose type `parse_value` cannot build from ``--set`` text (such as
+    ``list[int]``, which would stay the string ``'1,2'``), with its type; None when every one parses."""
+    hints = typing.get_type_hints(config_cls)
+    for name in option_names(config_cls):
+        if not _parseable(hints[name]):
+            return name, hints[name]
+    return None
+
+
+def _parseable(hint: Any, *, inside: bool = False) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in (int, float, bool, str):
+        return True
+    if origin is Literal:
+        return all(isinstance(arg, (str, int, float, bool)) for arg in args)
+    if origin in (typing.Union, types.UnionType):
+        return all(arg is type(None) or _parseable(arg, inside=inside) for arg in args)
+    if origin is tuple and not inside:  # tuple[X, ...] of a scalar type: comma-separated text
+        return len(args) == 2 and args[1] is Ellipsis and _parseable(args[0], inside=True)
+    return False
 
 
 def build_config(config_cls: type, options: Mapping[str, Any]) -> Any:

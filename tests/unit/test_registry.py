@@ -90,3 +90,15 @@ def test_parse_value(value, hint, expected):
 def test_parse_value_rejects(value, hint):
     with pytest.raises(UsageError, match="option 'x'"):
         parse_value("x", value, hint)
+
+
+@pytest.mark.parametrize("hint", [list[int], dict[str, int], tuple[int, int], tuple[list[int], ...], object])
+def test_an_option_type_set_cannot_parse_is_refused_at_registration_naming_plugin_and_option(hint):
+    config = dataclass(frozen=True)(type("BadConfig", (), {"__annotations__": {"widths": hint}, "widths": None}))
+    bad = type("Bad", (Base,), {"Config": config})
+    with pytest.raises(UsageError, match=r"method 'bad' from plugin_c: Bad\.Config option 'widths' has type .*--set"):
+        make_registry().add("bad", bad, source="plugin_c")
+
+
+def test_every_parseable_option_type_is_accepted():
+    make_registry().add("toy-again", Toy, source="p")  # int, float, bool, Literal, tuple[int, ...], int | None
