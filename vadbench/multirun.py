@@ -199,6 +199,7 @@ def run_stacked(runner: Runner, specs: Sequence[RunSpec]) -> list[RunResult]:
     scorer = TestScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
     for result, model, log, error in zip(results, models, logs, errors, strict=True):
         result.config["engine"] = log.engine
+        result.curves = log.curves()
         if error is not None:
             result.status, result.error = "failed", error
             result.timings = {"load": load_seconds, "train": train_seconds}

@@ -114,6 +114,7 @@ class Runner:
             result.timings = {"load": load_seconds, "train": time.perf_counter() - train_start}
             return result
         selection = selector.finish(model)
+        result.curves = {**log.curves(), **selector.curve()}
         train_seconds = time.perf_counter() - train_start
 
         eval_start = time.perf_counter()

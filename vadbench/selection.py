@@ -41,9 +41,18 @@ class Selector:
         """Load the selected weights into `model`; returns what to record about the selection."""
         return {}
 
+    def curve(self) -> dict[str, Any]:
+        """The selection metric at each check, for the run's stored training curves (none here)."""
+        return {}
+
 
 class CheckpointSelector(Selector):
-    """Scores the model every `every` steps (and after the last) and keeps the best weights."""
+    """Scores the model every `every` steps (and after the last) and keeps the best weights.
+
+    criterion_name: what `criterion` measures, named in the stored selection curve (`curve`).
+    """
+
+    criterion_name = ""
 
     def __init__(self, train: TrainSet, steps: int, every: int) -> None:
         super().__init__(train)
@@ -51,6 +60,7 @@ class CheckpointSelector(Selector):
         self.best_score = -np.inf
         self.best_step = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.checks: list[tuple[int, float]] = []
 
     def criterion(self, model: nn.Module) -> float:
         """The selection score of the current weights (higher is better)."""
@@ -61,6 +71,7 @@ class CheckpointSelector(Selector):
             return
         score = self.criterion(model)
         model.train()  # scoring switched the model to eval mode
+        self.checks.append((step, score))
         if score >= self.best_score:
             self.best_score, self.best_step = score, step
             self.best_state = copy.deepcopy(model.state_dict())
@@ -70,9 +81,16 @@ class CheckpointSelector(Selector):
             model.load_state_dict(self.best_state)
         return {"selected_step": self.best_step, "selection_score": float(self.best_score)}
 
+    def curve(self) -> dict[str, Any]:
+        values = [score if np.isfinite(score) else None for _, score in self.checks]
+        return {"selection": {"metric": self.criterion_name, "steps": [step for step, _ in self.checks],
+                              "values": values, "selected_step": self.best_step}}
+
 
 class ValidationSelector(CheckpointSelector):
     """Protocol ``val``: best video-level AUC on held-out training videos (video labels only)."""
+
+    criterion_name = "video AUC of held-out training videos"
 
     def __init__(
         self, method: Method, train: TrainSet, held_out: TrainSet, device: torch.device, *,
@@ -105,6 +123,7 @@ class OracleTestSelector(CheckpointSelector):
         # Prepared once: the test set is scored every `every` steps.
         self.scorer = TestScorer(method, benchmark.test, device)
         self.metric = _METRICS[benchmark.primary_metric]
+        self.criterion_name = f"frame {benchmark.primary_metric.upper()} of the test set"
 
     def criterion(self, model: nn.Module) -> float:
         scores = np.concatenate(self.scorer(model))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +38,11 @@ class TrainingLog:
     steps: list[int] = field(default_factory=list)
     terms: list[dict[str, float]] = field(default_factory=list)
     engine: str = ""
+
+    def curves(self) -> dict[str, Any]:
+        """The logged steps and one list of values per loss term, as the run store keeps them."""
+        names = self.terms[0] if self.terms else {}
+        return {"steps": list(self.steps), "terms": {name: [t[name] for t in self.terms] for name in names}}
 
 
 @dataclass(frozen=True)
