@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 #: Ground truth and reference lines.
 GREY = "#777777"
 #: The rcParams of every figure (`styled`).
-STYLE: dict[str, Any] = {
+STYLE: dict[Any, Any] = {
     "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
     "legend.fontsize": 7, "legend.title_fontsize": 7, "legend.frameon": False, "legend.handlelength": 1.8,
     "axes.linewidth": 0.6, "axes.spines.top": False, "axes.spines.right": False,
@@ -360,33 +361,40 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
     terms = _ordered(name for g in groups for c in g.curves for name in c["terms"])
     metrics = _ordered(c["selection"]["metric"] for g in groups for c in g.curves if "selection" in c)
     panels = len(terms) + len(metrics)
-    columns = min(panels, 3)
-    grid_rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(DOUBLE_COLUMN, 0.4 + 1.6 * grid_rows), layout="constrained")
-    axes_grid = figure.subplots(grid_rows, columns, squeeze=False).ravel()
+    grid_rows = math.ceil(panels / 4)
+    columns = math.ceil(panels / grid_rows)
+    figure = Figure(figsize=(DOUBLE_COLUMN, 0.5 + 1.5 * grid_rows), layout="constrained")
+    axes_grid = figure.subplots(grid_rows, columns, sharex=True, squeeze=False).ravel()
     for extra in axes_grid[panels:]:
         extra.remove()
+    term_axes = dict(zip(terms, axes_grid[: len(terms)], strict=True))
+    metric_axes = dict(zip(metrics, axes_grid[len(terms) : panels], strict=True))
     handles: list[Any] = []
     for i, group in enumerate(groups):
-        color = PALETTE[i % len(PALETTE)]
+        line = {"color": PALETTE[i % len(PALETTE)], "linewidth": 0.9}
+        # A few logged steps (a short run) are drawn as markers, one shape per configuration.
+        few = all(len(curves["steps"]) <= 12 for curves in group.curves)
+        dots = {"marker": MARKERS[i % len(MARKERS)], "markersize": 3, "markerfacecolor": "none"} if few else {}
         for curves in group.curves:
-            for axes, name in zip(axes_grid, terms, strict=False):
-                if name in curves["terms"]:
-                    axes.plot(curves["steps"], curves["terms"][name], color=color, linewidth=0.9)
+            for name, values in curves["terms"].items():
+                term_axes[name].plot(curves["steps"], values, **line, **dots)
             if "selection" in curves:
-                _selection_line(axes_grid[len(terms) + metrics.index(curves["selection"]["metric"])],
-                                curves["selection"], color)
+                _selection_line(metric_axes[curves["selection"]["metric"]], curves["selection"], line)
         seeds = f"{len(group.seeds)} seed{'s' if len(group.seeds) > 1 else ''}"
-        handles.append(Line2D([], [], color=color, linewidth=0.9, label=f"{group.label} ({seeds})"))
-    for axes, name in zip(axes_grid, terms, strict=False):
+        handles.append(Line2D([], [], **line, **dots, label=f"{group.label} ({seeds})"))
+    for name, axes in term_axes.items():
         axes.set_title("loss (total)" if name == "loss" else name)
         values = np.concatenate([c["terms"][name] for g in groups for c in g.curves if name in c["terms"]])
         if values.min() > 0 and values.max() / values.min() >= 100:
             axes.set_yscale("log")
-    for axes, metric in zip(axes_grid[len(terms):], metrics, strict=True):
-        axes.set_title(f"selection: {metric} (%)", wrap=True)
+    width = DOUBLE_COLUMN / columns * 72 / 4.4  # characters of 8-pt text in a panel's width
+    for metric, axes in metric_axes.items():
+        axes.set_title(textwrap.fill(f"selection: {metric} (%)", int(width), break_long_words=False))
     if metrics:
         handles.append(Line2D([], [], linestyle="none", label="selected step", **_SELECTED))
+    axes_grid[0].set_xlim(left=0)
+    for axes in axes_grid[:panels]:
+        axes.xaxis.set_tick_params(labelbottom=True)  # a panel above an empty slot keeps its labels
     figure.supxlabel("training step", fontsize=8)
     _legend(figure, handles, "one line per seed")
     return figure
@@ -394,18 +402,18 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
 
 #: What the dotted vertical lines of the k figures mark.
 MARKER_MEANING = "anomaly length μ, in pooled segments"
-_MARKER = {"linestyle": ":", "color": GREY, "linewidth": 1.0}
-_SELECTED = {"marker": "*", "markersize": 7, "markerfacecolor": "white", "markeredgecolor": "black",
+_MARKER: dict[str, Any] = {"linestyle": ":", "color": GREY, "linewidth": 1.0}
+_SELECTED: dict[str, Any] = {"marker": "*", "markersize": 7, "markerfacecolor": "white", "markeredgecolor": "black",
              "markeredgewidth": 0.5}
 
 
-def _selection_line(axes: Any, selection: dict[str, Any], color: str) -> None:
-    """The selection metric (percent) at each check, the selected step starred."""
+def _selection_line(axes: Any, selection: dict[str, Any], line: dict[str, Any]) -> None:
+    """The selection metric (percent) at each check in style `line`, the selected step starred."""
     values = [np.nan if v is None else 100 * v for v in selection["values"]]
-    axes.plot(selection["steps"], values, color=color, linewidth=0.9)
+    axes.plot(selection["steps"], values, **line)
     chosen = selection["steps"].index(selection["selected_step"])
     axes.plot(selection["selected_step"], values[chosen], linestyle="none",
-              **{**_SELECTED, "markerfacecolor": color})
+              **{**_SELECTED, "markerfacecolor": line["color"]})
 
 
 def _line_with_band(axes: Any, curve: Curve, index: int) -> Any:
