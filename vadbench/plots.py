@@ -387,7 +387,7 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
         values = np.concatenate([c["terms"][name] for g in groups for c in g.curves if name in c["terms"]])
         if values.min() > 0 and values.max() / values.min() >= 100:
             axes.set_yscale("log")
-    width = DOUBLE_COLUMN / columns * 72 / 4.4  # characters of 8-pt text in a panel's width
+    width = DOUBLE_COLUMN / columns * 72 / 5  # characters of 8-pt text (about 5 pt each) in a panel's width
     for metric, axes in metric_axes.items():
         axes.set_title(textwrap.fill(f"selection: {metric} (%)", int(width), break_long_words=False))
     if metrics:
@@ -401,7 +401,7 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
 
 
 #: What the dotted vertical lines of the k figures mark.
-MARKER_MEANING = "anomaly length μ, in pooled segments"
+MARKER_MEANING = "anomaly length μ"
 _MARKER: dict[str, Any] = {"linestyle": ":", "color": GREY, "linewidth": 1.0}
 _SELECTED: dict[str, Any] = {"marker": "*", "markersize": 7, "markerfacecolor": "white", "markeredgecolor": "black",
              "markeredgewidth": 0.5}
