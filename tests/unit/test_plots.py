@@ -174,6 +174,8 @@ def test_a_run_stores_its_training_curves(tmp_path):
     for spec in (last, val):
         store.write(runner.run(spec))
     curves = store.curves(last)
+    files = sorted(p.name for p in store.folder(last).iterdir())
+    assert files == ["curves.json", "magnitudes.npz", "result.json", "scores.npz"]  # no temporary file left
     assert curves["steps"] == [50, 60] and "selection" not in curves  # logged every 50 steps and at the last
     assert {"loss", "cls", "fm", "smooth", "sparse"} <= set(curves["terms"])
     assert all(len(values) == 2 for values in curves["terms"].values())
