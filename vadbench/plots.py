@@ -65,7 +65,7 @@ STYLE: dict[Any, Any] = {
     "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
     "legend.fontsize": 7, "legend.title_fontsize": 7, "legend.frameon": False, "legend.handlelength": 1.8,
     "axes.linewidth": 0.6, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": True, "axes.grid.axis": "y", "grid.linewidth": 0.4, "grid.color": "#dddddd",
+    "axes.grid": True, "axes.grid.axis": "y", "axes.axisbelow": True, "grid.linewidth": 0.4, "grid.color": "#dddddd",
     "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
     "lines.linewidth": 1.2, "lines.markersize": 3.5, "errorbar.capsize": 2,
     "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",  # text stays text, in TrueType
