@@ -371,10 +371,11 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
     metric_axes = dict(zip(metrics, axes_grid[len(terms) : panels], strict=True))
     handles: list[Any] = []
     for i, group in enumerate(groups):
-        line = {"color": PALETTE[i % len(PALETTE)], "linewidth": 0.9}
+        line: dict[str, Any] = {"color": PALETTE[i % len(PALETTE)], "linewidth": 0.9}
         # A few logged steps (a short run) are drawn as markers, one shape per configuration.
-        few = all(len(curves["steps"]) <= 12 for curves in group.curves)
-        dots = {"marker": MARKERS[i % len(MARKERS)], "markersize": 3, "markerfacecolor": "none"} if few else {}
+        dots: dict[str, Any] = {}
+        if all(len(curves["steps"]) <= 12 for curves in group.curves):
+            dots = {"marker": MARKERS[i % len(MARKERS)], "markersize": 3, "markerfacecolor": "none"}
         for curves in group.curves:
             for name, values in curves["terms"].items():
                 term_axes[name].plot(curves["steps"], values, **line, **dots)
