@@ -300,22 +300,31 @@ def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
     return 0
 
 
-PLOTS = ("sweep", "per-class", "video", "separability")
+PLOTS = ("sweep", "per-class", "video", "separability", "curves")
 
 
 def add_plot(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "plot", help="draw a figure from a grid's stored runs (needs vadbench[plot])",
+        "plot", help="draw a figure from stored runs (needs vadbench[plot])",
         description="Draw a figure from the finished runs of a grid file: sweep (AUC against a swept option), "
         "per-class (per-class AUC of each method), video (score and feature magnitude over one test video, ground "
-        "truth shaded), separability (top-k magnitude separability of abnormal and normal videos against k).",
+        "truth shaded), separability (top-k magnitude separability of abnormal and normal videos against k), "
+        "curves (loss terms and selection metric against the training step, one line per seed; also of every "
+        "run in a run store). Figures fit a paper column; the suffix of each --output chooses its format.",
     )
     parser.add_argument("kind", choices=PLOTS, metavar="KIND", help=f"one of: {', '.join(PLOTS)}")
-    parser.add_argument("file", metavar="FILE", help="the grid file whose runs to plot (run `vadbench grid` first)")
+    parser.add_argument("file", metavar="FILE", help="the grid file whose runs to plot (run `vadbench grid` first); "
+                        "curves: or a run store folder")
     _add_grid_choices(parser)
-    parser.add_argument("-o", "--output", metavar="PATH", help="figure file, .png or .pdf (default: <grid>-<kind>.png)")
+    parser.add_argument("-o", "--output", action="append", metavar="PATH",
+                        help="figure file; .pdf and .svg are vector, .png is 300 dpi; repeat for several formats "
+                        "(default: <grid>-<kind>.pdf and .png)")
+    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="plot only the runs whose recorded option KEY has VALUE, e.g. --where k=4, "
+                        "--where protocol=val (repeatable)")
     parser.add_argument("--x", metavar="OPTION", help="sweep: the swept option on the x axis (default: the first)")
-    parser.add_argument("--method", metavar="NAME", help="video, separability: the method (default: the grid's first)")
+    parser.add_argument("--method", metavar="NAME",
+                        help="video, separability: the method (default: the grid's first); curves: only this method")
     parser.add_argument("--seed", type=int, metavar="N", help="video: the seed of the run (default: the first)")
     parser.add_argument("--video", metavar="ID", help="video: the test video (default: the first abnormal one)")
     parser.add_argument("--max-k", type=int, default=24, metavar="N", help="separability: largest k (default: 24)")
@@ -327,20 +336,31 @@ def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
-    from vadbench.experiment import with_data
-    from vadbench.plots import draw
-    from vadbench.results import RunStore
+    from pathlib import Path
 
-    grid, specs = _grid_specs(args, plugins)
-    specs = with_data(specs, plugins)
-    figure = draw(args.kind, grid, specs, store=RunStore(args.out), plugins=plugins, x=args.x, method=args.method,
-                  seed=args.seed, video=args.video, max_k=args.max_k)
-    output = args.output or f"{grid.path.stem}-{args.kind}.png"
-    try:
-        figure.savefig(output, dpi=100)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--output {output}: cannot write the figure ({error})") from None
-    print(output)
+    from vadbench.experiment import with_data
+    from vadbench.plots import check_outputs, draw, finished, save, where
+    from vadbench.results import RunStore, load_results
+
+    source = Path(args.file)
+    outputs = check_outputs(args.output or [f"{source.stem}-{args.kind}{suffix}" for suffix in (".pdf", ".png")])
+    if source.is_dir():
+        if args.kind != "curves":
+            raise UsageError(f"{source}: a folder; plot {args.kind} draws the runs of a grid file "
+                             "(only plot curves takes a run store)")
+        grid, store = None, RunStore(source)
+        results = [result for result in load_results(source) if result.status == "ok"]
+        if not results:
+            raise UsageError(f"{source}: no finished runs to plot")
+    else:
+        grid, specs = _grid_specs(args, plugins)
+        specs = with_data(specs, plugins)
+        store = RunStore(args.out)
+        results = finished(grid, specs, store)
+    figure = draw(args.kind, where(results, args.where), store=store, plugins=plugins, grid=grid, x=args.x,
+                  method=args.method, seed=args.seed, video=args.video, max_k=args.max_k)
+    save(figure, outputs)
+    print("\n".join(map(str, outputs)))
     return 0
 
 

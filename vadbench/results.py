@@ -1,7 +1,8 @@
 """The run store: one folder per run key under ``<out>/runs/``, written atomically, read back for tables.
 
 Each run folder holds ``scores.npz`` (per-video snippet scores), ``magnitudes.npz`` (per-video feature
-magnitudes, for methods that have them) and ``result.json``; the JSON is
+magnitudes, for methods that have them), ``curves.json`` (training curves, `RunStore.curves`) and
+``result.json``; the JSON is
 written last, by rename, so a folder without it is an unfinished run and is simply redone. Two
 processes finishing the same run write identical files, and rename keeps either one whole.
 """
@@ -25,6 +26,7 @@ SCORES_FILE = "scores.npz"
 MAGNITUDES_FILE = "magnitudes.npz"
 #: Metrics that every successful result holds (the tables average them).
 REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
+CURVES_FILE = "curves.json"
 
 
 class RunStore:
@@ -71,6 +73,9 @@ class RunStore:
             ):
                 if per_video:
                     _write_per_video(folder / name, key, per_video)
+            if result.curves:
+                curves = json.dumps(result.curves).encode()
+                _atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
             record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
             _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
         except OSError as error:
@@ -90,6 +95,21 @@ class RunStore:
         """Per-video snippet feature magnitudes of a stored run (empty when its method has none)."""
         path = self.folder(spec) / MAGNITUDES_FILE
         return _read_per_video(path, "magnitudes") if path.is_file() else {}
+
+    def curves(self, spec: RunSpec) -> dict[str, Any]:
+        """The training curves of a stored run; empty for runs stored before vadbench kept them.
+
+        ``steps`` and ``terms`` (name -> values): the loss terms as training logged them (every 50
+        steps and the last); for a selecting protocol, ``selection``: its ``metric`` (a name), the
+        ``steps`` it checked and the ``values`` there (None where not finite), and ``selected_step``.
+        """
+        path = self.folder(spec) / CURVES_FILE
+        if not path.is_file():
+            return {}
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{path}: not a vadbench curves file ({error})") from None
 
 
 def load_results(root: str | Path, canonical: Callable[[RunSpec], RunSpec] | None = None) -> list[RunResult]:

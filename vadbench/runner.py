@@ -147,6 +147,7 @@ class Runner:
         for run, model, log in zip(prepared, models, logs, strict=True):
             result = run.result
             result.config["engine"] = log.engine + (f"+stacked{len(specs)}" if len(specs) > 1 else "")
+            result.curves = {**log.curves(), **selector.curve()}
             if log.error is not None:
                 result.status, result.error = "failed", log.error
                 result.timings = {"load": load_seconds, "train": train_seconds}

@@ -41,6 +41,10 @@ class Selector:
         """Load the selected weights into `model`; returns what to record about the selection."""
         return {}
 
+    def curve(self) -> dict[str, Any]:
+        """The selection metric at each check, for the run's stored training curves (none here)."""
+        return {}
+
 
 class CheckpointSelector(Selector):
     """Scores the model at checkpoints and keeps the weights with the best score.
@@ -48,7 +52,11 @@ class CheckpointSelector(Selector):
     Subclasses say which steps are checkpoints (`is_checkpoint`), how weights are scored (`criterion`)
     and which checkpoint a tie keeps (`improves`). When no checkpoint was scored, `finish` leaves the
     final weights in place and records the last step as the selected one.
+
+    criterion_name: what `criterion` measures, named in the stored selection curve (`curve`).
     """
+
+    criterion_name = ""
 
     def __init__(self, train: TrainSet, steps: int, every: int) -> None:
         super().__init__(train)
@@ -57,6 +65,7 @@ class CheckpointSelector(Selector):
         self.best_step = steps
         self.best_state: dict[str, torch.Tensor] | None = None
         self.scored = 0
+        self.checks: list[tuple[int, float]] = []
 
     def is_checkpoint(self, step: int) -> bool:
         """Whether the weights after (1-based) `step` are scored."""
@@ -76,6 +85,7 @@ class CheckpointSelector(Selector):
         score = self.criterion(model)
         model.train()  # scoring switched the model to eval mode
         self.scored += 1
+        self.checks.append((step, score))
         if self.improves(score):
             self.best_score, self.best_step = score, step
             self.best_state = copy.deepcopy(model.state_dict())
@@ -87,9 +97,16 @@ class CheckpointSelector(Selector):
             selection["selection_score"] = float(self.best_score)
         return selection
 
+    def curve(self) -> dict[str, Any]:
+        values = [score if np.isfinite(score) else None for _, score in self.checks]
+        return {"selection": {"metric": self.criterion_name, "steps": [step for step, _ in self.checks],
+                              "values": values, "selected_step": self.best_step}}
+
 
 class ValidationSelector(CheckpointSelector):
     """Protocol ``val``: best video-level AUC on held-out training videos (video labels only)."""
+
+    criterion_name = "video AUC of held-out training videos"
 
     def __init__(
         self, method: Method, train: TrainSet, held_out: TrainSet, device: torch.device, *,
@@ -131,6 +148,7 @@ class OracleTestSelector(CheckpointSelector):
         # Prepared once: the test set is scored every `every` steps.
         self.scorer = TestScorer(method, benchmark.test, device)
         self.metric = _METRICS[benchmark.primary_metric]
+        self.criterion_name = f"frame {benchmark.primary_metric.upper()} of the test set"
 
     def criterion(self, model: nn.Module) -> float:
         scores = np.concatenate(self.scorer(model))

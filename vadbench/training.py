@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,11 @@ class TrainingLog:
             return
         self.steps.append(step)
         self.terms.append(values)
+
+    def curves(self) -> dict[str, Any]:
+        """The logged steps and one list of values per loss term, as the run store keeps them."""
+        names = self.terms[0] if self.terms else {}
+        return {"steps": list(self.steps), "terms": {name: [t[name] for t in self.terms] for name in names}}
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,8 @@ class RunResult:
     """One finished (or failed) run: its spec, numbers and provenance.
 
     scores: per test video snippet scores, stored beside the JSON (not inside it);
-    magnitudes: per test video snippet feature magnitudes, for methods that have them (plots).
+    magnitudes: per test video snippet feature magnitudes, for methods that have them (plots);
+    curves: the training curves (logged loss terms, selection metric at each check), stored beside it.
     """
 
     spec: RunSpec
@@ -286,6 +287,7 @@ class RunResult:
     error: str | None = None
     scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     magnitudes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    curves: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (everything but the scores)."""

@@ -111,7 +111,10 @@ def test_plots_of_a_finished_sweep(capsys, tmp_path):
     code, _, err = run_cli(capsys, "plot", "sweep", str(path), "--out", out_dir, "--x", "margin")
     assert code == 2 and "--x margin: not swept" in err
     code, _, err = run_cli(capsys, "plot", "video", str(path), "--out", out_dir, "--method", "rtfm")
-    assert code == 2 and "runs it in 2 configurations" in err
+    assert code == 2 and "runs it in 2 configurations" in err and "--where" in err
+    figure = tmp_path / "video-k1.png"
+    code, _, err = run_cli(capsys, "plot", "video", str(path), "--out", out_dir, "--where", "k=1", "-o", str(figure))
+    assert code == 0 and figure.is_file(), err
 
     one = grid_file(tmp_path, 'methods = ["rtfm", "sultani-mil"]\nseeds = [0]', "one.toml")  # the k = 3 runs
     for kind, extra in (("video", ["--method", "rtfm"]), ("separability", ["--max-k", "6"])):
@@ -147,3 +150,28 @@ def test_oracle_test_on_a_short_schedule_scores_no_checkpoint_and_says_so(capsys
                      (c.strip() for c in row.strip("|").split("|")), strict=True))
     assert cells["selected step"] == "3"  # the 3-step schedule's final weights
     assert "No checkpoint was scored in 1 run (oracle-test" in out
+
+
+def test_plot_curves_of_a_grid_and_of_a_run_store(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    path = grid_file(tmp_path, 'methods = ["rtfm"]\nseeds = [0, 1]\nprotocols = ["last", "val:every=1"]')
+    store = tmp_path / "runs"
+    assert run_cli(capsys, "grid", str(path), "--out", str(store), "--quiet")[0] == 0
+    code, out, err = run_cli(capsys, "plot", "curves", str(path), "--out", str(store))
+    assert code == 0, err
+    assert out.split() == ["tiny-curves.pdf", "tiny-curves.png"]  # default: vector and raster, here
+    assert (tmp_path / "tiny-curves.pdf").read_bytes().startswith(b"%PDF")
+    figure = tmp_path / "store.svg"
+    code, out, err = run_cli(capsys, "plot", "curves", str(store), "-o", str(figure), "--where", "protocol=val:every=1")
+    assert code == 0 and out.strip() == str(figure) and b"<svg" in figure.read_bytes()
+
+    code, _, err = run_cli(capsys, "plot", "sweep", str(store))
+    assert code == 2 and "only plot curves takes a run store" in err
+    code, _, err = run_cli(capsys, "plot", "curves", str(store), "-o", "curves.jpg")
+    assert code == 2 and "--output curves.jpg: the suffix names the format" in err
+    for curves in store.glob("runs/*/curves.json"):  # a store written before runs kept their curves
+        curves.unlink()
+    code, _, err = run_cli(capsys, "plot", "curves", str(path), "--out", str(store), "-o", "old.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "4 of the 4 runs have no stored training curves" in err and not (tmp_path / "old.png").exists()

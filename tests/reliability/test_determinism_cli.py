@@ -9,7 +9,7 @@ import pytest
 from clirun import TINY
 
 from vadbench.cli import main
-from vadbench.results import MAGNITUDES_FILE, SCORES_FILE
+from vadbench.results import CURVES_FILE, MAGNITUDES_FILE, SCORES_FILE
 
 #: Differ between two identical runs by nature; everything else in result.json must match.
 VOLATILE = ("timings",)
@@ -18,6 +18,7 @@ VOLATILE = ("timings",)
 def stored_run(out):
     (folder,) = out.glob("runs/*")
     record = json.loads((folder / "result.json").read_text())
+    record["curves"] = json.loads((folder / CURVES_FILE).read_text())  # the logged losses repeat too
     arrays = {}
     for name in (SCORES_FILE, MAGNITUDES_FILE):
         if not (folder / name).is_file():  # a method without feature magnitudes

@@ -44,6 +44,8 @@ def test_stacked_seeds_equal_separate_runs(method):
         for video, scores in theirs.scores.items():
             np.testing.assert_allclose(ours.scores[video], scores, atol=1e-5)
         assert ours.metrics["auc"] == pytest.approx(theirs.metrics["auc"], abs=1e-6)
+        assert ours.curves["steps"] == theirs.curves["steps"] == [6]  # the training curves are stored alike
+        assert ours.curves["terms"].keys() == theirs.curves["terms"].keys()
 
 
 def test_with_dropout_a_stacked_run_draws_other_masks_than_alone():

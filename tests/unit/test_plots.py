@@ -1,25 +1,22 @@
-"""Figures on tiny data, the top-k separability, and the magnitudes that runs store for them."""
-
-import io
+"""Figures on tiny data (their style, axes, legends and formats), the top-k separability, and what
+runs store for figures: feature magnitudes and training curves."""
 
 import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.errors import UsageError
 from vadbench.results import RunStore
 from vadbench.runner import Runner
 from vadbench.stats import topk_separability
-from vadbench.types import RunSpec, TestSet
+from vadbench.tables import Row
+from vadbench.types import RunResult, RunSpec, TestSet
 
 pytest.importorskip("matplotlib")
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+
 from vadbench import plots  # noqa: E402  (needs matplotlib)
-
-
-def png_bytes(figure):
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=40)
-    return buffer.getvalue()
 
 
 def test_top_k_separability_rises_to_the_anomaly_length():
@@ -60,20 +57,98 @@ def test_snippet_truth_and_input_magnitudes_follow_the_test_layout():
     np.testing.assert_allclose(plots.pooled(np.arange(64.0))[:2], [0.5, 2.5])
 
 
-def test_every_figure_renders_from_tiny_data():
-    curves = [plots.Curve("rtfm", np.array([1, 2, 4]), np.array([80.0, 90.0, 85.0]), np.array([1.0, 2.0, 1.0]))]
-    figures = [
-        plots.sweep_figure(curves, "k", markers={"mu=2": 2.0}, title="tiny"),
+CURVES = [plots.Curve("rtfm", np.array([1, 2, 4]), np.array([80.0, 90.0, 85.0]), np.array([1.0, 2.0, 1.0]),
+                      np.array([3, 3, 3]))]
+STORED_CURVES = {"steps": [50, 100], "terms": {"loss": [1.0, 0.5], "rank": [0.8, 0.4]},
+                 "selection": {"metric": "video AUC of held-out training videos", "steps": [5, 10, 100],
+                               "values": [0.6, None, 0.9], "selected_step": 100}}
+
+MANY_TERMS = {**STORED_CURVES, "terms": {name: [1.0, 0.5] for name in ("loss", "a", "b", "c", "d", "e", "f")}}
+
+
+def tiny_figures():
+    return [
+        plots.sweep_figure(CURVES, "k", markers={"mu=2": 2.0},
+                           references=[plots.Reference("sultani-mil (no k)", 70.0, 2.0, 3)]),
         plots.per_class_figure(["a", "b"], {"rtfm": (np.array([90.0, 80.0]), np.array([1.0, 2.0])),
-                                            "sultani-mil": (np.array([70.0, 75.0]), np.array([3.0, 1.0]))}),
+                                            "sultani-mil": (np.array([70.0, 75.0]), np.array([3.0, 1.0]))}, seeds=3),
         plots.video_figure("v", np.array([0.1, 0.9, 0.8, 0.2]), np.array([1.0, 5.0, 4.0, 1.0]),
-                           np.array([0.0, 1.0, 1.0, 0.0])),
+                           np.array([0.0, 1.0, 1.0, 0.0]), run="rtfm, seed 0"),
         plots.video_figure("v", np.array([0.1, 0.9]), None, np.array([0.0, 1.0])),
-        plots.separability_figure(curves, curves, markers={"mu=2": 2}),
+        plots.separability_figure(CURVES, CURVES, markers={"mu=2": 2}),
+        plots.curves_figure([plots.TrainingCurves("rtfm val", (0, 1), (STORED_CURVES, STORED_CURVES))]),
+        plots.curves_figure([plots.TrainingCurves("many terms", (0,), (MANY_TERMS,))]),  # 4 panels a row
     ]
-    for figure in figures:
-        data = png_bytes(figure)
-        assert data.startswith(b"\x89PNG") and len(data) < 200_000
+
+
+def test_every_figure_renders_fits_a_paper_column_and_keeps_its_text_inside():
+    for figure in tiny_figures():
+        assert figure.get_figwidth() in (plots.SINGLE_COLUMN, plots.DOUBLE_COLUMN)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        # Everything drawn, in inches: a clipped label or an overflowing title reaches past the edge.
+        drawn = figure.get_tightbbox(canvas.get_renderer())
+        assert drawn.x0 >= 0 and drawn.y0 >= 0
+        assert drawn.x1 <= figure.get_figwidth() + 1e-3 and drawn.y1 <= figure.get_figheight() + 1e-3
+
+
+def legend_texts(figure):
+    return [t.get_text() for legend in figure.legends for t in [legend.get_title(), *legend.get_texts()]]
+
+
+def row(method, values, sweep, protocol="last"):
+    spec = RunSpec(method, protocol=protocol)
+    return Row(spec, sweep, [RunResult(spec, "ok", metrics={"auc": v}) for v in values])
+
+
+def test_a_method_without_the_swept_option_is_a_labelled_reference_line():
+    rows = [row("rtfm", [0.8, 0.9], {"k": 1}), row("rtfm", [0.9, 0.92], {"k": 4}),
+            row("sultani-mil", [0.7, 0.74], {"k": "-"})]
+    curves, references = plots.collect_sweep(rows, "k")
+    assert [c.label for c in curves] == ["rtfm"] and list(curves[0].x) == [1.0, 4.0]
+    assert [(r.label, r.runs) for r in references] == [("sultani-mil (no k)", 2)]
+    assert references[0].y == pytest.approx(72.0) and references[0].spread == pytest.approx(2.0)
+    figure = plots.sweep_figure(curves, "k", references=references)
+    flat = [line for line in figure.axes[0].get_lines() if line.get_label() == "sultani-mil (no k)"]
+    assert len(flat) == 1 and set(flat[0].get_ydata()) == {72.0}  # horizontal, at the mean
+    assert legend_texts(figure) == ["mean ± std over 2 seeds", "rtfm", "sultani-mil (no k)"]
+
+
+def test_per_class_bars_start_at_chance_and_the_axis_shows_below_chance_results():
+    figure = plots.per_class_figure(["a", "b"], {"m": (np.array([90.0, 30.0]), np.array([1.0, 4.0]))}, seeds=3)
+    axes = figure.axes[0]
+    bars = axes.patches
+    assert [bar.get_y() for bar in bars] == [50.0, 50.0]  # every bar grows from chance
+    assert bars[0].get_y() + bars[0].get_height() == 90.0 and bars[1].get_y() + bars[1].get_height() == 30.0
+    low, high = axes.get_ylim()
+    assert low <= 26.0 and high == 100.0  # the below-chance bar and its error bar are on the axis
+    assert "bars from chance" in legend_texts(figure)[0]
+    assert plots.per_class_figure(["a"], {"m": (np.array([90.0]), np.array([1.0]))}).axes[0].get_ylim()[0] == 50.0
+
+
+def test_save_writes_vector_pdf_and_300_dpi_png_chosen_by_suffix(tmp_path):
+    figure = tiny_figures()[0]
+    paths = plots.check_outputs([str(tmp_path / "f.pdf"), str(tmp_path / "f.png")])
+    plots.save(figure, paths)
+    pdf, png = (path.read_bytes() for path in paths)
+    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" not in pdf  # lines and text, no bitmap
+    width = int.from_bytes(png[16:20], "big")  # the IHDR chunk
+    assert width == round(plots.SINGLE_COLUMN * plots.DPI)
+    plots.save(figure, paths[:1])
+    assert paths[0].read_bytes() == pdf  # no dates: the same figure gives the same file
+    with pytest.raises(UsageError, match="f.jpg: the suffix names the format"):
+        plots.check_outputs(["f.jpg"])
+
+
+def test_where_keeps_the_runs_whose_recorded_options_match():
+    results = [RunResult(RunSpec("rtfm", seed=s), "ok", config={"method.k": k, "dataset.mu": 6, "protocol": "val"})
+               for s, k in ((0, 1), (1, 4))]
+    assert [r.spec.seed for r in plots.where(results, ["k=4"])] == [1]
+    assert len(plots.where(results, ["dataset.mu=6", "protocol=val"])) == 2
+    with pytest.raises(UsageError, match="no run has option 'margin'"):
+        plots.where(results, ["margin=1"])
+    with pytest.raises(UsageError, match="no run left"):
+        plots.where(results, ["k=2"])
 
 
 def test_rtfm_runs_store_magnitudes_and_sultani_runs_do_not(tmp_path):
@@ -88,3 +163,53 @@ def test_rtfm_runs_store_magnitudes_and_sultani_runs_do_not(tmp_path):
         if has_magnitudes:
             assert {v: len(m) for v, m in stored.items()} == {v: len(s) for v, s in result.scores.items()}
             assert all(np.all(m >= 0) for m in stored.values())
+
+
+def test_a_run_stores_its_training_curves(tmp_path):
+    store = RunStore(tmp_path)
+    runner = Runner(progress=False)
+    options = {key: value for key, value in TINY_SYNTHETIC.items() if key != "steps"}
+    last = RunSpec("rtfm", dataset_options=options, steps=60, device="cpu")
+    val = RunSpec("sultani-mil", dataset_options=options, steps=12, device="cpu", protocol="val:every=5")
+    for spec in (last, val):
+        store.write(runner.run(spec))
+    curves = store.curves(last)
+    files = sorted(p.name for p in store.folder(last).iterdir())
+    assert files == ["curves.json", "magnitudes.npz", "result.json", "scores.npz"]  # no temporary file left
+    assert curves["steps"] == [50, 60] and "selection" not in curves  # logged every 50 steps and at the last
+    assert {"loss", "cls", "fm", "smooth", "sparse"} <= set(curves["terms"])
+    assert all(len(values) == 2 for values in curves["terms"].values())
+    assert curves["terms"]["loss"][-1] == store.result(last).metrics["final_loss"]
+    selection = store.curves(val)["selection"]
+    assert selection["steps"] == [5, 10, 12] and len(selection["values"]) == 3
+    assert selection["metric"] == "video AUC of held-out training videos"
+    result = store.result(val)
+    assert selection["selected_step"] == result.metrics["selected_step"]
+    assert max(v for v in selection["values"] if v is not None) == result.metrics["selection_score"]
+
+
+def test_runs_stored_without_curves_are_named_in_one_line(tmp_path):
+    store = RunStore(tmp_path)
+    result = RunResult(RunSpec("rtfm"), "ok")
+    store.write(result)  # an older vadbench wrote no curves.json
+    assert store.curves(result.spec) == {}
+    with pytest.raises(UsageError, match="1 of the 1 runs have no stored training curves") as error:
+        plots.collect_curves([result], store)
+    assert "\n" not in str(error.value)
+
+
+def test_curves_are_grouped_by_configuration_and_labelled_by_what_differs(tmp_path):
+    store = RunStore(tmp_path)
+    results = []
+    for protocol in ("last", "val"):
+        for seed in (0, 1):
+            spec = RunSpec("rtfm", seed=seed, protocol=protocol)
+            results.append(RunResult(spec, "ok", config={"method.k": 3, "protocol": protocol}, curves=STORED_CURVES))
+            store.write(results[-1])
+    groups = plots.collect_curves(results, store)
+    assert [(g.label, g.seeds) for g in groups] == [("rtfm", (0, 1)), ("rtfm val", (0, 1))]
+    figure = plots.curves_figure(groups)
+    titles = [axes.get_title().replace("\n", " ") for axes in figure.axes]  # wrapped at spaces
+    assert titles == ["loss (total)", "rank", "selection: video AUC of held-out training videos (%)"]
+    assert len(figure.axes[0].get_lines()) == 4  # one line per seed and configuration
+    assert "selected step" in legend_texts(figure)
