@@ -8,7 +8,7 @@ balanced batch and its snippet scorer; every method then gets the same protocol 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +23,13 @@ class Method(abc.ABC):
     """
 
     Config: ClassVar[type]
+    #: Boolean options that an ablation table shows as check-mark columns, option -> column title (RTFM
+    #: declares its Table 5 switches). Recorded in each result, so tables need no plugin.
+    table_marks: ClassVar[Mapping[str, str]] = {}
+    #: Options counted in the pooled training segments of a video, option -> what it counts (RTFM's top-k):
+    #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
+    #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
+    segment_options: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         self.config = config

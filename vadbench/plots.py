@@ -5,13 +5,17 @@
 - `per_class_figure`: per-class AUC of several methods side by side;
 - `video_figure`: anomaly score and feature magnitude over one test video, ground truth shaded;
 - `separability_figure`: how well the mean of the top-k feature magnitudes tells abnormal from
-  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length mu). k is
+  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length). k is
   counted in the 32 pooled segments per video, where RTFM's training applies it, so every test video
   is pooled to 32 segments first (its snippet magnitudes are mean-pooled with the same boundaries).
 
 The `collect_*` functions turn stored runs into the plain arrays the figures take, so the figures
-can be tested on tiny data; `draw` does both for `vadbench plot`. Only matplotlib's object API is
-used (no pyplot, no global backend). Figures show honest runs only (never ``oracle-test`` ones).
+can be tested on tiny data; `draw` does both for `vadbench plot`. Everything comes from the run store:
+the rows of `vadbench.aggregate`, the stored scores and magnitudes, the test ground truth stored once
+per benchmark (`vadbench.results.TestTruth`) and what each result records of its plugins (options
+counted in training segments) and its benchmark (the anomaly length), so no plugin, torch or data
+root is needed. Only matplotlib's object API is used (no pyplot, no global backend). Figures show
+honest runs only (never ``oracle-test`` ones).
 """
 
 from __future__ import annotations
@@ -24,15 +28,15 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from vadbench.aggregate import SEGMENT_OPTIONS, Row
 from vadbench.errors import UsageError
 from vadbench.grid import Grid
-from vadbench.plugins import Plugins
 from vadbench.pooling import pool_segments
 from vadbench.protocols import parse_protocol
-from vadbench.results import RunStore
+from vadbench.results import RunStore, TestTruth
 from vadbench.stats import mean_std, topk_separability
-from vadbench.tables import Row, rows
-from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult, RunSpec, TestSet
+from vadbench.tables import grid_rows
+from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult
 
 _SIZE = (6.0, 3.8)
 
@@ -82,19 +86,6 @@ def collect_per_class(rows: Sequence[Row]) -> tuple[list[str], dict[str, tuple[n
     return classes, bars
 
 
-def snippet_truth(test: TestSet, video: int) -> np.ndarray:
-    """Share of abnormal frames of each snippet of test video `video` (0 or 1 for aligned annotations)."""
-    f = test.snippet_frames
-    labels = np.asarray(test.frame_labels[f * test.offsets[video] : f * test.offsets[video + 1]], dtype=float)
-    return labels.reshape(-1, f).mean(axis=1)
-
-
-def input_magnitudes(test: TestSet) -> list[np.ndarray]:
-    """Per test video, the L2 norms of its features pooled to 32 segments as in training, averaged over
-    crops: the magnitudes before any learning."""
-    return [np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))]
-
-
 def pooled(magnitudes: np.ndarray) -> np.ndarray:
     """(T,) snippet magnitudes mean-pooled to the 32 training segments."""
     return pool_segments(np.asarray(magnitudes, dtype=np.float32)[:, None, None])[0, :, 0]
@@ -114,17 +105,14 @@ def collect_separability(
     return aucs, gaps
 
 
-def anomaly_segments(config: dict[str, Any]) -> float | None:
-    """The synthetic anomaly length mu in pooled training segments (k counts segments, mu snippets).
-
-    A video of T snippets is pooled to 32 segments, so an event of mu snippets covers about
-    mu * 32 / T of them; T is uniform on [min_length, max_length]. None for other datasets.
-    """
-    try:
-        mu, low, high = (int(config[f"dataset.{key}"]) for key in ("mu", "min_length", "max_length"))
-    except KeyError:
-        return None
-    return float(mu * np.mean(TRAIN_SEGMENTS / np.arange(low, high + 1)))
+def anomaly_marker(config: dict[str, Any]) -> dict[str, float]:
+    """A labelled position for the anomaly length in pooled training segments, where the run's benchmark
+    recorded it (``anomaly_segments`` in `Benchmark.meta`; the synthetic benchmark does), else nothing."""
+    segments = config.get("benchmark.anomaly_segments")
+    if not isinstance(segments, (int, float)):
+        return {}
+    return {f"anomaly of {config.get('benchmark.anomaly_snippets', '?')} snippets (~{segments:.1f} segments)":
+            float(segments)}
 
 
 # --- figures ------------------------------------------------------------------------------------------
@@ -133,7 +121,7 @@ def anomaly_segments(config: dict[str, Any]) -> float | None:
 def sweep_figure(curves: Sequence[Curve], x: str, *, ylabel: str = "frame-level AUC (%)",
                  markers: dict[str, float] | None = None, title: str | None = None,
                  xlabel: str | None = None) -> Figure:
-    """Lines with std bands against `x`; `markers` draws labelled vertical lines (e.g. mu)."""
+    """Lines with std bands against `x`; `markers` draws labelled vertical lines (e.g. the anomaly length)."""
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.subplots()
     for curve in curves:
@@ -243,59 +231,49 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def draw(
     kind: str,
     grid: Grid,
-    specs: Sequence[RunSpec],
+    results: Sequence[RunResult],
     *,
     store: RunStore,
-    plugins: Plugins,
     x: str | None = None,
     method: str | None = None,
     seed: int | None = None,
     video: str | None = None,
     max_k: int = 24,
 ) -> Figure:
-    """The figure `kind` (sweep, per-class, video, separability) of the finished runs of `grid`."""
-    results = finished(grid, specs, store)
+    """The figure `kind` (sweep, per-class, video, separability) of a grid's stored runs
+    (`vadbench.grid.stored_runs`)."""
     if kind == "sweep":
         return _draw_sweep(grid, results, x)
     if kind == "per-class":
-        classes, bars = collect_per_class([r for r in rows(grid, results) if r.honest])
+        classes, bars = collect_per_class([r for r in grid_rows(grid, results) if r.honest])
         return per_class_figure(classes, bars, title=f"{grid.title}: per-class AUC")
     chosen = _of_method(grid, results, method)
-    test = plugins.datasets.create(chosen[0].spec.dataset, chosen[0].spec.full_dataset_options()).load().test
+    truth = store.test_truth(chosen[0].spec)
     if kind == "video":
-        return _draw_video(chosen, store, test, seed, video)
+        return _draw_video(chosen, store, truth, seed, video)
     if kind == "separability":
-        return _draw_separability(chosen, store, test, max_k)
+        return _draw_separability(chosen, store, truth, max_k)
     raise UsageError(f"unknown plot {kind!r}; plots are: sweep, per-class, video, separability")
 
 
-def finished(grid: Grid, specs: Sequence[RunSpec], store: RunStore) -> list[RunResult]:
-    """The stored results of `specs`; missing runs are a usage error that says how to make them."""
-    missing = [spec for spec in specs if not store.is_finished(spec)]
-    if missing:
-        raise UsageError(f"{len(missing)} of the {len(specs)} runs of {grid.path} are not finished in "
-                         f"{store.root}; run `vadbench grid {grid.path} --out {store.root}` first")
-    return [store.result(spec) for spec in specs]
-
-
-def _draw_sweep(grid: Grid, results: list[RunResult], x: str | None) -> Figure:
+def _draw_sweep(grid: Grid, results: Sequence[RunResult], x: str | None) -> Figure:
     if not grid.sweep_options:
         raise UsageError(f"{grid.path}: sweep: the grid sweeps no option, so there is nothing to plot against")
     x = x or grid.sweep_options[0]
     if x not in grid.sweep_options:
         raise UsageError(f"--x {x}: not swept by {grid.path}; swept: {', '.join(grid.sweep_options)}")
+    # An option counted in training segments (RTFM's k): say so, and mark where the anomalies end.
+    counts = next((r.config[SEGMENT_OPTIONS][x] for r in results if x in r.config.get(SEGMENT_OPTIONS, {})), None)
     markers = {}
-    if x == "k":
+    if counts is not None:
         for result in results:
-            segments = anomaly_segments(result.config)
-            if segments is not None:
-                markers[f"mu={result.config['dataset.mu']} (~{segments:.1f} segments)"] = segments
-    curves = collect_sweep([r for r in rows(grid, results) if r.honest], x)
-    xlabel = "k (top-k of the 32 pooled training segments per video)" if x == "k" else None
+            markers.update(anomaly_marker(result.config))
+    curves = collect_sweep([r for r in grid_rows(grid, results) if r.honest], x)
+    xlabel = f"{x} ({counts} of the {TRAIN_SEGMENTS} pooled training segments per video)" if counts else None
     return sweep_figure(curves, x, markers=markers, title=grid.title, xlabel=xlabel)
 
 
-def _of_method(grid: Grid, results: list[RunResult], method: str | None) -> list[RunResult]:
+def _of_method(grid: Grid, results: Sequence[RunResult], method: str | None) -> list[RunResult]:
     method = method or grid.methods[0]
     chosen = [r for r in results if r.spec.method == method and parse_protocol(r.spec.protocol).honest]
     if not chosen:
@@ -308,33 +286,33 @@ def _of_method(grid: Grid, results: list[RunResult], method: str | None) -> list
     return chosen
 
 
-def _draw_video(runs: list[RunResult], store: RunStore, test: TestSet, seed: int | None, video: str | None) -> Figure:
+def _draw_video(runs: list[RunResult], store: RunStore, truth: TestTruth, seed: int | None,
+                video: str | None) -> Figure:
     run = next((r for r in runs if seed is None or r.spec.seed == seed), None)
     if run is None:
         raise UsageError(f"--seed {seed}: no run of {runs[0].spec.method} with that seed")
-    ids = list(test.video_ids)
+    ids = list(truth.video_ids)
     if video is None:
-        video = ids[int(np.flatnonzero(np.asarray(test.labels) == 1)[0])]
+        video = ids[int(np.flatnonzero(np.asarray(truth.labels) == 1)[0])]
     if video not in ids:
         raise UsageError(f"--video {video}: not a test video of {run.spec.dataset}; e.g. {', '.join(ids[:3])}")
     magnitudes = store.magnitudes(run.spec).get(video)
-    return video_figure(video, store.scores(run.spec)[video], magnitudes, snippet_truth(test, ids.index(video)),
+    return video_figure(video, store.scores(run.spec)[video], magnitudes, truth.snippet_truth(ids.index(video)),
                         title=f"{run.spec.method} (seed {run.spec.seed}) on {video}; ground truth shaded")
 
 
-def _draw_separability(runs: list[RunResult], store: RunStore, test: TestSet, max_k: int) -> Figure:
+def _draw_separability(runs: list[RunResult], store: RunStore, truth: TestTruth, max_k: int) -> Figure:
     if max_k < 1:
         raise UsageError(f"--max-k must be at least 1, got {max_k}")
     ks = list(range(1, max_k + 1))
-    ids = list(test.video_ids)
+    ids = list(truth.video_ids)
     learned = [store.magnitudes(r.spec) for r in runs]
     if not all(learned):
         raise UsageError(f"{runs[0].spec.method} stores no feature magnitudes (its method has none)")
     label = f"{runs[0].spec.method} (learned)"
-    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned], "input features": [input_magnitudes(test)]}
-    aucs, gaps = collect_separability(magnitudes, test.labels, ks)
-    segments = anomaly_segments(runs[0].config)
-    markers = {f"mu={runs[0].config['dataset.mu']} (~{segments:.1f} segments)": segments} if segments else None
-    return separability_figure(aucs, gaps, markers=markers,
+    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned],
+                  "input features": [list(truth.input_magnitudes)]}
+    aucs, gaps = collect_separability(magnitudes, truth.labels, ks)
+    return separability_figure(aucs, gaps, markers=anomaly_marker(runs[0].config) or None,
                                title=f"Top-k magnitude separability of abnormal vs normal test videos "
                                f"({runs[0].spec.dataset})")

@@ -115,7 +115,12 @@ class TestSet:
 
 @dataclass(frozen=True, eq=False)
 class Benchmark:
-    """What a dataset adapter hands to the runner (its suggested schedule is `Dataset.suggested_steps`)."""
+    """What a dataset adapter hands to the runner (its suggested schedule is `Dataset.suggested_steps`).
+
+    `meta`: what the adapter reports, recorded in each result's config as ``benchmark.<key>``. Figures
+    read ``anomaly_snippets`` and ``anomaly_segments`` (the anomalies' length in snippets and in pooled
+    training segments) where a dataset knows them (the synthetic one does).
+    """
 
     name: str
     train: TrainSet

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
-from vadbench.results import RunStore
+from vadbench.datasets.synthetic import SyntheticConfig, anomaly_segments
+from vadbench.results import RunStore, TestTruth
 from vadbench.runner import Runner
 from vadbench.stats import topk_separability
 from vadbench.types import RunSpec, TestSet
@@ -43,20 +44,27 @@ def test_top_k_separability_rises_to_the_anomaly_length():
 
 
 def test_anomaly_length_in_training_segments():
-    config = {"dataset.mu": 6, "dataset.min_length": 64, "dataset.max_length": 64}
-    assert plots.anomaly_segments(config) == pytest.approx(3.0)
-    assert plots.anomaly_segments({"dataset.root": "/x"}) is None
+    """The synthetic benchmark records it; figures mark it from the recorded config alone."""
+    assert anomaly_segments(SyntheticConfig(mu=6, min_length=64, max_length=64)) == pytest.approx(3.0)
+    config = {"benchmark.anomaly_snippets": 6, "benchmark.anomaly_segments": 3.0}
+    assert plots.anomaly_marker(config) == {"anomaly of 6 snippets (~3.0 segments)": 3.0}
+    assert plots.anomaly_marker({"dataset.root": "/x"}) == {}
 
 
-def test_snippet_truth_and_input_magnitudes_follow_the_test_layout():
+def test_snippet_truth_and_input_magnitudes_follow_the_test_layout(tmp_path):
     test = TestSet(
         features=np.full((5, 1, 4), 0.5, dtype=np.float32), offsets=np.array([0, 2, 5]), labels=np.array([1, 0]),
         frame_labels=np.r_[np.zeros(4), np.ones(4), np.zeros(12)], video_ids=("a", "b"),
         classes=("x", "Normal"), snippet_frames=4,
     )
-    np.testing.assert_array_equal(plots.snippet_truth(test, 0), [0.0, 1.0])
-    inputs = plots.input_magnitudes(test)  # pooled to the 32 training segments, as the top-k sees them
-    assert [len(m) for m in inputs] == [32, 32] and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
+    store, spec = RunStore(tmp_path), RunSpec("rtfm")
+    store.write_test_truth(spec, TestTruth.of(test))
+    truth = store.test_truth(spec)  # what the figures read: stored once per benchmark, no features
+    np.testing.assert_array_equal(truth.snippet_truth(0), [0.0, 1.0])
+    np.testing.assert_array_equal(truth.frames(1), np.zeros(12))
+    assert truth.video_ids == ("a", "b") and truth.classes == ("x", "Normal")
+    inputs = truth.input_magnitudes  # pooled to the 32 training segments, as the top-k sees them
+    assert inputs.shape == (2, 32) and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
     np.testing.assert_allclose(plots.pooled(np.arange(64.0))[:2], [0.5, 2.5])
 
 
