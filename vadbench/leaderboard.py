@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from vadbench.aggregate import FORMATS, Row, render_table, rows
+from vadbench.aggregate import Row, render_table, rows
 from vadbench.errors import UsageError
 from vadbench.types import RunResult
-
-__all__ = ["DEFAULT_METRICS", "FORMATS", "METRICS", "render"]
 
 #: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
 METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
@@ -50,8 +48,6 @@ def render(results: Iterable[RunResult], fmt: str = "md", metrics: Sequence[str]
     as missing ("-", or empty in csv), never as 0. `metrics` chooses the columns (default: DEFAULT_METRICS).
     Rows selected on the test set get their own, labelled table (csv: one table, told apart by protocol).
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     metrics = list(metrics or DEFAULT_METRICS)
     board = rows(results)
     if not board:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.aggregate import FORMATS, MARKS, Row, render_table, rows
+from vadbench.aggregate import MARKS, Row, render_table, rows
 from vadbench.errors import UsageError
 from vadbench.grid import Grid, read_toml
 from vadbench.results import RunStore, TestTruth
@@ -53,8 +53,6 @@ def render_grid(
     `metrics` chooses the metric columns (default: the table kind's own); a metric that no run of a row
     recorded is shown as "-" (csv: empty), never as 0.
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not results:
         raise UsageError(f"{grid.path}: no results to render")
     all_rows = grid_rows(grid, results)
