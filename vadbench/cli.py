@@ -69,7 +69,11 @@ def add_list(commands: argparse._SubParsersAction) -> None:
 
 def plugins_with_warnings() -> Plugins:
     """The loaded plugins (importing them imports torch), with a warning line per plugin that failed to load."""
-    from vadbench.plugins import get_plugins
+    try:
+        from vadbench.plugins import get_plugins
+    except ImportError as error:
+        raise UsageError(f"this command loads the plugins, which need torch ({error}); `vadbench leaderboard`, "
+                         "`vadbench grid --table-only` and `vadbench plot` do not") from None
 
     plugins = get_plugins()
     for problem in plugins.errors:

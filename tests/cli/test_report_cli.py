@@ -61,6 +61,9 @@ def test_leaderboard_tables_and_figures_need_no_torch(capsys, store, tmp_path):
         assert found.returncode == 0 and found.stderr == "", found.stderr
         assert found.stdout == table  # the same table, differences included, from the store alone
 
+    found = without_torch(tmp_path, "list")  # the commands that load plugins say what they need
+    assert found.returncode == 2 and found.stderr.count("\n") == 1 and "need torch" in found.stderr
+
     pytest.importorskip("matplotlib")
     for kind, grid, extra in (("sweep", "sweep", []), ("per-class", "plain", []), ("video", "plain", []),
                               ("separability", "plain", ["--method", "rtfm", "--max-k", "4"])):
