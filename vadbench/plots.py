@@ -58,14 +58,13 @@ def collect_sweep(rows: Sequence[Row], x: str, metric: str = "auc") -> list[Curv
     """One curve per row family (same method, protocol and other sweep values), `metric` in percent."""
     families: dict[str, list[tuple[float, float, float]]] = {}
     for row in rows:
-        value = row.sweep.get(x)
-        values = [100 * r.metrics[metric] for r in row.ok if metric in r.metrics]
-        if not isinstance(value, (int, float)) or not values:
+        value, stat = row.sweep.get(x), row.stat(metric)
+        if not isinstance(value, (int, float)) or stat.mean != stat.mean:  # not swept, or no run recorded it
             continue
         others = [f"{k}={v}" for k, v in row.sweep.items() if k != x]
         protocol = [] if row.spec.protocol == "last" else [row.spec.protocol]
         label = " ".join([row.spec.method, *protocol, *others])
-        families.setdefault(label, []).append((float(value), *mean_std(values)))
+        families.setdefault(label, []).append((float(value), stat.mean, stat.std))
     curves = []
     for label, points in families.items():
         points.sort()
