@@ -5,6 +5,10 @@ errors raise `UsageError`; `main` prints them as one line on stderr and exits wi
 traceback only with ``--debug``). `run` and `grid` exit with code 1 when a run failed (after printing
 the table that marks it), so that scripts notice without parsing the table; 130 means interrupted
 (Ctrl-C or SIGTERM).
+
+Only the commands that train, list or check data load the plugins (`plugins_with_warnings`), whose
+modules import torch; the report commands (`leaderboard`, `grid --table-only`, `plot`) read the run
+store alone and import the modules they need inside their handlers, so they run without torch.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ import functools
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from vadbench import __version__
 from vadbench.errors import UsageError
-from vadbench.executor import Executor, create_executor
-from vadbench.plugins import Plugins, get_plugins
-from vadbench.registry import option_names
-from vadbench.types import PRECISIONS, RunSpec
+from vadbench.types import PRECISIONS, RunResult, RunSpec
+
+if TYPE_CHECKING:
+    from vadbench.executor import Executor
+    from vadbench.grid import Grid
+    from vadbench.plugins import Plugins
 
 DEFAULT_OUT = "vadbench-runs"
 #: The metric columns `--metrics` can choose, and what each is (metrics.py computes them; tables title them).
@@ -65,7 +71,35 @@ def add_list(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_list)
 
 
-def cmd_list(args: argparse.Namespace, plugins: Plugins) -> int:
+def plugins_with_warnings() -> Plugins:
+    """The loaded plugins (importing them imports torch), with a warning line per plugin that failed to load."""
+    try:
+        from vadbench.plugins import get_plugins
+    except ImportError as error:
+        raise UsageError(f"this command loads the plugins, which need torch ({error}); `vadbench leaderboard`, "
+                         "`vadbench grid --table-only` and `vadbench plot` do not") from None
+
+    plugins = get_plugins()
+    for problem in plugins.errors:
+        print(f"vadbench: warning: {problem}", file=sys.stderr)
+    return plugins
+
+
+def upgrade_with_plugins() -> Callable[[RunResult], RunResult]:
+    """`vadbench.experiment.upgrade_stored`, loading the plugins at its first call: only results stored by
+    an older version need them (a store written by this version is read without any plugin)."""
+    loaded = functools.cache(plugins_with_warnings)
+
+    def upgrade(result: RunResult) -> RunResult:
+        from vadbench.experiment import upgrade_stored
+
+        return upgrade_stored(loaded(), result)
+
+    return upgrade
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    plugins = plugins_with_warnings()
     for title, registry in (("methods", plugins.methods), ("datasets", plugins.datasets),
                             ("executors", plugins.executors)):
         print(f"{title}:")
@@ -149,6 +183,8 @@ EXECUTOR_OPTIONS = ("workers", "address", "gpus_per_run", "cpus_per_run")
 
 def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     """The executor chosen by `--executor`, with the options given on the command line."""
+    from vadbench.executor import create_executor
+
     options = {name: getattr(args, name) for name in EXECUTOR_OPTIONS if getattr(args, name) is not None}
     return create_executor(plugins, args.executor, options)
 
@@ -186,10 +222,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from vadbench.experiment import build_specs, run_specs
-    from vadbench.leaderboard import render, results_frame
+    from vadbench.leaderboard import render
+    from vadbench.registry import option_names
 
+    plugins = plugins_with_warnings()
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
     check_root(plugins, args.dataset, args.root)
     assignments = list(args.assignments) + ([f"dataset.root={args.root}"] if args.root else [])
@@ -201,12 +239,14 @@ def cmd_run(args: argparse.Namespace, plugins: Plugins) -> int:
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render(results_frame(results), args.format, args.metrics))
+    print(render(results, args.format, args.metrics))
     return exit_code(results)
 
 
 def check_root(plugins: Plugins, dataset: str, root: str | None) -> None:
     """`--root` only for a dataset that reads files (one with a ``root`` option), said in its own words."""
+    from vadbench.registry import option_names
+
     if root is not None and "root" not in option_names(plugins.datasets.get(dataset).cls.Config):
         raise UsageError(f"--root: dataset {dataset!r} reads no files; drop --root")
 
@@ -221,16 +261,22 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
         "grid", help="run every run of a grid file, then render its table",
         description="Expand a grid file (TOML: methods x datasets x protocols x option sweeps x seeds; see "
         "vadbench.grid and leaderboards/), run what is not finished under --out (an interrupted grid resumes) "
-        "and print the grid's table.",
+        "and print the grid's table (--table-only: render the table of the runs already stored, without "
+        "plugins, torch or data root).",
     )
     parser.add_argument("file", metavar="FILE", help="a grid file, e.g. leaderboards/rtfm-ablation.toml")
     _add_grid_choices(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     add_compile_argument(parser)
-    parser.add_argument("--format", default="md", choices=["md", "latex"], help="table format (default: md)")
+    parser.add_argument("--format", default="md", choices=["md", "csv", "latex"],
+                        help="table format (default: md; csv: one table of every row, mean and std in columns)")
     add_metrics_argument(parser, "auc,ap; ablation tables: auc")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the runs and whether they are finished; run nothing")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="list the runs and whether they are finished; run nothing")
+    mode.add_argument("--table-only", action="store_true",
+                      help="render the table of the grid's runs stored under --out; run nothing (needs no "
+                      "plugins, torch or data root; every run must be finished)")
     parser.add_argument("--quiet", action="store_true", help="no progress, only the line of a run that failed")
     add_executor_arguments(parser)
     parser.set_defaults(handler=cmd_grid)
@@ -246,22 +292,38 @@ def _add_grid_choices(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
 
 
-def _grid_specs(args: argparse.Namespace, plugins: Plugins, device: str = "auto") -> tuple[Any, list[Any]]:
-    from vadbench.grid import expand, load_grid, override
+def _grid(args: argparse.Namespace) -> Grid:
+    """The grid file with the command line's choices applied (`vadbench.grid.override`)."""
+    from vadbench.grid import load_grid, override
 
-    grid = override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
-    if args.root is not None:
-        check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
-    return grid, with_execution(expand(grid, plugins, device=device), args)
+    return override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
 
 
-def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
-    from vadbench.experiment import run_specs, with_data
+def _stored_grid_runs(grid: Grid, args: argparse.Namespace) -> list[RunResult]:
+    """The grid's runs in the store --out, found without plugins (`vadbench.grid.stored_runs`)."""
+    from vadbench.grid import stored_runs
+    from vadbench.results import RunStore, load_results
+
+    stored = load_results(args.out, upgrade_with_plugins()) if RunStore(args.out).runs.is_dir() else []
+    return stored_runs(grid, stored, args.out, precision=args.precision, compile=getattr(args, "compile", False))
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
     from vadbench.results import RunStore
     from vadbench.tables import render_grid
 
-    grid, specs = _grid_specs(args, plugins, args.device)
-    store = RunStore(args.out)
+    grid, store = _grid(args), RunStore(args.out)
+    if args.table_only:
+        results = _stored_grid_runs(grid, args)
+        print(render_grid(grid, results, store=store, fmt=args.format, metrics=args.metrics), end="")
+        return exit_code(results)
+    from vadbench.experiment import run_specs, with_data
+    from vadbench.grid import expand
+
+    plugins = plugins_with_warnings()
+    if args.root is not None:
+        check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
+    specs = with_execution(expand(grid, plugins, device=args.device), args)
     executor = executor_from_args(args, plugins)
     specs = executor.plan(specs, plugins)
     if args.dry_run:
@@ -274,7 +336,7 @@ def cmd_grid(args: argparse.Namespace, plugins: Plugins) -> int:
         print(f"{len(specs)} runs, {sum(map(store.is_finished, specs))} finished", file=sys.stderr)
         return 0
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render_grid(grid, results, store=store, plugins=plugins, fmt=args.format, metrics=args.metrics), end="")
+    print(render_grid(grid, results, store=store, fmt=args.format, metrics=args.metrics), end="")
     return exit_code(results)
 
 
@@ -290,13 +352,11 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_leaderboard)
 
 
-def cmd_leaderboard(args: argparse.Namespace, plugins: Plugins) -> int:
-    from vadbench.experiment import canonical_stored
-    from vadbench.leaderboard import render, results_frame
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from vadbench.leaderboard import render
     from vadbench.results import load_results
 
-    results = load_results(args.results_dir, functools.partial(canonical_stored, plugins))
-    print(render(results_frame(results), args.format, args.metrics))
+    print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics))
     return 0
 
 
@@ -331,15 +391,14 @@ def add_plot(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_plot)
 
 
-def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
+def cmd_plot(args: argparse.Namespace) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
     from pathlib import Path
 
-    from vadbench.experiment import with_data
-    from vadbench.plots import check_outputs, draw, finished, save, where
+    from vadbench.plots import check_outputs, draw, save, where
     from vadbench.results import RunStore, load_results
 
     source = Path(args.file)
@@ -349,15 +408,13 @@ def cmd_plot(args: argparse.Namespace, plugins: Plugins) -> int:
             raise UsageError(f"{source}: a folder; plot {args.kind} draws the runs of a grid file "
                              "(only plot curves takes a run store)")
         grid, store = None, RunStore(source)
-        results = [result for result in load_results(source) if result.status == "ok"]
+        results = [result for result in load_results(source, upgrade_with_plugins()) if result.status == "ok"]
         if not results:
             raise UsageError(f"{source}: no finished runs to plot")
     else:
-        grid, specs = _grid_specs(args, plugins)
-        specs = with_data(specs, plugins)
-        store = RunStore(args.out)
-        results = finished(grid, specs, store)
-    figure = draw(args.kind, where(results, args.where), store=store, plugins=plugins, grid=grid, x=args.x,
+        grid, store = _grid(args), RunStore(args.out)
+        results = [result for result in _stored_grid_runs(grid, args) if result.status == "ok"]
+    figure = draw(args.kind, where(results, args.where), store=store, grid=grid, x=args.x,
                   method=args.method, seed=args.seed, video=args.video, max_k=args.max_k)
     save(figure, outputs)
     print("\n".join(map(str, outputs)))
@@ -383,10 +440,11 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_data_check)
 
 
-def cmd_data_check(args: argparse.Namespace, plugins: Plugins) -> int:
+def cmd_data_check(args: argparse.Namespace) -> int:
     from vadbench.datacheck import check_dataset
     from vadbench.options import parse_assignment
 
+    plugins = plugins_with_warnings()
     options = {}
     for text in args.assignments:
         key, value = parse_assignment(text)
@@ -433,10 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _handle(args: argparse.Namespace) -> int:
     """Run the chosen command: input errors are one line and 2, an interruption (Ctrl-C, SIGTERM) 130."""
     try:
-        plugins = get_plugins()
-        for problem in plugins.errors:
-            print(f"vadbench: warning: {problem}", file=sys.stderr)
-        return int(args.handler(args, plugins))
+        return int(args.handler(args))
     except UsageError as error:
         if args.debug:
             raise

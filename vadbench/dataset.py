@@ -21,6 +21,9 @@ class Dataset(abc.ABC):
     #: folder). They stay out of the run key, which names the data by its `fingerprint` instead; an
     #: adapter that declares any must return a fingerprint.
     access_options: ClassVar[frozenset[str]] = frozenset()
+    #: Options whose values are replicates of one experiment, like seeds (UCSD's weak split seed):
+    #: tables average over them. Recorded in each result, so tables need no plugin.
+    replicate_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any) -> None:
         self.config = config

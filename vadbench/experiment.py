@@ -1,4 +1,10 @@
-"""Many runs at once: specs from command-line choices, executed with resume through the run store."""
+"""Many runs at once: specs from command-line choices, executed with resume through the run store.
+
+The driver (`run_specs`) is also where a result gets what the report path needs, so that tables and
+figures read the store without plugins, torch or a data root: the plugins' report metadata in each
+result's config (`vadbench.aggregate.report_metadata`) and, once per benchmark, its test ground truth
+(`vadbench.results.TestTruth`).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +19,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from vadbench.aggregate import report_metadata
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, WorkerFailure, results_with_retry
 from vadbench.executors.serial import SerialExecutor
 from vadbench.options import route_overrides
 from vadbench.plugins import Plugins, get_plugins
 from vadbench.pooling import Reduction
-from vadbench.results import RunStore
-from vadbench.runner import Runner, schedule
+from vadbench.results import RunStore, TestTruth
+from vadbench.runner import Runner, check_data, schedule
 from vadbench.types import RunResult, RunSpec
 
 
@@ -80,17 +87,29 @@ def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
     return options
 
 
-def canonical_stored(plugins: Plugins, spec: RunSpec) -> RunSpec:
-    """`canonical(spec)` for a spec read from the store, which an older version may have written with
-    options equal to the defaults. A spec this installation cannot check (a method, dataset or
-    option it does not know) stays as it was stored."""
+def upgrade_stored(plugins: Plugins, result: RunResult) -> RunResult:
+    """A result stored by an older version, as this version stores it: the options that only locate the
+    data moved out of its key, its spec canonical (an older version may have stored a run under a key that
+    named default values) and its plugins' report metadata in its config. A result whose method, dataset
+    or options this installation does not know stays as it was stored."""
+    spec = result.spec
     try:
         plugins.methods.config(spec.method, spec.method_options)
-        plugins.datasets.config(spec.dataset, spec.dataset_options)
+        plugins.datasets.config(spec.dataset, spec.full_dataset_options())
     except UsageError:
-        return spec
+        return result
+    access = plugins.datasets.get(spec.dataset).cls.access_options
+    located = replace(spec, dataset_options={k: v for k, v in spec.dataset_options.items() if k not in access},
+                      dataset_access={**spec.dataset_access,
+                                      **{k: v for k, v in spec.dataset_options.items() if k in access}})
     # The revision it was made with stays: a run of an older revision of the method is another run.
-    return dataclasses.replace(canonical(plugins, spec), method_revision=spec.method_revision)
+    upgraded = replace(canonical(plugins, located), method_revision=spec.method_revision)
+    return replace(result, spec=upgraded, config={**result.config, **recorded(plugins, spec)})
+
+
+def recorded(plugins: Plugins, spec: RunSpec) -> dict[str, Any]:
+    """The report metadata of `spec`'s method and dataset (`report_metadata`), for its result's config."""
+    return report_metadata(plugins.methods.get(spec.method).cls, plugins.datasets.get(spec.dataset).cls)
 
 
 def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
@@ -150,8 +169,10 @@ def run_specs(
     runs; a second one stores the run as failed. With `progress`, a line per run, and on a terminal a
     bar that counts the runs (finished earlier ones included) and per-step bars; in a log file or pipe
     the bars' redraws would be most of what is written, so there are only the lines. The line of a
-    run that failed is written even without `progress`: nothing else says why it failed. Runs are keyed on their data's
-    content first (`with_data`).
+    run that failed is written even without `progress`: nothing else says why it failed. Runs are keyed
+    on their data's content first (`with_data`). Every result gets its plugins' report metadata, and the
+    store the test ground truth of every benchmark with a successful run (`store_test_truth`), so the
+    results of earlier versions gain both when their command is repeated.
     """
     store = RunStore(out)
     store.ensure_writable()
@@ -164,17 +185,21 @@ def run_specs(
     for index, spec in enumerate(specs, 1):
         labels.setdefault(spec.key, f"[{index}/{len(specs)}] {spec.method} on {spec.dataset}, seed {spec.seed}")
     finished = {spec.key: store.result(spec) for spec in specs if store.is_finished(spec)}
+    for result in finished.values():
+        result.config.update(recorded(plugins, result.spec))
     pending = [spec for key, spec in {spec.key: spec for spec in specs}.items() if key not in finished]
     results: dict[str, RunResult] = {}
     bars = progress and sys.stderr.isatty()
     with ExitStack() as stack:
         if pending:  # before the bar, so that a missing extra is a clean one-line error
-            stack.enter_context(executor.session(plugins or get_plugins(), progress=bars))
+            stack.enter_context(executor.session(plugins, progress=bars))
         bar = stack.enter_context(tqdm(total=len(specs), desc="runs", unit="run", disable=not bars,
                                        file=sys.stderr))
 
         def arrived(result: RunResult, line: str) -> None:
             results[result.spec.key] = result
+            if result.status == "ok":
+                store_test_truth(store, plugins, result.spec)
             _say(progress or result.status != "ok", f"{labels[result.spec.key]}: {line}")  # why it failed, always
             bar.update(copies[result.spec.key])
 
@@ -185,9 +210,20 @@ def run_specs(
             arrived(result, f"finished earlier, skipped ({store.folder(result.spec)})")
         with closing(results_with_retry(executor, pending, retrying)) as arrivals:
             for result in arrivals:
+                result.config.update(recorded(plugins, result.spec))
                 store.write(result)
                 arrived(result, _summary(result))
     return [results[spec.key] for spec in specs]
+
+
+def store_test_truth(store: RunStore, plugins: Plugins, spec: RunSpec) -> None:
+    """Store the test ground truth of `spec`'s benchmark unless the store has it: the driver loads the
+    benchmark for it once per benchmark and store (runs may train elsewhere, on a worker or a Ray node)."""
+    if store.has_test_truth(spec):
+        return
+    benchmark = plugins.datasets.create(spec.dataset, spec.full_dataset_options()).load()
+    check_data(spec, benchmark)
+    store.write_test_truth(spec, TestTruth.of(benchmark.test))
 
 
 def _summary(result: RunResult) -> str:

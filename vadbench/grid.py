@@ -25,6 +25,10 @@ interrupted. Example (see leaderboards/ for the committed grids)::
 
 An option qualified by a dataset name (``shanghaitech.root``) applies to that dataset only, so one
 grid can hold several datasets. A method without a swept option is run once, not once per value.
+
+`expand` needs the plugins (it checks names and options and drops defaults from the run keys);
+`stored_runs` finds a grid's runs among stored results without them, from what each result records,
+so that tables and figures of a finished grid need no plugin, torch or data root.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vadbench.errors import UsageError
-from vadbench.experiment import build_specs
-from vadbench.plugins import Plugins
 from vadbench.protocols import parse_protocol
-from vadbench.types import RunSpec
+from vadbench.types import RunResult, RunSpec
+
+if TYPE_CHECKING:
+    from vadbench.plugins import Plugins
 
 TABLE_KINDS = ("leaderboard", "ablation", "comparison")
 _TOP_LEVEL = {"title", "methods", "datasets", "seeds", "protocols", "steps", "options", "sweep", "table"}
@@ -155,6 +160,8 @@ def override(
 def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpec]:
     """The validated, de-duplicated RunSpecs of `grid`, ordered by dataset, protocol, method, sweep point, seed
     (each in file order), so that a table lists a method's sweep together."""
+    from vadbench.experiment import build_specs  # the runner validates specs: torch only where runs are made
+
     for name in grid.methods:
         _named(grid, "methods", lambda n=name: plugins.methods.get(n))
     for name in grid.datasets:
@@ -162,10 +169,9 @@ def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpe
     if grid.table.baseline is not None and grid.table.baseline not in grid.methods:
         raise UsageError(f"{grid.path}: table.baseline {grid.table.baseline!r} is not one of the grid's methods")
     specs: dict[str, RunSpec] = {}
-    points = [dict(zip(grid.sweep, values, strict=True)) for values in itertools.product(*grid.sweep.values())]
     for dataset in grid.datasets:
         for protocol in grid.protocols:
-            for point in points:
+            for point in _points(grid):
                 assignments = _assignments({**grid.options, **point}, dataset, set(plugins.datasets.names()))
                 try:
                     built = build_specs(
@@ -180,6 +186,77 @@ def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpe
     # Stable: within a method the sweep points and seeds keep their file order.
     return sorted(specs.values(), key=lambda s: (grid.datasets.index(s.dataset), grid.protocols.index(s.protocol),
                                                  order[s.method]))
+
+
+def stored_runs(
+    grid: Grid, results: Sequence[RunResult], store: str | Path, *, precision: str = "fp32", compile: bool = False
+) -> list[RunResult]:
+    """The grid's runs among `results` (read from the run store `store`), in `expand`'s order, found without
+    plugins from what each result records.
+
+    A stored run is the run of a grid point (method, dataset, protocol, seed, and the grid's and the sweep
+    point's options) when each of the point's options that it has is recorded in its config with the
+    point's value (options that only locate the data aside), when every option its key names (stored keys
+    name only options that differ from the defaults) is one of the point's, and when its schedule is the
+    grid's. Only runs of `precision` and `compile` count, and no run trained in a stacked group (as
+    `vadbench grid` without ``--executor stacked``). A point without a stored run, or with runs on two
+    versions of the data (a feature file edited between them), is a usage error that says what to run.
+    """
+    candidates = [r for r in results if (r.spec.precision, r.spec.compile, r.spec.stacked) == (precision, compile, ())]
+    chosen: dict[str, RunResult] = {}
+    missing: list[str] = []
+    for dataset in grid.datasets:
+        for protocol in grid.protocols:
+            for method in grid.methods:
+                for point in _points(grid):
+                    options = {**grid.options, **point}
+                    for seed in grid.seeds:
+                        found = [r for r in candidates if (r.spec.method, r.spec.dataset, r.spec.protocol, r.spec.seed)
+                                 == (method, dataset, protocol, seed) and _is_run_of(grid, r, options)]
+                        where = " ".join([f"{method} on {dataset} [{protocol}] seed {seed}",
+                                          *(f"{k}={v}" for k, v in point.items())])
+                        if len({r.spec.data for r in found}) > 1:
+                            raise UsageError(f"{store}: runs of {grid.path} on {len({r.spec.data for r in found})} "
+                                             f"versions of the data ({where}); run `vadbench grid {grid.path} --root "
+                                             "DIR` to render the runs of the data under DIR")
+                        missing += [] if found else [where]
+                        chosen.update({r.spec.key: r for r in found if r.spec.key not in chosen})
+    if missing:
+        raise UsageError(f"runs of {grid.path} are not finished in {store} ({len(missing)} grid points without a "
+                         f"stored run, e.g. {missing[0]}); run `vadbench grid {grid.path} --out {store}` first")
+    return list(chosen.values())
+
+
+def _is_run_of(grid: Grid, result: RunResult, options: dict[str, Any]) -> bool:
+    """Whether `result` is the run of a grid point with `options` (`stored_runs`)."""
+    spec, config = result.spec, result.config
+    if "method" not in config:
+        return False  # no recorded config (a run failed in its worker): its options cannot be compared
+    named: set[str] = set()
+    for key, value in options.items():
+        scope, _, name = key.rpartition(".")
+        for kind in _kinds(grid, scope, spec):
+            recorded = f"{kind}.{name}"
+            if recorded not in config or (kind == "dataset" and name in spec.dataset_access):
+                continue
+            if config[recorded] != value and _text(config[recorded]) != _text(value):
+                return False
+            named.add(recorded)
+    names = [f"method.{k}" for k in spec.method_options] + [f"dataset.{k}" for k in spec.dataset_options]
+    steps = spec.steps is None if grid.steps is None else config.get("steps") == grid.steps
+    return steps and all(name in named for name in names)
+
+
+def _kinds(grid: Grid, scope: str, spec: RunSpec) -> list[str]:
+    """Which of a run's components an option key qualified by `scope` sets (`vadbench.options`)."""
+    if scope in ("", "method", "dataset"):
+        return [scope] if scope else ["method", "dataset"]
+    return ["method"] if scope == spec.method else ["dataset"] if scope == spec.dataset else []
+
+
+def _points(grid: Grid) -> list[dict[str, Any]]:
+    """The sweep points: each a mapping of swept option key -> value, in file order."""
+    return [dict(zip(grid.sweep, values, strict=True)) for values in itertools.product(*grid.sweep.values())]
 
 
 def _assignments(options: dict[str, Any], dataset: str, datasets: set[str]) -> list[str]:

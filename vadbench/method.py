@@ -19,7 +19,7 @@ the engine (each declaration is optional, typed, and recorded in every result's 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -120,6 +120,13 @@ class Method(abc.ABC):
     #: Whether the seeds of one configuration may train as one vmapped model (`vadbench.multirun`); a
     #: method with a step of its own, a global gradient clip or state outside its parameters may not.
     stackable: ClassVar[bool] = True
+    #: Boolean options that an ablation table shows as check-mark columns, option -> column title (RTFM
+    #: declares its Table 5 switches). Recorded in each result, so tables need no plugin.
+    table_marks: ClassVar[Mapping[str, str]] = {}
+    #: Options counted in the pooled training segments of a video, option -> what it counts (RTFM's top-k):
+    #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
+    #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
+    segment_options: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         self.config = config

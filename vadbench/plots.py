@@ -8,7 +8,7 @@
   below the line is worse than chance; starting at 0 would show a chance-level score as a tall bar;
 - `video_figure`: anomaly score and feature magnitude over one test video, ground truth shaded;
 - `separability_figure`: how well the mean of the top-k feature magnitudes tells abnormal from
-  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length mu). k is
+  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length). k is
   counted in the 32 pooled segments per video, where RTFM's training applies it, so every test video
   is pooled to 32 segments first (its snippet magnitudes are mean-pooled with the same boundaries);
 - `curves_figure`: how runs trained: each logged loss term against the step, one line per seed,
@@ -20,9 +20,13 @@ a marker per line, for grey-scale print), no top and right spines, no titles (ca
 the paper). `save` writes the formats that the file suffixes name.
 
 The `collect_*` functions turn stored runs into the plain arrays the figures take, so the figures
-can be tested on tiny data; `draw` does both for `vadbench plot`. Only matplotlib's object API is
-used (no pyplot, no global backend). Result figures show honest runs only (never ``oracle-test``
-ones); `curves_figure` shows any protocol, since it is about training, not results.
+can be tested on tiny data; `draw` does both for `vadbench plot`. Everything comes from the run store:
+the rows of `vadbench.aggregate`, the stored scores, magnitudes and training curves, the test ground
+truth stored once per benchmark (`vadbench.results.TestTruth`) and what each result records of its
+plugins (options counted in training segments) and its benchmark (the anomaly length), so no plugin,
+torch or data root is needed. Only matplotlib's object API is used (no pyplot, no global backend).
+Result figures show honest runs only (never ``oracle-test`` ones); `curves_figure` shows any
+protocol, since it is about training, not results.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import matplotlib
 import numpy as np
@@ -43,15 +47,15 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullLocator, ScalarFormatter
 
+from vadbench.aggregate import SEGMENT_OPTIONS, Row
 from vadbench.errors import UsageError
 from vadbench.grid import Grid
-from vadbench.plugins import Plugins
 from vadbench.pooling import pool_segments
 from vadbench.protocols import parse_protocol
-from vadbench.results import RunStore
+from vadbench.results import RunStore, TestTruth
 from vadbench.stats import mean_std, topk_separability
-from vadbench.tables import Row, rows
-from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult, RunSpec, TestSet
+from vadbench.tables import grid_rows
+from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult
 
 #: Widths in inches of a single and a double column of a two-column paper (CVPR, ICCV, IEEE).
 SINGLE_COLUMN, DOUBLE_COLUMN = 3.4, 7.0
@@ -129,19 +133,19 @@ def collect_sweep(rows: Sequence[Row], x: str, metric: str = "auc") -> tuple[lis
     families: dict[str, list[tuple[float, float, float, int]]] = {}
     references = []
     for row in rows:
-        value = row.sweep.get(x)
-        values = [100 * r.metrics[metric] for r in row.ok if metric in r.metrics]
-        if not values:
+        value, stat = row.sweep.get(x), row.stat(metric)
+        if stat.mean != stat.mean:  # no run recorded the metric
             continue
         others = [f"{k}={v}" for k, v in row.sweep.items() if k != x and v != "-"]
         protocol = [] if row.spec.protocol == "last" else [row.spec.protocol]
         label = " ".join([row.spec.method, *protocol, *others])
+        count = sum(1 for r in row.ok if _recorded(r.metrics.get(metric)))  # the runs behind `stat`
         if value == "-":
-            references.append(Reference(f"{label} (no {x})", *mean_std(values), len(values)))
+            references.append(Reference(f"{label} (no {x})", stat.mean, stat.std, count))
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UsageError(f"--x {x}: the sweep plot needs numbers, got {value!r} (the table shows every value)")
-        families.setdefault(label, []).append((float(value), *mean_std(values), len(values)))
+        families.setdefault(label, []).append((float(value), stat.mean, stat.std, count))
     curves = []
     for label, points in families.items():
         points.sort()
@@ -161,19 +165,6 @@ def collect_per_class(rows: Sequence[Row]) -> tuple[list[str], dict[str, tuple[n
         label = row.spec.method if row.spec.protocol == "last" else f"{row.spec.method} ({row.spec.protocol})"
         bars[label] = (np.array([s[0] for s in stats]), np.array([s[1] for s in stats]))
     return classes, bars, min((len(row.ok) for row in rows), default=0)
-
-
-def snippet_truth(test: TestSet, video: int) -> np.ndarray:
-    """Share of abnormal frames of each snippet of test video `video` (0 or 1 for aligned annotations)."""
-    f = test.snippet_frames
-    labels = np.asarray(test.frame_labels[f * test.offsets[video] : f * test.offsets[video + 1]], dtype=float)
-    return labels.reshape(-1, f).mean(axis=1)
-
-
-def input_magnitudes(test: TestSet) -> list[np.ndarray]:
-    """Per test video, the L2 norms of its features pooled to 32 segments as in training, averaged over
-    crops: the magnitudes before any learning."""
-    return [np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))]
 
 
 def pooled(magnitudes: np.ndarray) -> np.ndarray:
@@ -200,17 +191,23 @@ def collect_separability(
     return aucs, gaps
 
 
-def anomaly_segments(config: dict[str, Any]) -> float | None:
-    """The synthetic anomaly length mu in pooled training segments (k counts segments, mu snippets).
+def anomaly_marker(config: dict[str, Any]) -> dict[str, float]:
+    """A labelled position for the anomaly length in pooled training segments, where the run's benchmark
+    recorded it (``anomaly_segments`` in `Benchmark.meta`; the synthetic benchmark does), else nothing.
 
-    A video of T snippets is pooled to 32 segments, so an event of mu snippets covers about
-    mu * 32 / T of them; T is uniform on [min_length, max_length]. None for other datasets.
+    The label is short, as it stands above the axes: the length in snippets (``μ=6``, the paper's μ),
+    else in segments; the legend says what the line marks (`MARKER_MEANING`).
     """
-    try:
-        mu, low, high = (int(config[f"dataset.{key}"]) for key in ("mu", "min_length", "max_length"))
-    except KeyError:
-        return None
-    return float(mu * np.mean(TRAIN_SEGMENTS / np.arange(low, high + 1)))
+    segments = config.get("benchmark.anomaly_segments")
+    if not _recorded(segments):
+        return {}
+    snippets = config.get("benchmark.anomaly_snippets")
+    return {f"μ={snippets:g}" if _recorded(snippets) else f"μ≈{segments:.1f} seg.": float(segments)}
+
+
+def _recorded(value: Any) -> TypeGuard[float]:
+    """A recorded number (NaN excluded: not computed; booleans excluded), as `aggregate.Row.stat` counts."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def collect_curves(results: Sequence[RunResult], store: RunStore) -> list[TrainingCurves]:
@@ -255,7 +252,7 @@ def sweep_figure(curves: Sequence[Curve], x: str, *, references: Sequence[Refere
                  markers: dict[str, float] | None = None, ylabel: str = "frame-level AUC (%)",
                  xlabel: str | None = None) -> Figure:
     """Lines with std bands against `x`, references as dashed horizontal lines with their own band;
-    `markers` draws labelled vertical lines (e.g. mu)."""
+    `markers` draws labelled vertical lines (e.g. the anomaly length, `anomaly_marker`)."""
     figure = Figure(figsize=(SINGLE_COLUMN, 2.5), layout="constrained")
     axes = figure.subplots()
     handles = [_line_with_band(axes, curve, i) for i, curve in enumerate(curves)]
@@ -361,10 +358,10 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
     terms = _ordered(name for g in groups for c in g.curves for name in c["terms"])
     metrics = _ordered(c["selection"]["metric"] for g in groups for c in g.curves if "selection" in c)
     panels = len(terms) + len(metrics)
-    grid_rows = math.ceil(panels / 4)
-    columns = math.ceil(panels / grid_rows)
-    figure = Figure(figsize=(DOUBLE_COLUMN, 0.5 + 1.5 * grid_rows), layout="constrained")
-    axes_grid = figure.subplots(grid_rows, columns, sharex=True, squeeze=False).ravel()
+    panel_rows = math.ceil(panels / 4)
+    columns = math.ceil(panels / panel_rows)
+    figure = Figure(figsize=(DOUBLE_COLUMN, 0.5 + 1.5 * panel_rows), layout="constrained")
+    axes_grid = figure.subplots(panel_rows, columns, sharex=True, squeeze=False).ravel()
     for extra in axes_grid[panels:]:
         extra.remove()
     term_axes = dict(zip(terms, axes_grid[: len(terms)], strict=True))
@@ -517,7 +514,6 @@ def draw(
     results: Sequence[RunResult],
     *,
     store: RunStore,
-    plugins: Plugins,
     grid: Grid | None = None,
     x: str | None = None,
     method: str | None = None,
@@ -526,7 +522,7 @@ def draw(
     max_k: int = 24,
 ) -> Figure:
     """The figure `kind` (sweep, per-class, video, separability, curves) of `results`, finished runs of
-    `grid`; `curves` needs no grid (the runs of a store)."""
+    `grid` (`vadbench.grid.stored_runs`); `curves` needs no grid (the runs of a store)."""
     if kind == "curves":
         return curves_figure(collect_curves(_named_method(results, method), store))
     if grid is None:
@@ -534,24 +530,15 @@ def draw(
     if kind == "sweep":
         return _draw_sweep(grid, results, x)
     if kind == "per-class":
-        classes, bars, seeds = collect_per_class([r for r in rows(grid, results) if r.honest])
+        classes, bars, seeds = collect_per_class([r for r in grid_rows(grid, results) if r.honest])
         return per_class_figure(classes, bars, seeds=seeds)
     chosen = _of_method(grid, results, method)
-    test = plugins.datasets.create(chosen[0].spec.dataset, chosen[0].spec.full_dataset_options()).load().test
+    truth = store.test_truth(chosen[0].spec)
     if kind == "video":
-        return _draw_video(chosen, store, test, seed, video)
+        return _draw_video(chosen, store, truth, seed, video)
     if kind == "separability":
-        return _draw_separability(chosen, store, test, max_k)
+        return _draw_separability(chosen, store, truth, max_k)
     raise UsageError(f"unknown plot {kind!r}; plots are: sweep, per-class, video, separability, curves")
-
-
-def finished(grid: Grid, specs: Sequence[RunSpec], store: RunStore) -> list[RunResult]:
-    """The stored results of `specs`; missing runs are a usage error that says how to make them."""
-    missing = [spec for spec in specs if not store.is_finished(spec)]
-    if missing:
-        raise UsageError(f"{len(missing)} of the {len(specs)} runs of {grid.path} are not finished in "
-                         f"{store.root}; run `vadbench grid {grid.path} --out {store.root}` first")
-    return [store.result(spec) for spec in specs]
 
 
 def where(results: Sequence[RunResult], conditions: Sequence[str]) -> list[RunResult]:
@@ -615,16 +602,16 @@ def _draw_sweep(grid: Grid, results: Sequence[RunResult], x: str | None) -> Figu
     x = x or grid.sweep_options[0]
     if x not in grid.sweep_options:
         raise UsageError(f"--x {x}: not swept by {grid.path}; swept: {', '.join(grid.sweep_options)}")
-    markers = {}
-    if x == "k":
+    # An option counted in training segments (RTFM's k): say so, and mark where the anomalies end.
+    counts = next((r.config[SEGMENT_OPTIONS][x] for r in results if x in r.config.get(SEGMENT_OPTIONS, {})), None)
+    markers: dict[str, float] = {}
+    if counts is not None:
         for result in results:
-            segments = anomaly_segments(result.config)
-            if segments is not None:
-                markers[f"μ={result.config['dataset.mu']}"] = segments
-    curves, references = collect_sweep([r for r in rows(grid, results) if r.honest], x)
+            markers.update(anomaly_marker(result.config))
+    curves, references = collect_sweep([r for r in grid_rows(grid, results) if r.honest], x)
     if not curves:
         raise UsageError(f"--x {x}: no honest finished run has option {x} to plot against")
-    xlabel = "k (top-k of the 32 pooled training segments per video)" if x == "k" else None
+    xlabel = f"{x} ({counts} of the {TRAIN_SEGMENTS} pooled training segments per video)" if counts else None
     return sweep_figure(curves, x, references=references, markers=markers, xlabel=xlabel)
 
 
@@ -641,31 +628,31 @@ def _of_method(grid: Grid, results: Sequence[RunResult], method: str | None) -> 
     return chosen
 
 
-def _draw_video(runs: list[RunResult], store: RunStore, test: TestSet, seed: int | None, video: str | None) -> Figure:
+def _draw_video(runs: list[RunResult], store: RunStore, truth: TestTruth, seed: int | None,
+                video: str | None) -> Figure:
     run = next((r for r in runs if seed is None or r.spec.seed == seed), None)
     if run is None:
         raise UsageError(f"--seed {seed}: no run of {runs[0].spec.method} with that seed")
-    ids = list(test.video_ids)
+    ids = list(truth.video_ids)
     if video is None:
-        video = ids[int(np.flatnonzero(np.asarray(test.labels) == 1)[0])]
+        video = ids[int(np.flatnonzero(np.asarray(truth.labels) == 1)[0])]
     if video not in ids:
         raise UsageError(f"--video {video}: not a test video of {run.spec.dataset}; e.g. {', '.join(ids[:3])}")
     magnitudes = store.magnitudes(run.spec).get(video)
-    return video_figure(video, store.scores(run.spec)[video], magnitudes, snippet_truth(test, ids.index(video)),
+    return video_figure(video, store.scores(run.spec)[video], magnitudes, truth.snippet_truth(ids.index(video)),
                         run=f"{run.spec.method}, seed {run.spec.seed}")
 
 
-def _draw_separability(runs: list[RunResult], store: RunStore, test: TestSet, max_k: int) -> Figure:
+def _draw_separability(runs: list[RunResult], store: RunStore, truth: TestTruth, max_k: int) -> Figure:
     if max_k < 1:
         raise UsageError(f"--max-k must be at least 1, got {max_k}")
     ks = list(range(1, max_k + 1))
-    ids = list(test.video_ids)
+    ids = list(truth.video_ids)
     learned = [store.magnitudes(r.spec) for r in runs]
     if not all(learned):
         raise UsageError(f"{runs[0].spec.method} stores no feature magnitudes (its method has none)")
     label = f"{runs[0].spec.method} (learned)"
-    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned], "input features": [input_magnitudes(test)]}
-    aucs, gaps = collect_separability(magnitudes, test.labels, ks)
-    segments = anomaly_segments(runs[0].config)
-    markers = {f"μ={runs[0].config['dataset.mu']}": segments} if segments else None
-    return separability_figure(aucs, gaps, markers=markers)
+    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned],
+                  "input features": [list(truth.input_magnitudes)]}
+    aucs, gaps = collect_separability(magnitudes, truth.labels, ks)
+    return separability_figure(aucs, gaps, markers=anomaly_marker(runs[0].config) or None)

@@ -5,36 +5,94 @@ magnitudes, for methods that have them), ``curves.json`` (training curves, `RunS
 ``result.json``; the JSON is
 written last, by rename, so a folder without it is an unfinished run and is simply redone. Two
 processes finishing the same run write identical files, and rename keeps either one whole.
+
+What the report path needs of a benchmark's test set (`TestTruth`: ground truth, video ids, labels and
+classes, input feature magnitudes) is stored once per benchmark under ``<out>/benchmarks/<id>/``
+(``test.npz``, then ``benchmark.json`` by rename), so that tables and figures need no data root.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vadbench.aggregate import has_report_metadata
 from vadbench.errors import UsageError
-from vadbench.types import RunResult, RunSpec
+from vadbench.pooling import pool_segments
+from vadbench.types import RunResult, RunSpec, TestSet
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
 MAGNITUDES_FILE = "magnitudes.npz"
+BENCHMARK_FILE = "benchmark.json"
+TEST_FILE = "test.npz"
 #: Metrics that every successful result holds (the tables average them).
 REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
 CURVES_FILE = "curves.json"
 
 
+@dataclass(frozen=True, eq=False)
+class TestTruth:
+    """What tables and figures need of a benchmark's test set, without its features: the videos (ids,
+    labels, classes), the frame ground truth with each video's snippet offsets, and the magnitudes of the
+    input features pooled to the training segments (`input_magnitudes`)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    video_ids: tuple[str, ...]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    offsets: np.ndarray
+    frame_labels: np.ndarray
+    snippet_frames: int
+    input_magnitudes: np.ndarray  # (V, TRAIN_SEGMENTS)
+
+    @classmethod
+    def of(cls, test: TestSet) -> TestTruth:
+        return cls(tuple(test.video_ids), np.asarray(test.labels), tuple(test.classes), np.asarray(test.offsets),
+                   np.asarray(test.frame_labels), test.snippet_frames, input_magnitudes(test))
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def frames(self, video: int) -> np.ndarray:
+        """The frame ground truth of test video `video` (its index)."""
+        f = self.snippet_frames
+        return self.frame_labels[f * self.offsets[video] : f * self.offsets[video + 1]]
+
+    def snippet_truth(self, video: int) -> np.ndarray:
+        """Share of abnormal frames of each snippet of test video `video` (0 or 1 for aligned annotations)."""
+        return np.asarray(self.frames(video), dtype=float).reshape(-1, self.snippet_frames).mean(axis=1)
+
+
+def input_magnitudes(test: TestSet) -> np.ndarray:
+    """(V, TRAIN_SEGMENTS): per test video, the L2 norms of its features pooled to the training segments as
+    in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline)."""
+    return np.stack([np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))])
+
+
+def benchmark_id(spec: RunSpec) -> str:
+    """The name of the benchmark (dataset, the options that define its data, its fingerprint) a run used."""
+    blob = json.dumps({"dataset": spec.dataset, "dataset_options": spec.dataset_options, "data": spec.data},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 class RunStore:
-    """Results of finished runs, keyed by `RunSpec.key`."""
+    """Results of finished runs, keyed by `RunSpec.key`, and the test ground truth of their benchmarks."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.runs = self.root / "runs"
+        self.benchmarks = self.root / "benchmarks"
 
     def ensure_writable(self) -> None:
         """Create the store, or say which folder cannot be written."""
@@ -111,12 +169,49 @@ class RunStore:
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: not a vadbench curves file ({error})") from None
 
+    def has_test_truth(self, spec: RunSpec) -> bool:
+        return (self.benchmarks / benchmark_id(spec) / BENCHMARK_FILE).is_file()
 
-def load_results(root: str | Path, canonical: Callable[[RunSpec], RunSpec] | None = None) -> list[RunResult]:
+    def write_test_truth(self, spec: RunSpec, truth: TestTruth) -> None:
+        """Store the test ground truth of `spec`'s benchmark: arrays first, then the JSON that marks them whole."""
+        folder = self.benchmarks / benchmark_id(spec)
+        arrays: dict[str, Any] = {"video_ids": np.array(truth.video_ids, dtype=str), "labels": truth.labels,
+                  "classes": np.array(truth.classes, dtype=str), "offsets": truth.offsets,
+                  "frame_labels": truth.frame_labels, "input_magnitudes": truth.input_magnitudes}
+        record = json.dumps({"dataset": spec.dataset, "dataset_options": spec.dataset_options, "data": spec.data,
+                             "snippet_frames": truth.snippet_frames}, indent=2, sort_keys=True, default=_json_default)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
+            _atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot store the test set of {spec.dataset} in {folder} "
+                             f"({error.strerror or error})") from None
+
+    def test_truth(self, spec: RunSpec) -> TestTruth:
+        """The stored test ground truth of `spec`'s benchmark; a usage error saying how to store it when absent."""
+        folder = self.benchmarks / benchmark_id(spec)
+        path = folder / BENCHMARK_FILE
+        if not path.is_file():
+            raise UsageError(f"{self.root}: no test set stored for the {spec.dataset} runs (expected {path}; runs "
+                             "stored by an older vadbench lack it): repeat the `vadbench run` or `vadbench grid` "
+                             "command that made them, which skips the finished runs and stores it")
+        try:
+            snippet_frames = int(json.loads(path.read_text())["snippet_frames"])
+            with np.load(folder / TEST_FILE, allow_pickle=False) as data:
+                return TestTruth(tuple(map(str, data["video_ids"])), data["labels"], tuple(map(str, data["classes"])),
+                                 data["offsets"], data["frame_labels"], snippet_frames, data["input_magnitudes"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"{folder}: not a stored vadbench test set ({error})") from None
+
+
+def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | None = None) -> list[RunResult]:
     """One result per run stored under `root`, in key order; a folder without any is a usage error.
 
-    `canonical` maps a stored spec to the run it stands for (`vadbench.experiment.canonical_stored`:
-    an older version may have stored a run under a key that named default values). Several results
+    `upgrade` maps a result stored by an older version (without `vadbench.aggregate.report_metadata`) to
+    the form this version stores (`vadbench.experiment.upgrade_stored`: its canonical spec, for one, as an
+    older version may have stored a run under a key that named default values); it is called only for
+    such results, so a store written by this version is read without any plugin. Several results
     of one run (one key) count once: the newest, by the modification time of its ``result.json``,
     which is written last, when the run finished (ties: the last folder in name order).
     """
@@ -126,8 +221,8 @@ def load_results(root: str | Path, canonical: Callable[[RunSpec], RunSpec] | Non
     newest: dict[str, tuple[float, RunResult]] = {}
     for path in sorted(store.runs.glob(f"*/{RESULT_FILE}")):
         result = _read_result(path)
-        if canonical is not None:
-            result.spec = canonical(result.spec)
+        if upgrade is not None and not has_report_metadata(result):
+            result = upgrade(result)
         finished = path.stat().st_mtime
         if result.spec.key not in newest or finished >= newest[result.spec.key][0]:
             newest[result.spec.key] = (finished, result)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -73,8 +74,12 @@ class RankedRun:
 
 @dataclass(frozen=True)
 class Difference:
-    """AUC(A) - AUC(B) averaged over seeds, with its paired bootstrap interval (AUC as a fraction)."""
+    """AUC(A) - AUC(B) averaged over seeds, with its paired bootstrap interval (AUC as a fraction).
 
+    A table cell (`vadbench.aggregate.render_table`): ``+1.23 [+0.45, +2.01]``, or three csv columns.
+    """
+
+    SUFFIXES: ClassVar[tuple[str, ...]] = ("", "low", "high")
     estimate: float
     low: float
     high: float
@@ -86,6 +91,14 @@ class Difference:
     def describe(self, scale: float = 100.0) -> str:
         """``+1.23 [0.45, 2.01]`` (in percent by default)."""
         return f"{scale * self.estimate:+.2f} [{scale * self.low:+.2f}, {scale * self.high:+.2f}]"
+
+    def text(self, fmt: str) -> str:
+        """The cell in markdown or latex: `describe`, in percent."""
+        return self.describe()
+
+    def fields(self) -> list[str]:
+        """The csv fields: estimate, low and high, in percent."""
+        return [f"{100 * value:.4f}" for value in (self.estimate, self.low, self.high)]
 
 
 def paired_bootstrap(

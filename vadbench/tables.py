@@ -1,109 +1,66 @@
-"""Tables of a grid's results: leaderboard (with sweep columns), Table-5-style ablation, comparisons.
+"""Views of a grid's results: leaderboard (with sweep columns), Table-5-style ablation, comparisons.
 
-Cells are mean +- std over seeds in percent. Rows follow the grid file's order. Runs selected on the
-test set (protocol ``oracle-test``) are always rendered in their own, labelled section below the
-honest rows, never in the same table. The papers' numbers appear only in columns marked "reported".
-Never imports torch.
+The rows are `vadbench.aggregate.rows` of the grid's runs, with the grid's swept options kept apart
+(a grid that sweeps UCSD's split shows one row per split). Cells are mean ± std over seeds in percent.
+Rows follow the grid file's order. Runs selected on the test set (protocol ``oracle-test``) are always
+rendered in their own, labelled section below the honest rows, never in the same table (csv: one
+machine-readable table of every row, the protocol telling them apart). The papers' numbers appear only
+in columns marked "reported". Differences come with a paired bootstrap interval, computed from the
+stored scores and the test set's ground truth stored once per benchmark in the run store. Never imports
+torch and needs no plugin and no data root.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tabulate import tabulate
 
+from vadbench.aggregate import MARKS, Row, render_table, rows
 from vadbench.errors import UsageError
 from vadbench.grid import Grid, read_toml
-from vadbench.plugins import Plugins
-from vadbench.protocols import parse_protocol
-from vadbench.results import RunStore
-from vadbench.stats import Difference, mean_std, paired_bootstrap
-from vadbench.types import RunResult, RunSpec, TestSet
+from vadbench.results import RunStore, TestTruth
+from vadbench.stats import Difference, paired_bootstrap
+from vadbench.types import RunResult, RunSpec
 
-FORMATS = ("md", "latex")
 #: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
 METRICS = {"auc": "AUC", "ap": "AP", "ap_trapz": "AP (PR area)", "far": "FAR"}
 #: The columns shown unless others are chosen (an ablation table shows AUC only).
 DEFAULT_METRICS = ("auc", "ap")
-#: Flag options of an ablation table -> column title (in the paper's order).
-FLAGS = {"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"}
 ORACLE_NOTE = (
     "Selected on the TEST set (protocol oracle-test, as the public RTFM code does): optimistic, shown only "
     "to reconcile with published numbers; not comparable with the honest rows above."
 )
 
 
-@dataclass
-class Row:
-    """One table row: the runs that differ only in their seed."""
-
-    spec: RunSpec  # the first run's spec (seed aside, all runs of the row share it)
-    sweep: dict[str, Any]
-    results: list[RunResult] = field(default_factory=list)
-
-    @property
-    def ok(self) -> list[RunResult]:
-        return [r for r in self.results if r.status == "ok"]
-
-    @property
-    def honest(self) -> bool:
-        return parse_protocol(self.spec.protocol).honest
-
-    def cell(self, metric: str) -> str:
-        values = [100 * r.metrics[metric] for r in self.ok if _finite(r.metrics.get(metric))]
-        if not values:
-            return "-"
-        mean, std = mean_std(values)
-        return f"{mean:.2f} ± {std:.2f}"
-
-    def selected_step(self) -> str:
-        """Mean training step whose weights a selecting protocol kept ("-" for ``last``)."""
-        values = [r.metrics["selected_step"] for r in self.ok if "selected_step" in r.metrics]
-        return f"{np.mean(values):.0f}" if values else "-"
-
-    def ms_per_step(self) -> str:
-        values = [r.timings["ms_per_step"] for r in self.ok if "ms_per_step" in r.timings]
-        return f"{np.mean(values):.0f}" if values else "-"
-
-
-def rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
-    """Results grouped into rows (everything in the run's identity but the seed equal), in the order
-    they were given. A run given twice (one key) is one run: only its first result counts."""
-    grouped: dict[Hashable, Row] = {}
-    seen: set[str] = set()
-    for result in results:
-        spec = result.spec
-        if spec.key in seen:
-            continue
-        seen.add(spec.key)
-        sweep = {key.rpartition(".")[2]: grid.swept_value(key, result.config) for key in grid.sweep}
-        identity = {name: value for name, value in spec.identity().items() if name != "seed"}
-        key = json.dumps(identity, sort_keys=True, default=str)
-        grouped.setdefault(key, Row(spec, sweep)).results.append(result)
-    return list(grouped.values())
+def grid_rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
+    """The rows of a grid's results (its swept options kept apart), each with its swept values."""
+    found = rows(results, keep=grid.sweep_options)
+    for row in found:
+        row.sweep = {key.rpartition(".")[2]: grid.swept_value(key, row.results[0].config) for key in grid.sweep}
+    return found
 
 
 def render_grid(
-    grid: Grid, results: Sequence[RunResult], *, store: RunStore, plugins: Plugins, fmt: str = "md",
+    grid: Grid, results: Sequence[RunResult], *, store: RunStore, fmt: str = "md",
     metrics: Sequence[str] | None = None,
 ) -> str:
-    """The grid's table (its `table.kind`), honest rows first, test-selected rows in their own section.
+    """The grid's table (its `table.kind`), honest rows first, test-selected rows in their own section,
+    then the notes (csv: the one table of every row, no title and no notes).
 
     `metrics` chooses the metric columns (default: the table kind's own); a metric that no run of a row
-    recorded is shown as "-", never as 0.
+    recorded is shown as "-" (csv: empty), never as 0.
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not results:
         raise UsageError(f"{grid.path}: no results to render")
-    all_rows = rows(grid, results)
-    comparer = _Comparer(grid, store, plugins)
+    all_rows = grid_rows(grid, results)
+    comparer = _Comparer(grid, store)
     comparer.index(results)
     reported = Reported.load(grid)
+    if fmt == "csv":
+        return render_table(*reported.extend(*_TABLES[grid.table.kind](grid, all_rows, comparer, metrics)), fmt)
     parts = [f"## {grid.title}" if fmt == "md" else f"% {grid.title}"]
     for honest in (True, False):
         section = [row for row in all_rows if row.honest == honest]
@@ -114,29 +71,29 @@ def render_grid(
         headers, body = _TABLES[grid.table.kind](grid, section, comparer, metrics)
         if honest:  # the papers' (test-selected) numbers go beside our honest ones only once
             headers, body = reported.extend(headers, body)
-        style = "pipe" if fmt == "md" else "latex_raw"
-        parts.append(tabulate(body, headers=headers, tablefmt=style, disable_numparse=True))
+        parts.append(render_table(headers, body, fmt))
     notes = [*reported.notes(), *_notes(grid, all_rows, comparer)]
     parts.extend(f"_{note}_" if fmt == "md" else f"% {note}" for note in notes)
     return "\n\n".join(parts) + "\n"
 
 
-def _leaderboard(
-    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
-) -> tuple[list[str], list[list[str]]]:
+Table = tuple[list[str], list[list[Any]]]
+
+
+def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
     metrics = metrics or DEFAULT_METRICS
     headers = ["method", "dataset", "protocol", *grid.sweep_options, "seeds", *(_title(m) for m in metrics),
                "ms/step"]
-    body = [
+    body: list[list[Any]] = [
         [row.spec.method, row.spec.dataset, row.spec.protocol, *map(_show, row.sweep.values()),
-         str(len(row.ok)), *(row.cell(m) for m in metrics), row.ms_per_step()]
+         str(len(row.ok)), *(row.stat(m) for m in metrics), _whole(row.mean("timings", "ms_per_step"))]
         for row in section
     ]
     if grid.protocols != ("last",):
         # A selecting protocol: the step whose weights were evaluated.
         headers.append("selected step")
         for line, row in zip(body, section, strict=True):
-            line.append(row.selected_step())
+            line.append(_whole(row.mean("metrics", "selected_step")))
     if len(grid.protocols) > 1:
         # Several protocols: show each against `last` (same runs but the selection, same test videos);
         # in the test-selected section this is the optimism of selecting on the test set.
@@ -146,9 +103,7 @@ def _leaderboard(
     return headers, _with_failures(section, headers, body)
 
 
-def _comparison(
-    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
-) -> tuple[list[str], list[list[str]]]:
+def _comparison(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
     headers, body = _leaderboard(grid, section, comparer, metrics)
     headers = [*headers, f"Δ AUC vs {grid.table.baseline} [95% CI]"]
     for line, row in zip(body, section, strict=True):
@@ -156,13 +111,16 @@ def _comparison(
     return headers, body
 
 
-def _ablation(
-    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None
-) -> tuple[list[str], list[list[str]]]:
+def _ablation(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
+    """One line per method: a check-mark column per option its method declares (`Method.table_marks`,
+    e.g. RTFM's PDC, TSA, FM), then its cells per protocol, dataset and metric."""
     metrics = metrics or ("auc",)
     datasets = list(dict.fromkeys(row.spec.dataset for row in section))
     protocols = list(dict.fromkeys(row.spec.protocol for row in section))
-    headers = ["method", *FLAGS.values()]
+    marks: dict[str, str] = {}
+    for row in section:
+        marks.update({option: title for option, title in row.config.get(MARKS, {}).items() if option not in marks})
+    headers = ["method", *marks.values()]
     headers += [f"{d} {_title(m)}" + (f" ({p})" if len(protocols) > 1 else "")
                 for p in protocols for d in datasets for m in metrics]
     headers.append("ms/step")
@@ -171,24 +129,23 @@ def _ablation(
         by_method.setdefault(row.spec.method, {})[(row.spec.protocol, row.spec.dataset)] = row
     body = []
     for method, cells in by_method.items():
-        first = next(iter(cells.values()))
-        config = first.ok[0].config if first.ok else {}
-        flags = ["✓" if config.get(f"method.{flag}") else "" for flag in FLAGS]
-        ours = [cells[(p, d)].cell(m) if (p, d) in cells else "-" for p in protocols for d in datasets for m in metrics]
-        times = [row.ms_per_step() for row in cells.values()]
-        body.append([method, *flags, *ours, "/".join(times)])
+        config = next(iter(cells.values())).config
+        checks = ["✓" if option in config.get(MARKS, {}) and config.get(f"method.{option}") else "" for option in marks]
+        ours = [cells[(p, d)].stat(m) if (p, d) in cells else "-" for p in protocols for d in datasets for m in metrics]
+        times = [_whole(row.mean("timings", "ms_per_step")) for row in cells.values()]
+        body.append([method, *checks, *ours, "/".join(times)])
     return headers, body
 
 
-_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer, Sequence[str] | None], tuple[list[str], list[list[str]]]]] = {
+_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer, Sequence[str] | None], Table]] = {
     "leaderboard": _leaderboard,
     "comparison": _comparison,
     "ablation": _ablation,
 }
 
 
-def _with_failures(section: list[Row], headers: list[str], body: list[list[str]]) -> list[list[str]]:
-    failed = [len(row.results) - len(row.ok) for row in section]
+def _with_failures(section: list[Row], headers: list[str], body: list[list[Any]]) -> list[list[Any]]:
+    failed = [row.failed for row in section]
     if any(failed):
         headers.insert(headers.index("seeds") + 1, "failed")
         at = headers.index("failed")
@@ -222,7 +179,7 @@ class Reported:
             raise UsageError(f"{grid.path}: table.experiment: no {experiment!r} records in {path}; known: {known}")
         return cls(chosen)
 
-    def extend(self, headers: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    def extend(self, headers: list[str], body: list[list[Any]]) -> Table:
         """Add a "reported" column per (dataset, metric, features) with a number for a row's method
         (the first cell of every row)."""
         methods = [line[0] for line in body]
@@ -279,12 +236,11 @@ def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
 
 
 class _Comparer:
-    """Paired bootstrap differences between rows, from the stored scores and the benchmark's ground truth."""
+    """Paired bootstrap differences between rows, from the stored scores and the stored test ground truth."""
 
-    def __init__(self, grid: Grid, store: RunStore, plugins: Plugins, replicates: int = 2000) -> None:
-        self.grid, self.store, self.plugins, self.replicates = grid, store, plugins, replicates
+    def __init__(self, grid: Grid, store: RunStore, replicates: int = 2000) -> None:
+        self.grid, self.store, self.replicates = grid, store, replicates
         self.used = False
-        self._tests: dict[Hashable, TestSet] = {}
         self._index: dict[Hashable, RunResult] = {}
 
     def method_partner(self, spec: RunSpec) -> Hashable | None:
@@ -312,7 +268,8 @@ class _Comparer:
                 self._index[("protocol", s.method, _frozen(s.method_options), s.dataset, _frozen(s.dataset_options),
                              s.steps, s.seed)] = r
 
-    def describe(self, row: Row, partner: Callable[[RunSpec], Hashable | None]) -> str:
+    def describe(self, row: Row, partner: Callable[[RunSpec], Hashable | None]) -> Difference | str:
+        """The difference of `row` to its partner runs, or "-" when it has none."""
         pairs = []
         for result in row.ok:
             key = partner(result.spec)
@@ -321,27 +278,22 @@ class _Comparer:
         if not pairs:
             return "-"
         self.used = True
-        return self.difference(pairs).describe()
+        return self.difference(pairs)
 
     def difference(self, pairs: list[tuple[RunResult, RunResult]]) -> Difference:
-        test = self.test_set(pairs[0][0].spec)
-        ids = test.video_ids
-        frames = [test.frame_labels[test.snippet_frames * test.offsets[v]: test.snippet_frames * test.offsets[v + 1]]
-                  for v in range(len(test))]
+        """The paired bootstrap of `pairs`, which share one test set (a grid row never averages over a
+        replicate option: the grid fixes or sweeps it)."""
+        truth: TestTruth = self.store.test_truth(pairs[0][0].spec)
+        ids = truth.video_ids
+        frames = [truth.frames(v) for v in range(len(truth))]
         scores_a = [self._ordered(a.spec, ids) for a, _ in pairs]
         scores_b = [self._ordered(b.spec, ids) for _, b in pairs]
-        return paired_bootstrap(scores_a, scores_b, frames, test.labels, snippet_frames=test.snippet_frames,
+        return paired_bootstrap(scores_a, scores_b, frames, truth.labels, snippet_frames=truth.snippet_frames,
                                 replicates=self.replicates)
 
     def _ordered(self, spec: RunSpec, ids: Sequence[str]) -> list[np.ndarray]:
         scores = self.store.scores(spec)
         return [scores[v] for v in ids]
-
-    def test_set(self, spec: RunSpec) -> TestSet:
-        key = (spec.dataset, _frozen(spec.dataset_options))
-        if key not in self._tests:
-            self._tests[key] = self.plugins.datasets.create(spec.dataset, spec.full_dataset_options()).load().test
-        return self._tests[key]
 
 
 def _frozen(options: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -356,5 +308,6 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and value == value
+def _whole(value: float | None) -> str:
+    """A mean shown to the unit ("-" when no run has it): steps, milliseconds."""
+    return "-" if value is None else f"{value:.0f}"

@@ -137,6 +137,9 @@ class TestSet:
 class Benchmark:
     """What a dataset adapter hands to the runner (its suggested schedule is `Dataset.suggested_steps`).
 
+    `meta`: what the adapter reports, recorded in each result's config as ``benchmark.<key>``. Figures
+    read ``anomaly_snippets`` and ``anomaly_segments`` (the anomalies' length in snippets and in pooled
+    training segments) where a dataset knows them (the synthetic one does).
     Side inputs for methods that need them: class_names numbers the classes of `TrainSet.classes`
     (index 0 = "Normal"); prompts: (K, P) one vector per class index (e.g. PEL4VAD's text embeddings),
     None when the dataset has none.

@@ -24,7 +24,7 @@ import numpy as np
 from vadbench import hookimpl
 from vadbench.dataset import Dataset
 from vadbench.pooling import DEFAULT_REDUCTION, Reduction
-from vadbench.types import SNIPPET_FRAMES, Benchmark, TestSet, TrainSet
+from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,24 @@ class Synthetic(Dataset):
         test = _test_set(generator, cfg)
         # Taken after generation, so the test set and the other videos do not change with the subset.
         train = train.with_abnormal(cfg.abnormal_subset)
+        meta = {"anomaly_snippets": cfg.mu, "anomaly_segments": anomaly_segments(cfg)}
         return Benchmark(
-            "synthetic", train, test, primary_metric="auc", meta={"mu": cfg.mu},
+            "synthetic", train, test, primary_metric="auc", meta=meta,
             class_names=("Normal", *(f"anomaly-{kind}" for kind in range(cfg.anomaly_classes))),
         )
 
     def suggested_steps(self) -> int:
         """`steps` (default 200): sized for a CPU run of about a minute, as the published schedules are not."""
         return self.config.steps
+
+
+def anomaly_segments(cfg: SyntheticConfig) -> float:
+    """The anomaly length mu in pooled training segments (RTFM's k counts segments, mu snippets).
+
+    A video of T snippets is pooled to 32 segments, so an event of mu snippets covers about
+    mu * 32 / T of them; T is uniform on [min_length, max_length].
+    """
+    return float(cfg.mu * np.mean(TRAIN_SEGMENTS / np.arange(cfg.min_length, cfg.max_length + 1)))
 
 
 def _train_set(generator: _VideoGenerator, cfg: SyntheticConfig, reduction: Reduction) -> TrainSet:

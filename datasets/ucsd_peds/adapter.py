@@ -51,6 +51,8 @@ class UCSDPeds(FeatureDataset):
 
     Config = UCSDConfig
     config: UCSDConfig
+    #: The weak split seed: papers report the mean over splits, as over seeds.
+    replicate_options = frozenset({"split"})
     subset: ClassVar[str]
     bundle = Bundle.beside(__file__)
 

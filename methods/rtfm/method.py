@@ -164,6 +164,10 @@ class RTFM(Method):
 
     Config = RTFMConfig
     config: RTFMConfig
+    #: Table 5's switches, shown as check marks in ablation tables.
+    table_marks = {"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"}
+    #: k counts the pooled training segments whose magnitudes are averaged.
+    segment_options = {"k": "top-k"}
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

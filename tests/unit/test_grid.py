@@ -1,4 +1,7 @@
-"""Grid files: parsing, validation errors naming file and field, expansion to RunSpecs, resume."""
+"""Grid files: parsing, validation errors naming file and field, expansion to RunSpecs, resume, and
+finding a grid's runs in a store without plugins."""
+
+import dataclasses
 
 import pytest
 from conftest import TINY_SYNTHETIC
@@ -6,7 +9,7 @@ from conftest import TINY_SYNTHETIC
 from vadbench.errors import UsageError
 from vadbench.executors.stacked import StackedExecutor
 from vadbench.experiment import build_specs, run_specs
-from vadbench.grid import expand, load_grid, override
+from vadbench.grid import expand, load_grid, override, stored_runs
 from vadbench.plugins import get_plugins
 from vadbench.results import RunStore
 
@@ -159,3 +162,48 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
     assert all(store.is_finished(s) for s in specs)
     assert [r.metrics["auc"] for r in results[:2]] == [r.metrics["auc"] for r in first]
     assert results[0].timings == first[0].timings  # read back from the store, not trained again
+
+
+def stored(specs, plugins):
+    """Results of `specs` with the config the runner records (the flat options and the schedule)."""
+    from vadbench.runner import flat_config, schedule
+    from vadbench.types import RunResult
+
+    results = []
+    for spec in specs:
+        method = plugins.methods.create(spec.method, spec.method_options)
+        dataset = plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+        config = {**flat_config(spec, method, dataset), "steps": schedule(plugins, spec)}
+        results.append(RunResult(spec, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}, config=config))
+    return results
+
+
+@pytest.mark.parametrize("text", [
+    'methods = ["rtfm", "sultani-mil"]\nseeds = [0, 1]\n[sweep]\nk = [1, 3]',  # 3: RTFM's default
+    'methods = ["rtfm"]\nsteps = 200\n[options]\ndataset.mu = 6\nrtfm.margin = 100.0',  # defaults, given
+    'methods = ["rtfm-fm", "rtfm"]\nseeds = [2]\n[options]\nuse_fm = true\n[sweep]\n"dataset.abnormal_subset" = [8, 0]',
+])
+def test_a_grids_stored_runs_are_found_without_plugins_exactly_as_expanded(tmp_path, text):
+    """`stored_runs` (the report path, no plugins) finds the runs `expand` (the run path) keys, and no
+    other run of the store: not the same method with another option, schedule, precision or stacking."""
+    plugins = get_plugins()
+    grid = load_grid(write(tmp_path, text))
+    ours = stored(expand(grid, plugins), plugins)
+    other = load_grid(write(tmp_path, 'methods = ["rtfm", "sultani-mil", "rtfm-fm"]\nseeds = [0, 1, 2]\n'
+                                      "steps = 7\n[sweep]\nk = [4]\nmargin = [50.0, 200.0]\n", "other.toml"))
+    others = stored(expand(other, plugins), plugins)
+    others += stored([dataclasses.replace(r.spec, precision="bf16") for r in ours], plugins)
+    others += stored([dataclasses.replace(r.spec, stacked=(0, 1)) for r in ours], plugins)
+    found = stored_runs(grid, others + ours, tmp_path)
+    assert [r.spec.key for r in found] == [r.spec.key for r in ours]
+
+
+def test_missing_runs_and_two_versions_of_the_data_are_errors_naming_the_point(tmp_path):
+    plugins = get_plugins()
+    grid = load_grid(write(tmp_path, 'methods = ["rtfm"]\nseeds = [0, 1]\n[sweep]\nk = [1, 2]'))
+    results = stored(expand(grid, plugins), plugins)
+    with pytest.raises(UsageError, match=r"not finished in .*rtfm on synthetic \[last\] seed 1 k=2\); run `vadbench"):
+        stored_runs(grid, results[:-1], tmp_path)
+    edited = stored([dataclasses.replace(results[0].spec, data="edited")], plugins)
+    with pytest.raises(UsageError, match="2 versions of the data"):
+        stored_runs(grid, [*results, *edited], tmp_path)

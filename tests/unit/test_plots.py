@@ -1,15 +1,19 @@
 """Figures on tiny data (their style, axes, legends and formats), the top-k separability, and what
 runs store for figures: feature magnitudes and training curves."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.aggregate import SEGMENT_OPTIONS, Row
+from vadbench.datasets.synthetic import SyntheticConfig, anomaly_segments
 from vadbench.errors import UsageError
-from vadbench.results import RunStore
+from vadbench.grid import Grid
+from vadbench.results import RunStore, TestTruth
 from vadbench.runner import Runner
 from vadbench.stats import topk_separability
-from vadbench.tables import Row
 from vadbench.types import RunResult, RunSpec, TestSet
 
 pytest.importorskip("matplotlib")
@@ -40,20 +44,28 @@ def test_top_k_separability_rises_to_the_anomaly_length():
 
 
 def test_anomaly_length_in_training_segments():
-    config = {"dataset.mu": 6, "dataset.min_length": 64, "dataset.max_length": 64}
-    assert plots.anomaly_segments(config) == pytest.approx(3.0)
-    assert plots.anomaly_segments({"dataset.root": "/x"}) is None
+    """The synthetic benchmark records it; figures mark it from the recorded config alone."""
+    assert anomaly_segments(SyntheticConfig(mu=6, min_length=64, max_length=64)) == pytest.approx(3.0)
+    config = {"benchmark.anomaly_snippets": 6, "benchmark.anomaly_segments": 3.0}
+    assert plots.anomaly_marker(config) == {"μ=6": 3.0}  # a short label above the axes; the legend explains
+    assert plots.anomaly_marker({"benchmark.anomaly_segments": 3.0}) == {"μ≈3.0 seg.": 3.0}
+    assert plots.anomaly_marker({"dataset.root": "/x"}) == {}
 
 
-def test_snippet_truth_and_input_magnitudes_follow_the_test_layout():
+def test_snippet_truth_and_input_magnitudes_follow_the_test_layout(tmp_path):
     test = TestSet(
         features=np.full((5, 1, 4), 0.5, dtype=np.float32), offsets=np.array([0, 2, 5]), labels=np.array([1, 0]),
         frame_labels=np.r_[np.zeros(4), np.ones(4), np.zeros(12)], video_ids=("a", "b"),
         classes=("x", "Normal"), snippet_frames=4,
     )
-    np.testing.assert_array_equal(plots.snippet_truth(test, 0), [0.0, 1.0])
-    inputs = plots.input_magnitudes(test)  # pooled to the 32 training segments, as the top-k sees them
-    assert [len(m) for m in inputs] == [32, 32] and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
+    store, spec = RunStore(tmp_path), RunSpec("rtfm")
+    store.write_test_truth(spec, TestTruth.of(test))
+    truth = store.test_truth(spec)  # what the figures read: stored once per benchmark, no features
+    np.testing.assert_array_equal(truth.snippet_truth(0), [0.0, 1.0])
+    np.testing.assert_array_equal(truth.frames(1), np.zeros(12))
+    assert truth.video_ids == ("a", "b") and truth.classes == ("x", "Normal")
+    inputs = truth.input_magnitudes  # pooled to the 32 training segments, as the top-k sees them
+    assert inputs.shape == (2, 32) and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
     np.testing.assert_allclose(plots.pooled(np.arange(64.0))[:2], [0.5, 2.5])
 
 
@@ -98,7 +110,7 @@ def legend_texts(figure):
 
 def row(method, values, sweep, protocol="last"):
     spec = RunSpec(method, protocol=protocol)
-    return Row(spec, sweep, [RunResult(spec, "ok", metrics={"auc": v}) for v in values])
+    return Row(spec, results=[RunResult(spec, "ok", metrics={"auc": v}) for v in values], sweep=sweep)
 
 
 def test_a_method_without_the_swept_option_is_a_labelled_reference_line():
@@ -112,6 +124,25 @@ def test_a_method_without_the_swept_option_is_a_labelled_reference_line():
     flat = [line for line in figure.axes[0].get_lines() if line.get_label() == "sultani-mil (no k)"]
     assert len(flat) == 1 and set(flat[0].get_ydata()) == {72.0}  # horizontal, at the mean
     assert legend_texts(figure) == ["mean ± std over 2 seeds", "rtfm", "sultani-mil (no k)"]
+
+
+def test_a_sweep_is_drawn_from_recorded_results_alone(tmp_path):
+    """No plugin: the x label from the method's recorded segment options, the anomaly length from the
+    benchmark's recorded config, mean ± std from the rows with the runs that recorded the metric."""
+    recorded = {SEGMENT_OPTIONS: {"k": "top-k"}, "benchmark.anomaly_snippets": 6, "benchmark.anomaly_segments": 3.0}
+    results = [RunResult(RunSpec("rtfm", seed=s, method_options={"k": k}), "ok", config={**recorded, "method.k": k},
+                         metrics={} if (k, s) == (4, 1) else {"auc": 0.8 + 0.01 * k + 0.01 * s})
+               for k in (1, 4) for s in (0, 1)]
+    results += [RunResult(RunSpec("sultani-mil", seed=s), "ok", config={"dataset.mu": 6}, metrics={"auc": 0.7})
+                for s in (0, 1)]
+    grid = Grid(Path("sweep.toml"), "sweep", ("rtfm", "sultani-mil"), sweep={"k": (1, 4)})
+    figure = plots.draw("sweep", results, store=RunStore(tmp_path), grid=grid)
+    axes = figure.axes[0]
+    assert axes.get_xlabel() == "k (top-k of the 32 pooled training segments per video)"
+    assert [text.get_text() for text in axes.texts] == ["μ=6"]
+    assert legend_texts(figure) == ["mean ± std over 1–2 seeds", "rtfm", "sultani-mil (no k)", plots.MARKER_MEANING]
+    with pytest.raises(UsageError, match="only plot curves takes a run store"):
+        plots.draw("sweep", results, store=RunStore(tmp_path))
 
 
 def test_per_class_bars_start_at_chance_and_the_axis_shows_below_chance_results():

@@ -5,9 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
+from vadbench.aggregate import REPLICATES, rows
 from vadbench.errors import UsageError
-from vadbench.experiment import build_specs, canonical_stored
-from vadbench.leaderboard import render, results_frame, summarise
+from vadbench.experiment import build_specs, upgrade_stored
+from vadbench.leaderboard import render
 from vadbench.plugins import get_plugins
 from vadbench.results import RunStore, load_results
 from vadbench.types import RunResult, RunSpec
@@ -85,17 +86,17 @@ def test_loading_a_folder_that_is_not_a_store(tmp_path):
 
 
 def test_leaderboard_mean_std_over_seeds_and_failures_counted():
-    frame = results_frame([result(seed=0, auc=0.8), result(seed=1, auc=0.9),
-                           result("sultani-mil", seed=0, auc=0.7), result("sultani-mil", seed=1, status="failed")])
-    summary = summarise(frame).set_index("method")
-    assert summary.loc["rtfm", "auc_mean"] == pytest.approx(85.0)
-    assert summary.loc["rtfm", "auc_std"] == pytest.approx(5.0)
-    assert summary.loc["sultani-mil", "runs"] == 1 and summary.loc["sultani-mil", "failed"] == 1
-    markdown = render(frame, "md")
+    results = [result(seed=0, auc=0.8), result(seed=1, auc=0.9),
+               result("sultani-mil", seed=0, auc=0.7), result("sultani-mil", seed=1, status="failed")]
+    rtfm, sultani = rows(results)
+    assert rtfm.stat("auc").mean == pytest.approx(85.0) and rtfm.stat("auc").std == pytest.approx(5.0)
+    assert len(sultani.ok) == 1 and sultani.failed == 1
+    markdown = render(results, "md")
     assert "85.00 ± 5.00" in markdown and "failed" in markdown
-    assert "\\pm" in render(frame, "latex")
-    csv = render(frame, "csv").splitlines()
+    assert "\\pm" in render(results, "latex")
+    csv = render(results, "csv").splitlines()
     assert csv[0].startswith("method,dataset,protocol,runs,failed,auc_mean,auc_std")
+    assert csv[1].startswith("rtfm,synthetic,last,2,0,85.0000,5.0000,")
 
 
 def test_result_json_is_plain_json(tmp_path):
@@ -118,16 +119,34 @@ def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run
     assert not store.is_finished(RunSpec("rtfm"))
 
 
-def test_runs_with_other_options_get_their_own_row_while_splits_are_averaged():
-    def run(seed, auc, **options):
-        data = {"root": "/d", **options.pop("data", {})}
-        spec = RunSpec("rtfm", dataset="ucsd-ped2", seed=seed, dataset_options=data, method_options=options)
-        return RunResult(spec, "ok", metrics={"auc": auc, "ap": auc, "ap_trapz": auc})
+def ucsd_run(seed, auc, split=0, **options):
+    """A UCSD run as the driver stores it: the split a replicate option (recorded from the adapter)."""
+    spec = RunSpec("rtfm", dataset="ucsd-ped2", seed=seed, dataset_options={"split": split} if split else {},
+                   method_options=options, dataset_access={"root": "/d"}, data=f"data-{split}")
+    return RunResult(spec, "ok", metrics={"auc": auc, "ap": auc, "ap_trapz": auc}, config={REPLICATES: ["split"]})
 
-    frame = results_frame([run(0, 0.8, data={"split": 0}), run(0, 0.9, data={"split": 1}), run(0, 0.5, k=4)])
-    summary = summarise(frame).set_index("options")
-    assert summary.loc["", "runs"] == 2 and summary.loc["", "auc_mean"] == pytest.approx(85.0)
-    assert summary.loc["k=4", "runs"] == 1 and summary.loc["k=4", "auc_mean"] == pytest.approx(50.0)
+
+def test_runs_with_other_options_get_their_own_row_while_splits_are_averaged():
+    board = rows([ucsd_run(0, 0.8, split=0), ucsd_run(0, 0.9, split=1), ucsd_run(0, 0.5, k=4)])
+    assert [(row.options, len(row.ok), row.stat("auc").mean) for row in board] == [
+        ("", 2, pytest.approx(85.0)), ("k=4", 1, pytest.approx(50.0))]
+    header, _, *lines = render([ucsd_run(0, 0.8, split=0), ucsd_run(0, 0.9, split=1)]).splitlines()
+    assert "data" not in [c.strip() for c in header.strip("|").split("|")]  # the splits' data differ by design
+    assert len(lines) == 1 and "85.00 ± 5.00" in lines[0]
+
+
+def test_runs_of_one_split_on_two_versions_of_the_data_are_not_averaged():
+    edited = ucsd_run(1, 0.1, split=1)
+    edited.spec = RunSpec(**{**edited.spec.__dict__, "data": "edited"})
+    with pytest.raises(UsageError, match="2 versions of the data"):
+        rows([ucsd_run(0, 0.8, split=0), ucsd_run(0, 0.9, split=1), edited])
+
+
+def test_a_view_may_keep_a_replicate_option_apart():
+    """A grid that sweeps the split shows one row per split; everything else averages over splits."""
+    runs = [ucsd_run(0, 0.8, split=0), ucsd_run(1, 0.7, split=0), ucsd_run(0, 0.9, split=1)]
+    assert [len(row.ok) for row in rows(runs, keep=["split"])] == [2, 1]
+    assert [len(row.ok) for row in rows(runs)] == [3]
 
 
 def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_far_as_missing():
@@ -135,7 +154,7 @@ def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_fa
     for run, far in zip(with_far, (0.02, 0.04), strict=True):
         run.metrics["far"] = far
     old = result("sultani-mil")  # stored before the false-alarm rate existed
-    frame = results_frame([*with_far, old])
+    frame = [*with_far, old]
     table = render(frame, "md", ["auc", "far"]).splitlines()
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert header == ["method", "dataset", "protocol", "runs", "AUC", "FAR"]
@@ -148,8 +167,8 @@ def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_fa
 
 def test_a_run_given_twice_counts_once():
     twice = result(seed=1, auc=0.8)
-    summary = summarise(results_frame([twice, twice, result(seed=2, auc=0.9)]))
-    assert summary.loc[0, "runs"] == 2 and summary.loc[0, "auc_mean"] == pytest.approx(85.0)
+    (row,) = rows([twice, twice, result(seed=2, auc=0.9)])
+    assert len(row.ok) == 2 and row.stat("auc").mean == pytest.approx(85.0)
 
 
 def test_results_of_one_run_stored_under_two_keys_count_once_the_newest(tmp_path):
@@ -161,10 +180,11 @@ def test_results_of_one_run_stored_under_two_keys_count_once_the_newest(tmp_path
     os.utime(old / "result.json", (1e9, 1e9))
     os.utime(new / "result.json", (2e9, 2e9))
     plugins = get_plugins()
-    results = load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))
+    results = load_results(tmp_path, lambda stored: upgrade_stored(plugins, stored))
     assert [(r.spec, r.metrics["auc"]) for r in results] == [(RunSpec("rtfm"), 0.9)]
+    assert results[0].config[REPLICATES] == []  # upgraded: the report metadata this version records
     os.utime(old / "result.json", (3e9, 3e9))
-    assert [r.metrics["auc"] for r in load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))] == [0.5]
+    assert [r.metrics["auc"] for r in load_results(tmp_path, lambda stored: upgrade_stored(plugins, stored))] == [0.5]
     assert len(load_results(tmp_path)) == 2  # without canonical forms the keys differ
 
 
@@ -204,7 +224,7 @@ def test_a_run_of_an_older_revision_of_its_method_is_another_run(tmp_path):
     store = RunStore(tmp_path)
     store.write(RunResult(old, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
     assert not store.is_finished(new)
-    (stored,) = load_results(tmp_path, lambda spec: canonical_stored(plugins, spec))
+    (stored,) = load_results(tmp_path, lambda result: upgrade_stored(plugins, result))
     assert stored.spec.method_revision == 1  # kept apart from new runs in the tables
     (rtfm,) = build_specs(plugins, ["rtfm"], "synthetic", [], [0])
     assert rtfm.key == RunSpec("rtfm").key  # unchanged methods keep their keys
