@@ -223,7 +223,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vadbench.experiment import build_specs, run_specs
+    from vadbench.driver import run_specs
+    from vadbench.experiment import build_specs
     from vadbench.leaderboard import render
     from vadbench.registry import option_names
 
@@ -317,7 +318,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
         results = _stored_grid_runs(grid, args)
         print(render_grid(grid, results, store=store, fmt=args.format, metrics=args.metrics), end="")
         return exit_code(results)
-    from vadbench.experiment import run_specs, with_data
+    from vadbench.driver import run_specs
+    from vadbench.experiment import with_data
     from vadbench.grid import expand
 
     plugins = plugins_with_warnings()

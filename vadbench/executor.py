@@ -1,7 +1,7 @@
 """The executor contract: where the runs of a grid execute (this process, worker processes, a Ray cluster).
 
 An executor only runs specs and hands back what came of each one. The driver
-(`vadbench.experiment.run_specs`) owns everything around it: skipping finished runs, writing the
+(`vadbench.driver.run_specs`) owns everything around it: skipping finished runs, writing the
 run store as results arrive (so an interrupted grid resumes), the per-run lines, and the retry
 policy (`results_with_retry`), which is therefore the same for every executor.
 """

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.driver import run_specs
 from vadbench.errors import UsageError
 from vadbench.executor import Executor, create_executor
 from vadbench.executors.ray_cluster import job_runtime_env
 from vadbench.executors.serial import SerialExecutor
-from vadbench.experiment import run_specs
 from vadbench.plugins import load_plugins
 from vadbench.results import RunStore
 from vadbench.types import RunResult, RunSpec

@@ -6,9 +6,10 @@ import dataclasses
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.driver import run_specs
 from vadbench.errors import UsageError
 from vadbench.executors.stacked import StackedExecutor
-from vadbench.experiment import build_specs, run_specs
+from vadbench.experiment import build_specs
 from vadbench.grid import expand, load_grid, override, stored_runs
 from vadbench.plugins import get_plugins
 from vadbench.results import RunStore

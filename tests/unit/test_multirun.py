@@ -109,8 +109,8 @@ def test_only_runs_that_differ_in_the_seed_stack():
 
 
 def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
+    from vadbench.driver import run_specs
     from vadbench.executors.stacked import StackedExecutor
-    from vadbench.experiment import run_specs
 
     runs = [*specs("rtfm", seeds=(0, 1)), *specs("sultani-mil", seeds=(0,)),
             *specs("rtfm", seeds=(2,), precision="bf16")]
@@ -122,8 +122,8 @@ def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
 def test_stacked_runs_have_keys_of_their_own_and_an_unfinished_group_trains_whole(tmp_path):
     """A stacked run's dropout masks depend on the seeds trained with it: its key names them, and when only
     some runs of a group are unfinished the whole group trains again, so each run gets its own numbers."""
+    from vadbench.driver import run_specs
     from vadbench.executors.stacked import StackedExecutor
-    from vadbench.experiment import run_specs
     from vadbench.results import RunStore
 
     with_dropout = [RunSpec("sultani-mil", dataset_options=dict(TINY_SYNTHETIC), seed=seed, steps=6, device="cpu")
