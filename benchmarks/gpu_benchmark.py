@@ -24,7 +24,7 @@ error and the others go on; a section that would overrun --budget-s is skipped a
 6. reference: the public code's data path (reference_loop.py), ms per step over 50 steps.
 7. grid: the Table-5 grid (8 variants x 3 seeds): estimated from each variant's measured ms per
    step, or run in full with --grid full.
-8. stacked: 3 seeds trained as one stacked model (vadbench.multirun) against one run (fp32 + CUDA graph).
+8. stacked: 3 seeds trained as one stacked model (vadbench.engine.stacking) against one run (fp32 + CUDA graph).
 
 Then DIR/summary.md puts the figures beside the issue's targets, and DIR/profile.txt holds the tables.
 """
@@ -54,15 +54,15 @@ import torch
 from reference_loop import ReferenceLoop, write_videos
 
 import vadbench
-from vadbench.acceleration import Acceleration
-from vadbench.evaluation import TestScorer
-from vadbench.method import TrainingInput
+from vadbench.api.method import TrainingInput
+from vadbench.api.types import RunSpec, TrainSet
+from vadbench.engine.acceleration import Acceleration
+from vadbench.engine.runner import Runner, seed_everything
+from vadbench.engine.scoring import TestScorer
+from vadbench.engine.stacking import stacked_step
+from vadbench.engine.training import Sampler, TrainingLog, TrainingStep, train
 from vadbench.methods.rtfm import ABLATIONS
-from vadbench.multirun import stacked_step
-from vadbench.plugins import get_plugins
-from vadbench.runner import Runner, seed_everything
-from vadbench.training import Sampler, TrainingLog, TrainingStep, train
-from vadbench.types import RunSpec, TrainSet
+from vadbench.plugins.manager import get_plugins
 
 #: The issue's targets on one H200.
 TARGETS = {"step_ms": 6.0, "full_run_s": 100.0, "test_pass_ms": 30.0, "grid_min": 30.0, "auc_points": 0.5}
@@ -459,7 +459,7 @@ class Bench:
 
     def stacked_section(self) -> dict[str, Any]:
         figures: dict[str, Any] = {}
-        acceleration = Acceleration("fp32", cuda_graph=True)  # stacking is fp32 only (vadbench.multirun)
+        acceleration = Acceleration("fp32", cuda_graph=True)  # stacking is fp32 only (vadbench.engine.stacking)
         for count in (1, 3):
             method = self.plugins.methods.create("rtfm", {"batch_size": self.sizes.batch})
             models, samplers = [], []
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         # Only for checking this script on a CPU: inductor takes minutes per graph there.
         torch.compile = functools.partial(torch.compile, backend=backend)  # type: ignore[assignment]
-    torch.backends.cudnn.benchmark = True  # as vadbench.training sets it around every CUDA run
+    torch.backends.cudnn.benchmark = True  # as vadbench.engine.training sets it around every CUDA run
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out)

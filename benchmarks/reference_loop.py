@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.method import Method, TrainBatch
-from vadbench.types import TRAIN_SEGMENTS
+from vadbench.api.method import Method, TrainBatch
+from vadbench.api.types import TRAIN_SEGMENTS
 
 
 def write_videos(folder: Path, videos: Iterable[np.ndarray]) -> list[Path]:

@@ -18,12 +18,12 @@ import torch
 from conftest import MEDIANS
 from reference_loop import ReferenceLoop, write_videos
 
-from vadbench.acceleration import Acceleration
-from vadbench.method import TrainingInput
-from vadbench.plugins import load_plugins
-from vadbench.pooling import pool_segments
-from vadbench.training import Sampler, TrainingStep
-from vadbench.types import TrainSet
+from vadbench.api.method import TrainingInput
+from vadbench.api.types import TrainSet
+from vadbench.data.reduction import pool_segments
+from vadbench.engine.acceleration import Acceleration
+from vadbench.engine.training import Sampler, TrainingStep
+from vadbench.plugins.manager import load_plugins
 
 VIDEOS_PER_CLASS, CROPS, DIM, BATCH = 48, 10, 64, 8
 STEPS_PER_ROUND, ROUNDS = 5, 5

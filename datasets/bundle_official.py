@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vadbench.annotations import parse_feature_list
-from vadbench.official import FOLDER, Source, pack_masks, write_sources
+from vadbench.data.annotations import parse_feature_list
+from vadbench.data.official import FOLDER, Source, pack_masks, write_sources
 
 HERE = Path(__file__).resolve().parent
 SULTANI = "ucf_crime/WaqasSultani_AnomalyDetectionCVPR2018"
@@ -48,7 +48,7 @@ ID_LISTS = {
 }
 MASKS = ("shanghaitech", "test_frame_mask.json", "shanghaitech/test_frame_mask")
 IDS = "video ids in list order, one per line (the authors' paths and crop files dropped)"
-RUNS = "run-length masks (vadbench.official.pack_masks)"
+RUNS = "run-length masks (vadbench.data.official.pack_masks)"
 
 
 def read_manifest(data: Path) -> dict[str, dict[str, str]]:

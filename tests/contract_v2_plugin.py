@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from vadbench import hookimpl
-from vadbench.method import Method, TrainBatch, TrainingInput
-from vadbench.pooling import Reduction
+from vadbench.api.method import Method, TrainBatch, TrainingInput
+from vadbench.data.reduction import Reduction
 
 #: What the tests read back: every batch the loss saw (shapes, labels, classes) and the learning rates.
 SEEN: dict[str, list] = {"batches": [], "lr": []}

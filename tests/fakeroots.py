@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vadbench.annotations import NORMAL, parse_id_list, parse_ucf_annotation, parse_ucf_train_split, parse_ucsd_m
+from vadbench.data.annotations import NORMAL, parse_id_list, parse_ucf_annotation, parse_ucf_train_split, parse_ucsd_m
+from vadbench.data.feature_dataset import FeatureDataset, abnormal_first
+from vadbench.data.official import unpack_masks
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
 from vadbench.datasets.ucf_crime.adapter import UCFCrime
 from vadbench.datasets.ucsd_peds.adapter import UCSDPeds
 from vadbench.datasets.xd_violence.adapter import XDViolence
-from vadbench.featureset import FeatureDataset, abnormal_first
-from vadbench.official import unpack_masks
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"published files not found at {SHARED}")

@@ -24,13 +24,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from vadbench import __version__
-from vadbench.errors import UsageError
-from vadbench.types import PRECISIONS, RunResult, RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.types import PRECISIONS, RunResult, RunSpec
 
 if TYPE_CHECKING:
-    from vadbench.executor import Executor
-    from vadbench.grid import Grid
-    from vadbench.plugins import Plugins
+    from vadbench.api.executor import Executor
+    from vadbench.plan.grid import Grid
+    from vadbench.plugins.manager import Plugins
 
 DEFAULT_OUT = "vadbench-runs"
 #: The metric columns `--metrics` can choose, and what each is (metrics.py computes them; tables title them).
@@ -74,7 +74,7 @@ def add_list(commands: argparse._SubParsersAction) -> None:
 def plugins_with_warnings() -> Plugins:
     """The loaded plugins (importing them imports torch), with a warning line per plugin that failed to load."""
     try:
-        from vadbench.plugins import get_plugins
+        from vadbench.plugins.manager import get_plugins
     except ImportError as error:
         raise UsageError(f"this command loads the plugins, which need torch ({error}); `vadbench leaderboard`, "
                          "`vadbench grid --table-only` and `vadbench plot` do not") from None
@@ -86,12 +86,12 @@ def plugins_with_warnings() -> Plugins:
 
 
 def upgrade_with_plugins() -> Callable[[RunResult], RunResult]:
-    """`vadbench.experiment.upgrade_stored`, loading the plugins at its first call: only results stored by
+    """`vadbench.plan.specs.upgrade_stored`, loading the plugins at its first call: only results stored by
     an older version need them (a store written by this version is read without any plugin)."""
     loaded = functools.cache(plugins_with_warnings)
 
     def upgrade(result: RunResult) -> RunResult:
-        from vadbench.experiment import upgrade_stored
+        from vadbench.plan.specs import upgrade_stored
 
         return upgrade_stored(loaded(), result)
 
@@ -183,7 +183,7 @@ EXECUTOR_OPTIONS = ("workers", "address", "gpus_per_run", "cpus_per_run")
 
 def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     """The executor chosen by `--executor`, with the options given on the command line."""
-    from vadbench.executor import create_executor
+    from vadbench.api.executor import create_executor
 
     options = {name: getattr(args, name) for name in EXECUTOR_OPTIONS if getattr(args, name) is not None}
     return create_executor(plugins, args.executor, options)
@@ -223,10 +223,10 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vadbench.driver import run_specs
-    from vadbench.experiment import build_specs
-    from vadbench.leaderboard import render
-    from vadbench.registry import option_names
+    from vadbench.executors.driver import run_specs
+    from vadbench.plan.specs import build_specs
+    from vadbench.plugins.registry import option_names
+    from vadbench.report.leaderboard import render
 
     plugins = plugins_with_warnings()
     methods = args.method or [entry.name for entry in plugins.methods if not entry.preset]
@@ -246,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def check_root(plugins: Plugins, dataset: str, root: str | None) -> None:
     """`--root` only for a dataset that reads files (one with a ``root`` option), said in its own words."""
-    from vadbench.registry import option_names
+    from vadbench.plugins.registry import option_names
 
     if root is not None and "root" not in option_names(plugins.datasets.get(dataset).cls.Config):
         raise UsageError(f"--root: dataset {dataset!r} reads no files; drop --root")
@@ -261,7 +261,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "grid", help="run every run of a grid file, then render its table",
         description="Expand a grid file (TOML: methods x datasets x protocols x option sweeps x seeds; see "
-        "vadbench.grid and leaderboards/), run what is not finished under --out (an interrupted grid resumes) "
+        "vadbench.plan.grid and leaderboards/), run what is not finished under --out (an interrupted grid resumes) "
         "and print the grid's table (--table-only: render the table of the runs already stored, without "
         "plugins, torch or data root).",
     )
@@ -294,33 +294,33 @@ def _add_grid_choices(parser: argparse.ArgumentParser) -> None:
 
 
 def _grid(args: argparse.Namespace) -> Grid:
-    """The grid file with the command line's choices applied (`vadbench.grid.override`)."""
-    from vadbench.grid import load_grid, override
+    """The grid file with the command line's choices applied (`vadbench.plan.grid.override`)."""
+    from vadbench.plan.grid import load_grid, override
 
     return override(load_grid(args.file), dataset=args.dataset, root=args.root, seeds=args.seeds, steps=args.steps)
 
 
 def _stored_grid_runs(grid: Grid, args: argparse.Namespace) -> list[RunResult]:
-    """The grid's runs in the store --out, found without plugins (`vadbench.grid.stored_runs`)."""
-    from vadbench.grid import stored_runs
-    from vadbench.results import RunStore, load_results
+    """The grid's runs in the store --out, found without plugins (`vadbench.plan.grid.stored_runs`)."""
+    from vadbench.plan.grid import stored_runs
+    from vadbench.report.store import RunStore, load_results
 
     stored = load_results(args.out, upgrade_with_plugins()) if RunStore(args.out).runs.is_dir() else []
     return stored_runs(grid, stored, args.out, precision=args.precision, compile=getattr(args, "compile", False))
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    from vadbench.results import RunStore
-    from vadbench.tables import render_grid
+    from vadbench.report.store import RunStore
+    from vadbench.report.tables import render_grid
 
     grid, store = _grid(args), RunStore(args.out)
     if args.table_only:
         results = _stored_grid_runs(grid, args)
         print(render_grid(grid, results, store=store, fmt=args.format, metrics=args.metrics), end="")
         return exit_code(results)
-    from vadbench.driver import run_specs
-    from vadbench.experiment import with_data
-    from vadbench.grid import expand
+    from vadbench.executors.driver import run_specs
+    from vadbench.plan.grid import expand
+    from vadbench.plan.specs import with_data
 
     plugins = plugins_with_warnings()
     if args.root is not None:
@@ -355,8 +355,8 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from vadbench.leaderboard import render
-    from vadbench.results import load_results
+    from vadbench.report.leaderboard import render
+    from vadbench.report.store import load_results
 
     print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics))
     return 0
@@ -400,8 +400,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
     from pathlib import Path
 
-    from vadbench.plots import check_outputs, draw, save, where
-    from vadbench.results import RunStore, load_results
+    from vadbench.report.plots import check_outputs, draw, save, where
+    from vadbench.report.store import RunStore, load_results
 
     source = Path(args.file)
     outputs = check_outputs(args.output or [f"{source.stem}-{args.kind}{suffix}" for suffix in (".pdf", ".png")])
@@ -443,8 +443,8 @@ def add_data(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from vadbench.datacheck import check_dataset
-    from vadbench.options import parse_assignment
+    from vadbench.data.check import check_dataset
+    from vadbench.plugins.overrides import parse_assignment
 
     plugins = plugins_with_warnings()
     options = {}

@@ -14,19 +14,19 @@ so ``pytest -k check_scores`` selects one check. A check raises AssertionError n
 the contract that broke. Components are instances: give them small options (a synthetic dataset of
 a few videos, a small hidden width), because every check builds, trains or loads them.
 
-* methods (`vadbench.method.Method`, probed with `crops` crops of `feature_dim` dimensions): one
+* methods (`vadbench.api.method.Method`, probed with `crops` crops of `feature_dim` dimensions): one
   training step (a finite scalar loss that changes the parameters), logged loss terms detached, the
   same step twice under one seed gives the same model, score shape and range, short videos (T = 1,
   2, 3, fewer snippets than a top-k needs), padding invariance, and training as a stacked model
   (`torch.func.vmap` over the loss, as the ``stacked`` executor does);
-* datasets (`vadbench.dataset.Dataset`): `load` gives a Benchmark of the declared types, video
+* datasets (`vadbench.api.dataset.Dataset`): `load` gives a Benchmark of the declared types, video
   labels only in training, test ground truth of 16 frames per snippet consistent with the video
   labels, unique video ids in disjoint splits, the primary metric computable, the same data twice;
-* executors (`vadbench.executor.Executor`): a few tiny runs of the built-in methods on the
+* executors (`vadbench.api.executor.Executor`): a few tiny runs of the built-in methods on the
   synthetic benchmark give the results of the ``serial`` executor (configure one CPU per run, as
   the reference uses one torch thread).
 
-Some checks apply only to what a method declares (`vadbench.method`): ``padded_scoring = "alone"``
+Some checks apply only to what a method declares (`vadbench.api.method`): ``padded_scoring = "alone"``
 (the method cannot score zero-padded batches) skips the padding check, and a method that cannot be
 stacked (``stackable = False``, a gradient clip, which would couple stacked runs, or a training step
 of its own) skips the stacked-training check; the test shows as skipped with the reason. Training
@@ -47,17 +47,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.acceleration import Acceleration
-from vadbench.dataset import Dataset
-from vadbench.executor import Executor, WorkerFailure
+from vadbench.api.dataset import Dataset
+from vadbench.api.executor import Executor, WorkerFailure
+from vadbench.api.method import Method
+from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
+from vadbench.engine.acceleration import Acceleration
+from vadbench.engine.runner import seed_everything
+from vadbench.engine.stacking import stack_refusal, stacked_step
+from vadbench.engine.training import Sampler, TrainingLog, TrainingStep, train
 from vadbench.executors.serial import SerialConfig, SerialExecutor
-from vadbench.method import Method
-from vadbench.metrics import evaluate
-from vadbench.multirun import stack_refusal, stacked_step
-from vadbench.plugins import get_plugins
-from vadbench.runner import seed_everything
-from vadbench.training import Sampler, TrainingLog, TrainingStep, train
-from vadbench.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
+from vadbench.plugins.manager import get_plugins
+from vadbench.report.metrics import evaluate
 
 #: The seed of every check: a failure reproduces.
 SEED = 0
@@ -278,7 +278,7 @@ def check_video_ids(dataset: Dataset) -> None:
 
 
 def check_primary_metric(dataset: Dataset) -> None:
-    """The benchmark's primary metric comes out of `vadbench.metrics.evaluate` as a finite number."""
+    """The benchmark's primary metric comes out of `vadbench.report.metrics.evaluate` as a finite number."""
     benchmark = dataset.load()
     scores = np.random.default_rng(SEED).random(len(benchmark.test.features))
     metrics = evaluate(scores, benchmark.test)

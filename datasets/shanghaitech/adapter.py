@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vadbench.annotations import parse_id_list
-from vadbench.datacheck import Problems
-from vadbench.errors import UsageError
-from vadbench.features import VideoFiles, load_npy
-from vadbench.featureset import (
+from vadbench.api.errors import UsageError
+from vadbench.api.types import SNIPPET_FRAMES
+from vadbench.data.annotations import parse_id_list
+from vadbench.data.check import Problems
+from vadbench.data.feature_dataset import (
     FeatureDataset,
     FrameLabels,
     ListsConfig,
@@ -28,13 +28,13 @@ from vadbench.featureset import (
     TestVideo,
     abnormal_first,
 )
-from vadbench.groundtruth import from_mask, pseudo_frames
-from vadbench.layout import FileIndex, read_text
-from vadbench.official import Bundle, unpack_masks
-from vadbench.types import SNIPPET_FRAMES
+from vadbench.data.file_index import FileIndex, read_text
+from vadbench.data.groundtruth import from_mask, pseudo_frames
+from vadbench.data.npy import VideoFiles, load_npy
+from vadbench.data.official import Bundle, unpack_masks
 
 MASK_FOLDER = "test_frame_mask"
-#: The bundled masks, all in one file (`vadbench.official.pack_masks`).
+#: The bundled masks, all in one file (`vadbench.data.official.pack_masks`).
 PACKED_MASKS = "test_frame_mask.json"
 SPLIT_FILES = {"train": "SH_Train.txt", "test": "SH_Test.txt"}
 KNOWN_LISTS = (("shanghai-i3d-train-10crop.list", "shanghai-i3d-test-10crop.list"),)
@@ -46,7 +46,7 @@ Mask = tuple[str, Callable[[], np.ndarray]]
 
 @dataclass(frozen=True)
 class ShanghaiTechConfig(ListsConfig):
-    """ShanghaiTech options (see `vadbench.featureset.FeatureConfig` and `ListsConfig`)."""
+    """ShanghaiTech options (see `vadbench.data.feature_dataset.FeatureConfig` and `ListsConfig`)."""
 
 
 class ShanghaiTech(FeatureDataset):

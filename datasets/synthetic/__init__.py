@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vadbench import hookimpl
-from vadbench.dataset import Dataset
-from vadbench.pooling import DEFAULT_REDUCTION, Reduction
-from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
+from vadbench.api.dataset import Dataset
+from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
+from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
 @dataclass(frozen=True)

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vadbench.annotations import (
+from vadbench.api.errors import UsageError
+from vadbench.data.annotations import (
     NORMAL,
     VideoAnnotation,
     parse_ucf_annotation,
     parse_ucf_mat,
     parse_ucf_train_split,
 )
-from vadbench.datacheck import Problems
-from vadbench.errors import UsageError
-from vadbench.features import VideoFiles
-from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
-from vadbench.groundtruth import GtConvention, labels_from_ranges, with_convention
-from vadbench.layout import FileIndex, read_text
-from vadbench.official import Bundle
+from vadbench.data.check import Problems
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
+from vadbench.data.file_index import FileIndex, read_text
+from vadbench.data.groundtruth import GtConvention, labels_from_ranges, with_convention
+from vadbench.data.npy import VideoFiles
+from vadbench.data.official import Bundle
 
 #: The official test annotation: its name in the dataset zip, then in Sultani et al.'s repository
 #: (the name it is bundled under).
@@ -34,10 +34,10 @@ KNOWN_LISTS = (
 
 @dataclass(frozen=True)
 class UCFCrimeConfig(ListsConfig):
-    """UCF-Crime options (see `vadbench.featureset.FeatureConfig` and `ListsConfig`).
+    """UCF-Crime options (see `vadbench.data.feature_dataset.FeatureConfig` and `ListsConfig`).
 
     gt_convention: how an annotated pair (s, e) is read, "half-open" [s, e) or "inclusive" [s, e] (the
-    convention of RTFM's own ``gt-ucf.npy``; see `vadbench.groundtruth.GtConvention`).
+    convention of RTFM's own ``gt-ucf.npy``; see `vadbench.data.groundtruth.GtConvention`).
     """
 
     gt_convention: GtConvention = "half-open"

@@ -18,14 +18,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from vadbench.annotations import parse_ucsd_m
-from vadbench.datacheck import Problems
-from vadbench.errors import UsageError
-from vadbench.features import VideoFiles
-from vadbench.featureset import FeatureConfig, FeatureDataset, Plan, TestVideo
-from vadbench.groundtruth import labels_from_ranges
-from vadbench.layout import FileIndex, find_video, read_text
-from vadbench.official import Bundle
+from vadbench.api.errors import UsageError
+from vadbench.data.annotations import parse_ucsd_m
+from vadbench.data.check import Problems
+from vadbench.data.feature_dataset import FeatureConfig, FeatureDataset, Plan, TestVideo
+from vadbench.data.file_index import FileIndex, find_video, read_text
+from vadbench.data.groundtruth import labels_from_ranges
+from vadbench.data.npy import VideoFiles
+from vadbench.data.official import Bundle
 
 _NORMAL_CLIP = re.compile(r"^(?P<clip>Train\d+)(?:_i3d|__0)\.npy$")
 

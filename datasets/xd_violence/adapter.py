@@ -14,14 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from vadbench.annotations import Range, parse_id_list, parse_xd_annotation
-from vadbench.datacheck import Problems
-from vadbench.errors import UsageError
-from vadbench.features import VideoFiles
-from vadbench.featureset import FeatureDataset, ListsConfig, Located, Plan, TestVideo
-from vadbench.groundtruth import GtConvention, labels_from_ranges, with_convention
-from vadbench.layout import FileIndex, read_text
-from vadbench.official import Bundle
+from vadbench.api.errors import UsageError
+from vadbench.data.annotations import Range, parse_id_list, parse_xd_annotation
+from vadbench.data.check import Problems
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig, Located, Plan, TestVideo
+from vadbench.data.file_index import FileIndex, read_text
+from vadbench.data.groundtruth import GtConvention, labels_from_ranges, with_convention
+from vadbench.data.npy import VideoFiles
+from vadbench.data.official import Bundle
 
 ANNOTATION_FILES = ("annotations.txt", "XD_Annotation.txt")
 #: The bundled video ids of each split, in the order of Wu et al.'s ``rgb.list`` and ``rgb_test.list``.
@@ -46,7 +46,7 @@ class XDViolenceConfig(ListsConfig):
     """XD-Violence options; modality "rgb+audio" appends the VGGish features (D + 128).
 
     gt_convention: how an annotated pair (s, e) is read, "half-open" [s, e) or "inclusive" [s, e] (see
-    `vadbench.groundtruth.GtConvention`).
+    `vadbench.data.groundtruth.GtConvention`).
     """
 
     modality: Literal["rgb", "rgb+audio"] = "rgb"

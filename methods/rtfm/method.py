@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.method import Method, TrainBatch, valid_mask
+from vadbench.api.method import Method, TrainBatch, valid_mask
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.rtfm.model import RTFMNet
 from vadbench.methods.sultani_mil.method import ranking_hinge

@@ -61,7 +61,7 @@ def test_argparse_errors_are_one_line_too(capsys):
 
 
 def test_debug_shows_the_traceback(capsys, tmp_path):
-    from vadbench.errors import UsageError
+    from vadbench.api.errors import UsageError
 
     with pytest.raises(UsageError):
         main(["--debug", "run", "--method", "rtfx", "--out", str(tmp_path)])
@@ -160,8 +160,8 @@ def test_a_method_that_cannot_take_the_feature_dimension_is_one_line(capsys, tmp
 
 
 def test_leaderboard_metrics_option_chooses_the_columns(capsys, tmp_path):
-    from vadbench.results import RunStore
-    from vadbench.types import RunResult, RunSpec
+    from vadbench.api.types import RunResult, RunSpec
+    from vadbench.report.store import RunStore
 
     store = RunStore(tmp_path)
     store.write(RunResult(RunSpec("rtfm"), "ok", metrics={"auc": 0.9, "ap": 0.5, "ap_trapz": 0.5, "far": 0.125}))

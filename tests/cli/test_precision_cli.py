@@ -1,7 +1,7 @@
 """--precision and --compile on the command line: bf16 and compiled runs are stored and tabled apart."""
 
 from vadbench.cli import main
-from vadbench.results import load_results
+from vadbench.report.store import load_results
 
 
 def test_bf16_runs_get_their_own_keys_and_table_rows(capsys, tmp_path, tiny_synthetic_args):

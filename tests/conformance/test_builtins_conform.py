@@ -3,7 +3,7 @@ built-in executor pass the conformance checks that plugin authors run (`vadbench
 
 import importlib.util
 
-from vadbench.plugins import get_plugins
+from vadbench.plugins.manager import get_plugins
 from vadbench.testing import parametrize_with_checks
 
 PLUGINS = get_plugins()

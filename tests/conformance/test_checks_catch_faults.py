@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from vadbench import testing
-from vadbench.dataset import Dataset
-from vadbench.executor import Executor, WorkerFailure
+from vadbench.api.dataset import Dataset
+from vadbench.api.executor import Executor, WorkerFailure
+from vadbench.api.method import Method, TrainBatch, valid_mask
+from vadbench.api.types import Benchmark, RunResult, RunSpec
 from vadbench.executors.serial import SerialConfig, SerialExecutor
-from vadbench.method import Method, TrainBatch, valid_mask
-from vadbench.plugins import get_plugins
-from vadbench.types import Benchmark, RunResult, RunSpec
+from vadbench.plugins.manager import get_plugins
 
 
 @dataclass(frozen=True)

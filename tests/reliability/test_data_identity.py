@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from tinyroot import TRAIN, feature_file, tiny_ucf_root
 
+from vadbench.api.errors import UsageError
+from vadbench.api.types import Benchmark, RunSpec
 from vadbench.cli import main
 from vadbench.datasets.synthetic import Synthetic
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
-from vadbench.errors import UsageError
-from vadbench.experiment import with_data
-from vadbench.plugins import get_plugins, load_plugins
-from vadbench.runner import Runner
-from vadbench.types import Benchmark, RunSpec
+from vadbench.engine.runner import Runner
+from vadbench.plan.specs import with_data
+from vadbench.plugins.manager import get_plugins, load_plugins
 
 RUN = ("run", "--dataset", "ucf-crime", "--method", "rtfm", "--steps", "2", "--device", "cpu", "--quiet")
 

@@ -9,7 +9,7 @@ import pytest
 from clirun import TINY
 
 from vadbench.cli import main
-from vadbench.results import CURVES_FILE, MAGNITUDES_FILE, SCORES_FILE
+from vadbench.report.store import CURVES_FILE, MAGNITUDES_FILE, SCORES_FILE
 
 #: Differ between two identical runs by nature; everything else in result.json must match.
 VOLATILE = ("timings",)

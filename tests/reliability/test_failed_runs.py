@@ -14,7 +14,7 @@ import pytest
 from clirun import TINY
 
 from vadbench.cli import main
-from vadbench.plugins import get_plugins
+from vadbench.plugins.manager import get_plugins
 
 PLUGIN = '''
 """A method whose loss is NaN from the first step (a stand-in for a diverging plugin)."""

@@ -15,9 +15,9 @@ import pytest
 from clirun import start, stored, temporaries, vadbench
 from conftest import TINY_SYNTHETIC
 
+from vadbench.api.types import RunResult
 from vadbench.cli import main
-from vadbench.results import RunStore
-from vadbench.types import RunResult
+from vadbench.report.store import RunStore
 
 GRID = """title = "three seeds"
 methods = ["sultani-mil"]

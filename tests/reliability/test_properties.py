@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from vadbench.annotations import (
+from vadbench.api.errors import UsageError
+from vadbench.api.types import SNIPPET_FRAMES
+from vadbench.data.annotations import (
     NORMAL,
     parse_feature_list,
     parse_id_list,
@@ -23,10 +25,8 @@ from vadbench.annotations import (
     parse_ucsd_m,
     parse_xd_annotation,
 )
-from vadbench.errors import UsageError
-from vadbench.groundtruth import check_prebuilt, from_mask, from_ranges, labels_from_ranges, pseudo_frames
-from vadbench.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
-from vadbench.types import SNIPPET_FRAMES
+from vadbench.data.groundtruth import check_prebuilt, from_mask, from_ranges, labels_from_ranges, pseudo_frames
+from vadbench.report.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
 
 settings.register_profile(
     "vadbench-properties", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vadbench.cli import main
-from vadbench.plugins import get_plugins
+from vadbench.plugins.manager import get_plugins
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ("vadbench", "methods", "datasets", "examples", "benchmarks")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from fakeroots import UCF, UCSD, XD, bundled, needs_shared
 
-from vadbench.annotations import (
+from vadbench.api.errors import UsageError
+from vadbench.data.annotations import (
     NORMAL,
     parse_feature_list,
     parse_id_list,
@@ -17,12 +18,11 @@ from vadbench.annotations import (
     parse_ucsd_m,
     parse_xd_annotation,
 )
+from vadbench.data.groundtruth import check_prebuilt, from_mask, from_ranges, with_convention
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
 from vadbench.datasets.ucf_crime.adapter import UCFCrime
 from vadbench.datasets.ucsd_peds.adapter import UCSDPeds
 from vadbench.datasets.xd_violence.adapter import XDViolence
-from vadbench.errors import UsageError
-from vadbench.groundtruth import check_prebuilt, from_mask, from_ranges, with_convention
 
 UCF_TXT = bundled(UCFCrime, "Temporal_Anomaly_Annotation.txt")
 XD_TXT = bundled(XDViolence, "annotations.txt")

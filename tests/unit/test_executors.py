@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
-from vadbench.driver import run_specs
-from vadbench.errors import UsageError
-from vadbench.executor import Executor, create_executor
+from vadbench.api.errors import UsageError
+from vadbench.api.executor import Executor, create_executor
+from vadbench.api.types import RunResult, RunSpec
+from vadbench.executors.driver import run_specs
 from vadbench.executors.ray_cluster import job_runtime_env
 from vadbench.executors.serial import SerialExecutor
-from vadbench.plugins import load_plugins
-from vadbench.results import RunStore
-from vadbench.types import RunResult, RunSpec
+from vadbench.plugins.manager import load_plugins
+from vadbench.report.store import RunStore
 
 TESTS = Path(__file__).resolve().parents[1]
 #: One thread per run everywhere: torch's CPU reductions depend on the thread count.

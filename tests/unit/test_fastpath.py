@@ -15,14 +15,14 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
-from vadbench.acceleration import Acceleration, compile_function
-from vadbench.errors import UsageError
-from vadbench.evaluation import TestScorer, list_order, score_videos
-from vadbench.method import TrainBatch, TrainingInput
-from vadbench.plugins import load_plugins
-from vadbench.runner import Runner
-from vadbench.training import Sampler, train_method
-from vadbench.types import RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.method import TrainBatch, TrainingInput
+from vadbench.api.types import RunSpec
+from vadbench.engine.acceleration import Acceleration, compile_function
+from vadbench.engine.runner import Runner
+from vadbench.engine.scoring import TestScorer, list_order, score_videos
+from vadbench.engine.training import Sampler, train_method
+from vadbench.plugins.manager import load_plugins
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from vadbench.errors import UsageError
-from vadbench.features import VideoFiles, VideoShape, load_npy, npy_header, probe_video, read_video
+from vadbench.api.errors import UsageError
+from vadbench.data.npy import VideoFiles, VideoShape, load_npy, npy_header, probe_video, read_video
 
 
 def rtfm(path, array):

@@ -6,13 +6,13 @@ import dataclasses
 import pytest
 from conftest import TINY_SYNTHETIC
 
-from vadbench.driver import run_specs
-from vadbench.errors import UsageError
+from vadbench.api.errors import UsageError
+from vadbench.executors.driver import run_specs
 from vadbench.executors.stacked import StackedExecutor
-from vadbench.experiment import build_specs
-from vadbench.grid import expand, load_grid, override, stored_runs
-from vadbench.plugins import get_plugins
-from vadbench.results import RunStore
+from vadbench.plan.grid import expand, load_grid, override, stored_runs
+from vadbench.plan.specs import build_specs
+from vadbench.plugins.manager import get_plugins
+from vadbench.report.store import RunStore
 
 TINY_OPTIONS = "\n".join(f"dataset.{key} = {value}" for key, value in TINY_SYNTHETIC.items() if key != "steps")
 
@@ -167,8 +167,8 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
 
 def stored(specs, plugins):
     """Results of `specs` with the config the runner records (the flat options and the schedule)."""
-    from vadbench.runner import flat_config, schedule
-    from vadbench.types import RunResult
+    from vadbench.api.types import RunResult
+    from vadbench.engine.runner import flat_config, schedule
 
     results = []
     for spec in specs:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
+from vadbench.api.types import RunSpec
 from vadbench.cli import main
-from vadbench.evaluation import TestScorer
-from vadbench.plugins import get_plugins, load_plugins
-from vadbench.runner import Runner
-from vadbench.types import RunSpec
+from vadbench.engine.runner import Runner
+from vadbench.engine.scoring import TestScorer
+from vadbench.plugins.manager import get_plugins, load_plugins
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ def test_gradients_are_clipped_to_the_declared_norm(contract_plugin):
 
 
 def test_a_method_that_cannot_stack_is_refused_by_the_stacked_path(contract_plugin):
-    from vadbench.errors import UsageError
+    from vadbench.api.errors import UsageError
 
     plugins = load_plugins()
     specs = [RunSpec("global-context", dataset_options=dict(TINY_SYNTHETIC), seed=seed, steps=2, device="cpu")

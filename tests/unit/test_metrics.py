@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vadbench.metrics import evaluate, expand_to_frames, false_alarm_rate, frame_ap, frame_ap_trapz, frame_auc
-from vadbench.types import TestSet
+from vadbench.api.types import TestSet
+from vadbench.report.metrics import evaluate, expand_to_frames, false_alarm_rate, frame_ap, frame_ap_trapz, frame_auc
 
 
 def make_test_set(lengths, labels, snippet_labels, classes=None):

@@ -10,14 +10,14 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
-from vadbench.errors import UsageError
-from vadbench.method import Method
-from vadbench.multirun import stack_groups
-from vadbench.plugins import load_plugins
-from vadbench.runner import Runner
-from vadbench.types import RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.method import Method
+from vadbench.api.types import RunSpec
+from vadbench.engine.runner import Runner
+from vadbench.engine.stacking import stack_groups
+from vadbench.plugins.manager import load_plugins
 
-#: Dropout draws differ between stacked and separate runs (see vadbench.multirun), so it is off here.
+#: Dropout draws differ between stacked and separate runs (see vadbench.engine.stacking), so it is off here.
 NO_DROPOUT = {"rtfm": {"dropout": 0.0, "mask_dropout": 0.0}, "sultani-mil": {"dropout": 0.0}}
 
 
@@ -109,7 +109,7 @@ def test_only_runs_that_differ_in_the_seed_stack():
 
 
 def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
-    from vadbench.driver import run_specs
+    from vadbench.executors.driver import run_specs
     from vadbench.executors.stacked import StackedExecutor
 
     runs = [*specs("rtfm", seeds=(0, 1)), *specs("sultani-mil", seeds=(0,)),
@@ -122,9 +122,9 @@ def test_the_stacked_executor_stacks_seeds_and_runs_the_rest_alone(tmp_path):
 def test_stacked_runs_have_keys_of_their_own_and_an_unfinished_group_trains_whole(tmp_path):
     """A stacked run's dropout masks depend on the seeds trained with it: its key names them, and when only
     some runs of a group are unfinished the whole group trains again, so each run gets its own numbers."""
-    from vadbench.driver import run_specs
+    from vadbench.executors.driver import run_specs
     from vadbench.executors.stacked import StackedExecutor
-    from vadbench.results import RunStore
+    from vadbench.report.store import RunStore
 
     with_dropout = [RunSpec("sultani-mil", dataset_options=dict(TINY_SYNTHETIC), seed=seed, steps=6, device="cpu")
                     for seed in (0, 1)]

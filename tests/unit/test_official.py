@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from fakeroots import SH, SHARED, needs_shared, sh_masks
 
+from vadbench.api.errors import UsageError
+from vadbench.data.official import FOLDER, SOURCES, pack_masks, read_sources, unpack_masks
 from vadbench.datasets.bundle_official import bundle
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
 from vadbench.datasets.ucf_crime.adapter import UCFCrime
 from vadbench.datasets.ucsd_peds.adapter import UCSDPeds
 from vadbench.datasets.xd_violence.adapter import XDViolence
-from vadbench.errors import UsageError
-from vadbench.official import FOLDER, SOURCES, pack_masks, read_sources, unpack_masks
 
 ADAPTERS = (UCFCrime, ShanghaiTech, XDViolence, UCSDPeds)
 FOLDERS = [adapter.bundle.folder for adapter in ADAPTERS]

@@ -7,20 +7,20 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
-from vadbench.aggregate import SEGMENT_OPTIONS, Row
+from vadbench.api.errors import UsageError
+from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.datasets.synthetic import SyntheticConfig, anomaly_segments
-from vadbench.errors import UsageError
-from vadbench.grid import Grid
-from vadbench.results import RunStore, TestTruth
-from vadbench.runner import Runner
-from vadbench.stats import topk_separability
-from vadbench.types import RunResult, RunSpec, TestSet
+from vadbench.engine.runner import Runner
+from vadbench.plan.grid import Grid
+from vadbench.report.aggregate import SEGMENT_OPTIONS, Row
+from vadbench.report.stats import topk_separability
+from vadbench.report.store import RunStore, TestTruth
 
 pytest.importorskip("matplotlib")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
-from vadbench import plots  # noqa: E402  (needs matplotlib)
+from vadbench.report import plots  # noqa: E402  (needs matplotlib)
 
 
 def test_top_k_separability_rises_to_the_anomaly_length():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vadbench import hookspecs
-from vadbench.errors import UsageError
-from vadbench.plugins import load_plugins
+from vadbench.api import hookspecs
+from vadbench.api.errors import UsageError
+from vadbench.plugins.manager import load_plugins
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[2] / "examples" / "plugin" / "src"
 

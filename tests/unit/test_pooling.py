@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vadbench.pooling import Reduction, pool_segments, pool_segments_sultani, subsample_segments, sultani_ranges
+from vadbench.data.reduction import Reduction, pool_segments, pool_segments_sultani, subsample_segments, sultani_ranges
 
 
 def reference_pool(features, segments=32):

@@ -7,15 +7,15 @@ import torch
 from conftest import TINY_SYNTHETIC
 from torch import nn
 
+from vadbench.api.errors import UsageError
+from vadbench.api.types import RunSpec, TestSet
+from vadbench.data.reduction import DEFAULT_REDUCTION
 from vadbench.datasets.synthetic import Synthetic
-from vadbench.errors import UsageError
+from vadbench.engine.runner import Runner
+from vadbench.engine.selection import CheckpointSelector, OracleTestSelector, ValidationSelector, hold_out
 from vadbench.methods.rtfm import RTFM
-from vadbench.plugins import load_plugins
-from vadbench.pooling import DEFAULT_REDUCTION
-from vadbench.protocols import parse_protocol
-from vadbench.runner import Runner
-from vadbench.selection import CheckpointSelector, OracleTestSelector, ValidationSelector, hold_out
-from vadbench.types import RunSpec, TestSet
+from vadbench.plan.protocols import parse_protocol
+from vadbench.plugins.manager import load_plugins
 
 STEPS = 12
 
@@ -196,8 +196,8 @@ def test_val_trains_without_its_held_out_videos(runner):
 
 
 def test_the_leaderboard_puts_test_selected_rows_in_their_own_labelled_table():
-    from vadbench.leaderboard import render
-    from vadbench.types import RunResult
+    from vadbench.api.types import RunResult
+    from vadbench.report.leaderboard import render
 
     results = [RunResult(RunSpec("rtfm", protocol=p, seed=s), "ok", metrics={"auc": 0.9, "ap": 0.5, "ap_trapz": 0.5})
                for p in ("last", "oracle-test", "val") for s in (0, 1)]

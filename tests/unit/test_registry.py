@@ -3,8 +3,8 @@ from typing import Literal
 
 import pytest
 
-from vadbench.errors import UsageError
-from vadbench.registry import Registry, parse_value
+from vadbench.api.errors import UsageError
+from vadbench.plugins.registry import Registry, parse_value
 
 
 class Base:

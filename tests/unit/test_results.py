@@ -5,13 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
-from vadbench.aggregate import REPLICATES, rows
-from vadbench.errors import UsageError
-from vadbench.experiment import build_specs, upgrade_stored
-from vadbench.leaderboard import render
-from vadbench.plugins import get_plugins
-from vadbench.results import RunStore, load_results
-from vadbench.types import RunResult, RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.types import RunResult, RunSpec
+from vadbench.plan.specs import build_specs, upgrade_stored
+from vadbench.plugins.manager import get_plugins
+from vadbench.report.aggregate import REPLICATES, rows
+from vadbench.report.leaderboard import render
+from vadbench.report.store import RunStore, load_results
 
 
 def result(method="rtfm", seed=0, auc=0.9, status="ok"):
@@ -113,7 +113,7 @@ def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vadbench.results.os.replace", disk_full)
+    monkeypatch.setattr("vadbench.report.store.os.replace", disk_full)
     with pytest.raises(UsageError, match=r"cannot store run .*\(No space left on device\)"):
         store.write(result())
     assert not store.is_finished(RunSpec("rtfm"))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from vadbench.method import TrainBatch, valid_mask
+from vadbench.api.method import TrainBatch, valid_mask
 from vadbench.methods import rtfm
 from vadbench.methods.rtfm.method import (
     RTFM,
@@ -22,7 +22,7 @@ from vadbench.methods.rtfm.method import (
     temporal_smoothness,
     top_k_indices,
 )
-from vadbench.registry import build_config
+from vadbench.plugins.registry import build_config
 
 D = 16
 SMALL = {"hidden1": 16, "hidden2": 8}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vadbench.method import TrainBatch
+from vadbench.api.method import TrainBatch
 from vadbench.methods.rtfm import ABLATIONS
 from vadbench.methods.rtfm.model import (
     MultiScaleTemporalNetwork,
@@ -11,7 +11,7 @@ from vadbench.methods.rtfm.model import (
     PyramidDilatedConv,
     TemporalSelfAttention,
 )
-from vadbench.plugins import load_plugins
+from vadbench.plugins.manager import load_plugins
 
 VARIANTS = {**{name: flags[:3] for name, flags in ABLATIONS.items()}, "rtfm": (True, True, True)}
 

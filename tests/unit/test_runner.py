@@ -5,12 +5,12 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
-from vadbench.errors import UsageError
-from vadbench.evaluation import length_batches, score_videos
-from vadbench.method import Method
-from vadbench.plugins import load_plugins
-from vadbench.runner import Runner, resolve_device
-from vadbench.types import RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.method import Method
+from vadbench.api.types import RunSpec
+from vadbench.engine.runner import Runner, resolve_device
+from vadbench.engine.scoring import length_batches, score_videos
+from vadbench.plugins.manager import load_plugins
 
 
 def spec(method="rtfm", **changes):

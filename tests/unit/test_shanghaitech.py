@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from fakeroots import SH, bundled, needs_shared, public_lengths, sh_ids, sh_masks, sh_root
 
-from vadbench.datacheck import check_dataset
+from vadbench.data.check import check_dataset
+from vadbench.data.groundtruth import from_mask
+from vadbench.data.reduction import Reduction, pool_segments, pool_segments_sultani
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
-from vadbench.groundtruth import from_mask
-from vadbench.pooling import Reduction, pool_segments, pool_segments_sultani
 
 
 def load(root, **options):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from vadbench.stats import RankedRun, mean_std, paired_bootstrap
+from vadbench.report.stats import RankedRun, mean_std, paired_bootstrap
 
 F = 4  # frames per snippet, small to keep the hand-made ground truth short
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from vadbench.method import TrainBatch, valid_mask
+from vadbench.api.method import TrainBatch, valid_mask
 from vadbench.methods import sultani_mil
 from vadbench.methods.sultani_mil.method import (
     SultaniMIL,
@@ -23,7 +23,7 @@ from vadbench.methods.sultani_mil.method import (
     sparsity_per_video,
 )
 from vadbench.methods.sultani_mil.model import MILNet
-from vadbench.registry import build_config
+from vadbench.plugins.registry import build_config
 
 D = 16
 #: Scores, weights and the public code's objective on them (the file says how they were produced).

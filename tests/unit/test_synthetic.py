@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS
+from vadbench.data.reduction import Reduction
 from vadbench.datasets.synthetic import Synthetic, SyntheticConfig
-from vadbench.pooling import Reduction
-from vadbench.types import SNIPPET_FRAMES, TRAIN_SEGMENTS
 
 
 def load(**options):

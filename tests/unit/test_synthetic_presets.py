@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vadbench.plugins import load_plugins
+from vadbench.plugins.manager import load_plugins
 
 SHAPES = {  # train abnormal / normal, test abnormal / normal, crops
     "synthetic-ucf-crime": (810, 800, 140, 150, 10),

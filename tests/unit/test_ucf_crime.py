@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from fakeroots import UCF, bundled, list_names, needs_shared, ucf_ids, ucf_root
 
-from vadbench.datacheck import check_dataset
+from vadbench.api.errors import UsageError
+from vadbench.data.check import check_dataset
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
-from vadbench.errors import UsageError
 
 ANNOTATION = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fakeroots import ucsd_root
 
+from vadbench.api.errors import UsageError
 from vadbench.datasets.ucsd_peds.adapter import UCSDConfig, UCSDPed1, UCSDPed2
-from vadbench.errors import UsageError
-from vadbench.plugins import load_plugins
+from vadbench.plugins.manager import load_plugins
 
 
 @pytest.fixture(scope="module")

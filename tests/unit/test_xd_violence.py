@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fakeroots import XD, list_names, needs_shared, xd_ids, xd_root
 
-from vadbench.datacheck import check_dataset
+from vadbench.api.errors import UsageError
+from vadbench.data.check import check_dataset
 from vadbench.datasets.xd_violence.adapter import XDViolence, XDViolenceConfig, category
-from vadbench.errors import UsageError
 
 
 def load(root, **options):

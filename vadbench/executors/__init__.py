@@ -2,5 +2,5 @@
 
 ``serial`` runs in the driver's process (the default); ``local`` runs worker processes on this
 machine; ``ray`` (extra ``vadbench[ray]``) runs Ray tasks on a local or remote cluster. The
-contract they implement is `vadbench.executor.Executor`.
+contract they implement is `vadbench.api.executor.Executor`.
 """

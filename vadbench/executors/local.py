@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import torch
 
 from vadbench import hookimpl
-from vadbench.errors import UsageError
-from vadbench.executor import Executor, WorkerFailure, describe_error
+from vadbench.api.errors import UsageError
+from vadbench.api.executor import Executor, WorkerFailure, describe_error
+from vadbench.api.types import RunResult, RunSpec
 from vadbench.executors import worker
-from vadbench.plugins import Plugins
-from vadbench.types import RunResult, RunSpec
+from vadbench.plugins.manager import Plugins
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from types import ModuleType
 from typing import Any
 
 from vadbench import hookimpl
-from vadbench.errors import UsageError
-from vadbench.executor import Executor, WorkerFailure, describe_error
+from vadbench.api.errors import UsageError
+from vadbench.api.executor import Executor, WorkerFailure, describe_error
+from vadbench.api.types import RunResult, RunSpec
 from vadbench.executors import worker
 from vadbench.executors.local import available_cores
-from vadbench.plugins import Plugins
-from vadbench.types import RunResult, RunSpec
+from vadbench.plugins.manager import Plugins
 
 #: Driver settings that decide which plugins load; the workers get the same.
 PLUGIN_ENVIRONMENT = ("VADBENCH_PLUGINS", "VADBENCH_DISABLE_PLUGIN_AUTOLOAD")

@@ -1,9 +1,9 @@
 """Built-in executor ``stacked``: in this process, runs that differ only in their seed train together.
 
 The specs are grouped by everything but the seed. A group of several fp32 seeds with protocol ``last``
-trains as one stacked model (`vadbench.multirun`: one copy of the data, one step for all seeds); any
+trains as one stacked model (`vadbench.engine.stacking`: one copy of the data, one step for all seeds); any
 other run runs alone, as under ``serial``. Stacked runs draw other dropout masks than the same runs
-alone would, and which ones depends on the seeds stacked together (see `vadbench.multirun`), so
+alone would, and which ones depends on the seeds stacked together (see `vadbench.engine.stacking`), so
 `plan` marks each stacked run with its group's seeds (`RunSpec.stacked`): they get their own keys,
 and a group of which only some runs are unfinished is trained whole again, so that each run's
 numbers are the ones its key stands for.
@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from vadbench import hookimpl
-from vadbench.errors import UsageError
-from vadbench.executor import Executor, WorkerFailure, describe_error
-from vadbench.multirun import can_stack, stack_groups
-from vadbench.plugins import Plugins
-from vadbench.runner import Runner
-from vadbench.types import RunResult, RunSpec
+from vadbench.api.errors import UsageError
+from vadbench.api.executor import Executor, WorkerFailure, describe_error
+from vadbench.api.types import RunResult, RunSpec
+from vadbench.engine.runner import Runner
+from vadbench.engine.stacking import can_stack, stack_groups
+from vadbench.plugins.manager import Plugins
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from vadbench.plugins import get_plugins
-from vadbench.runner import Runner
-from vadbench.types import RunResult, RunSpec
+from vadbench.api.types import RunResult, RunSpec
+from vadbench.engine.runner import Runner
+from vadbench.plugins.manager import get_plugins
 
 
 def start(gpu: str | None, driver: int) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vadbench import hookimpl
-from vadbench.method import Method, TrainBatch, valid_mask
+from vadbench.api.method import Method, TrainBatch, valid_mask
 
 
 @dataclass(frozen=True)

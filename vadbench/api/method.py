@@ -1,0 +1,219 @@
+"""The method contract: what a WSVAD method plugin implements.
+
+The simple path is four methods: `Method.build`, `Method.loss` on one batch, `Method.score` and
+`Method.optimizer`; the engine owns everything else (data placement, batch sampling, the training
+loop, mixed precision, model selection, evaluation, timing), so every method gets the same protocol
+and fast path. Methods published after RTFM need more, and declare it instead of re-implementing
+the engine (each declaration is optional, typed, and recorded in every result's config):
+
+- `Method.training_input`: how a training video becomes a sample (`TrainingInput`: the reduction of
+  its T snippets, crops joint or independent, balanced or mixed batches);
+- `Method.scheduler`: a learning-rate schedule stepped by the engine after every step;
+- `Method.grad_clip`: the maximum global gradient norm;
+- `Method.train_step`: a step of its own, where "loss, backward, one optimiser step" is not enough;
+- `Method.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
+- `Method.postprocess`: a test-time post-processing of each video's scores;
+- side inputs (`TrainBatch.classes`, `TrainBatch.prompts`) come from the dataset, never from file names.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from vadbench.data.reduction import Reduction
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """How the engine turns the training videos into the samples of a batch.
+
+    reduction: how a video of T snippets becomes S segments (`vadbench.data.reduction.Reduction`; RTFM's
+    mean over 32 segments by default). crops: ``joint`` keeps a video's C crops together in one sample
+    (B, C, S, D), as RTFM and MGFN train; ``independent`` makes every crop a sample of its own (B, S, D),
+    as UR-DMU, PEL4VAD and BN-WVAD train. batch: ``balanced`` draws `Config.batch_size` normal and as
+    many abnormal samples, normal first; ``mixed`` draws `Config.batch_size` samples from all of them.
+
+    Example (UR-DMU): ``TrainingInput(Reduction("mean", 200), crops="independent")``.
+    """
+
+    reduction: Reduction = field(default_factory=Reduction)
+    crops: Literal["joint", "independent"] = "joint"
+    batch: Literal["balanced", "mixed"] = "balanced"
+
+    def __post_init__(self) -> None:
+        if self.crops not in ("joint", "independent"):
+            raise ValueError(f"TrainingInput.crops must be 'joint' or 'independent', got {self.crops!r}")
+        if self.batch not in ("balanced", "mixed"):
+            raise ValueError(f"TrainingInput.batch must be 'balanced' or 'mixed', got {self.batch!r}")
+
+    def record(self) -> dict[str, Any]:
+        """The declaration as flat config entries (``input.segments`` ...)."""
+        return {**self.reduction.record(), "input.crops": self.crops, "input.batch": self.batch}
+
+
+class TrainBatch(NamedTuple):
+    """One training batch as the engine hands it to `Method.loss` (a pytree, so stacked runs vmap it).
+
+    features: (B, C, S, D) with joint crops, (B, S, D) with independent crops; labels: (B,) float 0/1
+    (balanced batches: the first half normal); lengths: (B,) true segments of each sample (S unless
+    the reduction pads); classes: (B,) class index of each sample's video (0 = normal; -1 when the
+    dataset has no classes); prompts: (K, P) one vector per class index, from the dataset ((0, 0) when
+    it supplies none).
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    lengths: torch.Tensor
+    classes: torch.Tensor
+    prompts: torch.Tensor
+
+    @classmethod
+    def balanced(cls, normal: torch.Tensor, abnormal: torch.Tensor) -> TrainBatch:
+        """A balanced batch of `normal` then `abnormal` samples, unpadded, without side inputs (for tests
+        and hand-made batches)."""
+        features = torch.cat([normal, abnormal])
+        count, device = len(features), features.device
+        return cls(
+            features,
+            torch.cat([torch.zeros(len(normal), device=device), torch.ones(len(abnormal), device=device)]),
+            torch.full((count,), features.shape[-2], device=device),
+            torch.full((count,), -1, device=device),
+            features.new_zeros((0, 0)),
+        )
+
+    @property
+    def normal(self) -> torch.Tensor:
+        """The normal half of a balanced batch."""
+        return self.features[: len(self.features) // 2]
+
+    @property
+    def abnormal(self) -> torch.Tensor:
+        """The abnormal half of a balanced batch."""
+        return self.features[len(self.features) // 2 :]
+
+
+class Method(abc.ABC):
+    """Base class of methods. Subclasses set ``Config``: a frozen dataclass of all hyper-parameters.
+
+    ``Config`` must have ``batch_size`` (samples per class in a balanced batch, per batch in a mixed
+    one) and ``steps`` (the published number of training iterations). Constructors only store the
+    config. Class attributes declare what the engine must do beyond the simple path (see the module
+    docstring); their defaults are RTFM's.
+    """
+
+    Config: ClassVar[type]
+    #: Bumped whenever a change of the method's code changes its numbers at the same options: the
+    #: revision is part of the run key (`RunSpec.method_revision`), so runs of the old code are not reused.
+    revision: ClassVar[int] = 1
+    #: Options the runner reads from every method's Config: a Config without them is refused when registered.
+    required_options: ClassVar[tuple[str, ...]] = ("batch_size", "steps")
+    #: Whether zero-padded test batches give each video the scores it gets alone ("safe"), or the engine
+    #: must score every test video alone ("alone").
+    padded_scoring: ClassVar[Literal["safe", "alone"]] = "safe"
+    #: Whether the seeds of one configuration may train as one vmapped model (`vadbench.engine.stacking`); a
+    #: method with a step of its own, a global gradient clip or state outside its parameters may not.
+    stackable: ClassVar[bool] = True
+    #: Boolean options that an ablation table shows as check-mark columns, option -> column title (RTFM
+    #: declares its Table 5 switches). Recorded in each result, so tables need no plugin.
+    table_marks: ClassVar[Mapping[str, str]] = {}
+    #: Options counted in the pooled training segments of a video, option -> what it counts (RTFM's top-k):
+    #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
+    #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
+    segment_options: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.config.batch_size)
+
+    @property
+    def steps(self) -> int:
+        return int(self.config.steps)
+
+    @property
+    def training_input(self) -> TrainingInput:
+        """How training videos become samples; override (a property may read the config) to change it."""
+        return TrainingInput()
+
+    @abc.abstractmethod
+    def build(self, crops: int, feature_dim: int) -> nn.Module:
+        """A freshly initialised model for features with `crops` crops of `feature_dim` dimensions."""
+
+    @abc.abstractmethod
+    def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """Training loss on one `TrainBatch` (balanced batches: ``batch.normal``, ``batch.abnormal``).
+
+        Returns ``{"loss": total, ...}``; the other entries are detached terms for logging.
+        """
+
+    @abc.abstractmethod
+    def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, T, C, D).
+
+        ``lengths`` (B,) gives each video's true T. With ``padded_scoring = "safe"`` a video's scores
+        must not depend on the padding (the engine batches test videos of different lengths).
+        """
+
+    @abc.abstractmethod
+    def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimiser of the published method."""
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """A learning-rate schedule stepped after every training step (epoch schedules expressed in
+        steps), or None (the default: constant learning rate)."""
+        return None
+
+    def grad_clip(self) -> float | None:
+        """The maximum global norm the gradients are clipped to before each update, or None (default)."""
+        return None
+
+    def train_step(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch: TrainBatch
+    ) -> dict[str, torch.Tensor]:
+        """One training step; the default is the loss, backward, the declared clip and one update.
+
+        Override it only where one optimiser step per batch is not the method (the engine then runs it
+        eagerly: no stacking, no CUDA graph).
+        """
+        terms = self.loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].sum().backward()
+        clip = self.grad_clip()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return terms
+
+    def postprocess(self, scores: np.ndarray) -> np.ndarray:
+        """Test-time post-processing of one video's snippet scores (T,); the default keeps them."""
+        return scores
+
+    def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
+        """Per-snippet feature magnitudes (B, T) where the method has them (for plots); else None."""
+        return None
+
+    def declarations(self) -> dict[str, Any]:
+        """What this method declares beyond the simple path, as flat config entries for the result
+        (the engine adds the scheduler it built)."""
+        own = type(self)
+        return {
+            **self.training_input.record(),
+            "padded_scoring": self.padded_scoring,
+            "grad_clip": self.grad_clip(),
+            "train_step": "own" if own.train_step is not Method.train_step else "default",
+            "postprocess": f"{own.__qualname__}.postprocess" if own.postprocess is not Method.postprocess else "none",
+        }
+
+
+def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B, T) boolean mask of the real (not padded) snippets."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]

@@ -1,0 +1,462 @@
+"""The shared machinery of adapters that read pre-extracted features from a data root.
+
+An adapter only says *which* files make up its benchmark (a `Plan`: videos with labels and feature
+files, plus how to build each test video's frame labels from its annotations); this module reads and
+validates them, pools the training videos, concatenates the test videos, builds the ground truth,
+and goes through the preparation cache. Validation collects every problem, so one code path serves
+both `load()` (which raises the first problem) and `check()` (which lists them all).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from vadbench.api.dataset import Dataset
+from vadbench.api.errors import UsageError
+from vadbench.api.types import Benchmark, TestSet, TrainSet
+from vadbench.data.annotations import parse_feature_list
+from vadbench.data.check import CheckReport, Problems, summarize
+from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text, resolve_listed
+from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
+from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
+from vadbench.data.official import Bundle
+from vadbench.data.prepcache import Allocate, PrepCache, cache_key
+from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
+
+#: Name of the cache folder inside the data root when no ``cache_dir`` is given.
+CACHE_FOLDER = ".vadbench-cache"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Options every file-backed adapter has.
+
+    root: the data root (required). features: the file layout, "auto" detects it per video.
+    gt: a prebuilt ``gt-*.npy`` (path or name under the root) used instead of the built ground truth
+    when its length fits. cache: use the preparation cache, kept in cache_dir (default
+    ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
+    (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
+    """
+
+    root: str = ""
+    features: Literal["auto", "rtfm", "wu"] = "auto"
+    gt: str = ""
+    cache: bool = True
+    cache_dir: str = ""
+    abnormal_subset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.abnormal_subset < 0:
+            raise ValueError(f"abnormal_subset must be >= 0 (0: all), got {self.abnormal_subset}")
+
+
+@dataclass(frozen=True)
+class ListsConfig(FeatureConfig):
+    """Options of adapters whose videos may come from published list files.
+
+    train_list / test_list: feature list files (a path, or a name found under the root); empty means
+    the first published list pair found under the root whose files are there too, else the official
+    split files.
+    """
+
+    train_list: str = ""
+    test_list: str = ""
+
+
+@dataclass(frozen=True)
+class Located:
+    """A video id and its feature files, found through a list or by id."""
+
+    video_id: str
+    files: tuple[Path, ...]
+    per_crop: bool
+
+
+@dataclass
+class SplitVideos:
+    """One split as resolved: the videos whose files were found, every id named, and the order's source."""
+
+    videos: list[Located] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    order: str = "nothing"
+    #: False when the list or split file could not be read: then no id is known, and cross-checks
+    #: of annotations against the ids would only repeat that problem.
+    complete: bool = False
+
+
+#: Builds one test video's frame labels from its number of snippets.
+FrameLabels = Callable[[int], np.ndarray]
+
+
+@dataclass
+class TestVideo:
+    """A test video's files and how to label its frames once its T is known."""
+
+    files: VideoFiles
+    frame_labels: FrameLabels
+
+
+@dataclass
+class Plan:
+    """What an adapter resolved from the root: the videos in split order and the files it read."""
+
+    train: list[VideoFiles]
+    test: list[TestVideo]
+    sources: list[Path] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: a prebuilt ground truth to use instead of the built one (option ``gt``)
+    prebuilt: Path | None = None
+
+
+class FeatureDataset(Dataset):
+    """Base of the real-benchmark adapters: subclasses set `name`, `Config`, `needs` and write `plan`."""
+
+    name: ClassVar[str]
+    #: What the root must hold, for the message when --root is missing.
+    needs: ClassVar[str]
+    primary_metric: ClassVar[str] = "auc"
+    #: The official files the adapter ships (`vadbench.data.official`), used when the root lacks them.
+    bundle: ClassVar[Bundle] = Bundle(None)
+    #: Where the files lie and whether the cache is used: the run key has the data's fingerprint instead.
+    access_options: ClassVar[frozenset[str]] = frozenset({"root", "cache", "cache_dir"})
+    config: FeatureConfig
+
+    @abc.abstractmethod
+    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+        """Resolve videos, labels, feature files and annotations; add every problem found to `problems`."""
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
+        benchmark = self._load_all(reduction)
+        return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
+
+    def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str:
+        """The fingerprint of every video of the root as `reduction` prepares it: kept in the cache entry, so
+        hashed on its first use only (without the cache, hashed each time)."""
+        benchmark = self._load_all(reduction)
+        return benchmark.meta.get("fingerprint") or benchmark.fingerprint()
+
+    def _load_all(self, reduction: Reduction) -> Benchmark:
+        """Every video of the root (through the cache), before any training subset is taken."""
+        root = self.root()
+        problems = Problems()
+        plan = self._plan(root, problems)
+        if problems.messages:
+            self._assemble(plan, problems, None, reduction)  # to count every problem in the one-line error
+            self._raise(problems)
+        if not self.config.cache:
+            benchmark = self._assemble(plan, problems, _in_memory, reduction)
+            self._raise(problems)
+            assert benchmark is not None
+            return benchmark
+        cache = PrepCache(self.cache_folder(root))
+        key = cache_key({**self._identity(), "reduction": reduction.key}, self._source_files(plan))
+        cached = cache.load(self.name, key)
+        if cached is not None:
+            return cached
+        try:
+            benchmark = cache.write(
+                self.name, key, lambda allocate: self._assemble(plan, problems, allocate, reduction)
+            )
+        except OSError as error:  # a read-only root must not stop a run: build in memory instead
+            warnings.warn(f"cannot write the preparation cache in {cache.directory}: {error}", stacklevel=2)
+            problems = Problems()
+            benchmark = self._assemble(plan, problems, _in_memory, reduction)
+        self._raise(problems)
+        assert benchmark is not None
+        return benchmark
+
+    def check(self) -> CheckReport:
+        """Every problem of the data root (reading every file once, writing nothing), or a summary."""
+        problems = Problems()
+        try:
+            root = self.root()
+            plan = self._plan(root, problems)
+        except UsageError as error:
+            return CheckReport([*problems.messages, str(error)])
+        benchmark = self._assemble(plan, problems, None, DEFAULT_REDUCTION)
+        if problems.messages or benchmark is None:
+            return CheckReport(problems.messages)
+        details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
+        return CheckReport([], summarize(benchmark, {"root": str(root), **details}))
+
+    # -- helpers for subclasses ----------------------------------------------------------------------
+
+    def root(self) -> Path:
+        """The configured data root, or a UsageError saying what is expected there."""
+        if not self.config.root:
+            raise UsageError(f"dataset {self.name!r} needs --root DIR (the folder with {self.needs})")
+        root = Path(self.config.root).expanduser()
+        if not root.is_dir():
+            raise UsageError(f"dataset {self.name!r}: --root {root} is not a directory")
+        return root
+
+    def cache_folder(self, root: Path) -> Path:
+        return Path(self.config.cache_dir).expanduser() if self.config.cache_dir else root / CACHE_FOLDER
+
+    def option_file(self, index: FileIndex, option: str) -> Path | None:
+        """The file named by option `option` (a path, or a file name under the root), None when unset."""
+        value = getattr(self.config, option)
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        if path.is_file():
+            return path
+        if not path.is_absolute() and (index.root / path).is_file():
+            return index.root / path
+        found = index.find(path.name)
+        if found is None:
+            raise UsageError(f"option {option}={value}: no such file (nor {path.name} under {index.root})")
+        return found
+
+    def locate(
+        self,
+        index: FileIndex,
+        problems: Problems,
+        split: Literal["train", "test"],
+        known_lists: tuple[tuple[str, str], ...],
+        official_ids: Callable[[], list[str]],
+    ) -> SplitVideos:
+        """The `split`'s videos from its list file, else from `official_ids` looked up by id under the root.
+
+        A video whose files are missing is a problem and not among the videos, but stays among the ids
+        (so that annotations naming it are not reported as naming an unknown video).
+        """
+        result = SplitVideos()
+        try:
+            listed = self._list_file(index, split, known_lists)
+            if listed is None:
+                result.order = "the official split files"
+                result.ids = official_ids()
+                result.complete = True
+                for video_id in result.ids:
+                    with problems.collect():
+                        files, per_crop = find_video(index, video_id, self.config.features)
+                        result.videos.append(Located(video_id, files, per_crop))
+                return result
+            result.order = str(listed)
+            entries = parse_feature_list(read_text(listed), str(listed))
+        except UsageError as error:
+            problems.add(str(error))
+            return result
+        result.ids = [entry.video_id for entry in entries]
+        result.complete = True
+        for entry in entries:
+            with problems.collect():
+                if self.config.features not in ("auto", layout_of(entry)):
+                    raise UsageError(
+                        f"{listed}: line {entry.line}: {entry.names[0]} is not in the "
+                        f"features={self.config.features} layout"
+                    )
+                files = resolve_listed(index, entry, str(listed))
+                result.videos.append(Located(entry.video_id, files, entry.per_crop))
+        return result
+
+    def _list_file(
+        self, index: FileIndex, split: str, known_lists: tuple[tuple[str, str], ...]
+    ) -> Path | None:
+        """The list file of `split`: the option's file, else a published pair under the root.
+
+        Of several published pairs, the first whose first listed files are there (the user's features);
+        when none is, the first pair anyway, so that the missing files are reported against it.
+        """
+        chosen = self.option_file(index, f"{split}_list")
+        if chosen is not None:
+            return chosen
+        present = []
+        for names in known_lists:
+            pair = [index.find(name) for name in names]
+            if pair[0] is not None and pair[1] is not None:
+                present.append((pair[0], pair[1]))
+        if not present:
+            return None
+        usable = [pair for pair in present if all(_first_entry_found(index, path) for path in pair)]
+        return (usable or present)[0][0 if split == "train" else 1]
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _plan(self, root: Path, problems: Problems) -> Plan:
+        index = FileIndex(root, skip=self.cache_folder(root))
+        plan = self.plan(index, problems)
+        bundled = sorted({path.name for path in plan.sources if self.bundle.holds(path)})
+        if bundled:  # recorded, so that a result says which official files came with vadbench
+            plan.meta["bundled"] = ", ".join(bundled)
+        _refuse_shared_videos(plan, problems)
+        with problems.collect():
+            plan.prebuilt = self.option_file(index, "gt")
+        return plan
+
+    def _identity(self) -> dict[str, Any]:
+        options = {
+            k: v for k, v in dataclasses.asdict(self.config).items()
+            # the files' absolute paths locate the data; one cache serves every subset
+            if k not in ("root", "cache", "cache_dir", "abnormal_subset")
+        }
+        return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
+
+    @staticmethod
+    def _source_files(plan: Plan) -> list[Path]:
+        files = [*plan.sources, *([plan.prebuilt] if plan.prebuilt else [])]
+        for video in [*plan.train, *(t.files for t in plan.test)]:
+            files.extend(video.files)
+            if video.audio is not None:
+                files.append(video.audio)
+        return files
+
+    def _raise(self, problems: Problems) -> None:
+        problems.raise_first(f"`vadbench data check {self.name} --root {self.config.root}` lists them all")
+
+    def _assemble(
+        self, plan: Plan, problems: Problems, allocate: Allocate | None, reduction: Reduction
+    ) -> Benchmark | None:
+        """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
+
+        allocate None only validates (data check): nothing is stored and the returned benchmark's
+        features are zero-stride stand-ins that carry the shapes for the summary. Once a problem is
+        known, every readable video is still read and labelled, so that all problems are listed.
+        """
+        train_shapes = _probe(plan.train, problems)
+        test_shapes = _probe([t.files for t in plan.test], problems)
+        crops, dim = _consistent_crops_and_dim(plan, train_shapes + test_shapes, problems)
+        if not problems.messages and (not plan.train or not plan.test):  # else already explained
+            problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
+        store = allocate is not None and not problems.messages
+        lengths = np.array([s.snippets for s in test_shapes], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        segments = reduction.size(max((s.snippets for s in train_shapes), default=1))
+        train_shape = (len(plan.train), crops, segments, dim)
+        test_shape = (int(offsets[-1]), crops, dim)
+        if store:
+            assert allocate is not None
+            train_features = allocate("train_features", train_shape, np.float32)
+            test_features = allocate("test_features", test_shape, np.float32)
+        else:
+            train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
+            test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
+        for i, (video, shape) in enumerate(zip(plan.train, train_shapes, strict=True)):
+            with problems.collect():
+                if shape.snippets:  # else its problem is known already
+                    reduced = reduction(read_video(video, shape), segments)
+                    if store:
+                        train_features[i] = reduced
+        for i, (test_video, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
+            with problems.collect():
+                if shape.snippets:
+                    features = read_video(test_video.files, shape)
+                    if store:
+                        test_features[offsets[i] : offsets[i + 1]] = features
+        frame_labels = _frame_labels(plan, lengths, problems)
+        if problems.messages or frame_labels is None:
+            return None
+        trimmed = sum(1 for s in train_shapes + test_shapes if s.trimmed)
+        meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
+        if trimmed:
+            meta["audio_trimmed_videos"] = trimmed
+        meta["train_snippets"] = sum(s.snippets for s in train_shapes)
+        train = TrainSet(
+            train_features,
+            np.array([v.label for v in plan.train], np.int8),
+            tuple(v.video_id for v in plan.train),
+            lengths=np.array([reduction.length(s.snippets) for s in train_shapes]) if reduction.pads else None,
+        )
+        test = TestSet(
+            features=test_features,
+            offsets=offsets,
+            labels=np.array([t.files.label for t in plan.test], np.int8),
+            frame_labels=frame_labels,
+            video_ids=tuple(t.files.video_id for t in plan.test),
+            classes=tuple(t.files.category for t in plan.test),
+        )
+        return Benchmark(self.name, train, test, self.primary_metric, meta=meta)
+
+
+def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
+    """The concatenated ground truth (built, or the prebuilt one when it fits); None on any problem."""
+    parts = []
+    for test, length in zip(plan.test, lengths, strict=True):
+        with problems.collect():
+            if length:  # an unreadable video: its problem is known already
+                parts.append(test.frame_labels(int(length)))
+    if problems.messages:
+        return None
+    built = np.concatenate(parts)
+    assert len(built) == pseudo_frames(int(lengths.sum()))
+    if plan.prebuilt is None:
+        return built
+    try:
+        return check_prebuilt(np.asarray(load_npy(plan.prebuilt)), int(lengths.sum()), str(plan.prebuilt))
+    except UsageError as error:
+        problems.add(str(error))
+        return None
+
+
+def abnormal_first(ids: list[str], abnormal: Callable[[str], bool]) -> list[str]:
+    """`ids` with the abnormal videos first, each group in its original order (the published lists' order)."""
+    return [i for i in ids if abnormal(i)] + [i for i in ids if not abnormal(i)]
+
+
+def _refuse_shared_videos(plan: Plan, problems: Problems) -> None:
+    """A video in both splits would be trained on and then tested: a leak that inflates every metric."""
+    training = {video.video_id for video in plan.train}
+    for test in plan.test:
+        if test.files.video_id in training:
+            problems.add(
+                f"{test.files.files[0]}: video {test.files.video_id} is both a training and a test video; "
+                "expected disjoint splits"
+            )
+
+
+def _first_entry_found(index: FileIndex, path: Path) -> bool:
+    """Whether the first file a list names is under the root (which tells the user's lists apart)."""
+    try:
+        entries = parse_feature_list(read_text(path), str(path))
+    except UsageError:
+        return True  # a broken list is reported when it is read
+    return all(index.find(name) is not None for name in entries[0].names[:1])
+
+
+def _in_memory(field: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    return np.empty(shape, dtype=dtype)
+
+
+def _probe(videos: list[VideoFiles], problems: Problems) -> list[VideoShape]:
+    """Each video's shape from its headers; an unreadable video gets T = 0 and a problem."""
+    shapes = []
+    for video in videos:
+        try:
+            shapes.append(probe_video(video))
+        except UsageError as error:
+            problems.add(str(error))
+            shapes.append(VideoShape(0, 0, 0))
+    return shapes
+
+
+def _consistent_crops_and_dim(plan: Plan, shapes: list[VideoShape], problems: Problems) -> tuple[int, int]:
+    """The (C, D) of the first readable video; every other video with another C or D is a problem."""
+    videos = [*plan.train, *(t.files for t in plan.test)]
+    readable = [(v, s) for v, s in zip(videos, shapes, strict=True) if s.snippets]
+    if not readable:
+        return 0, 0
+    first, reference = readable[0]
+    for video, shape in readable[1:]:
+        if (shape.crops, shape.dim) != (reference.crops, reference.dim):
+            problems.add(
+                f"{video.files[0]}: C={shape.crops} crops, D={shape.dim}, but {first.files[0].name} has "
+                f"C={reference.crops}, D={reference.dim}; every video needs the same crops and dimension"
+            )
+    return reference.crops, reference.dim
+
+
+def _layout(plan: Plan) -> str:
+    videos = [*plan.train, *(t.files for t in plan.test)]
+    kinds = {"wu (one file per crop)" if v.per_crop else "rtfm (one file per video)" for v in videos}
+    return " + ".join(sorted(kinds))

@@ -1,0 +1,145 @@
+"""Run specs from command-line choices: routed and typed options, canonical keys, data fingerprints.
+
+A run's key must name exactly what determines its numbers, on every path that builds specs: options
+equal to their defaults are dropped (`canonical`), the data is named by its content (`with_data`),
+and results stored by older versions are brought to this form when read (`upgrade_stored`). The
+driver that executes specs is `vadbench.executors.driver`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from vadbench.api.errors import UsageError
+from vadbench.api.types import RunResult, RunSpec
+from vadbench.data.reduction import Reduction
+from vadbench.engine.runner import Runner, schedule
+from vadbench.plugins.manager import Plugins
+from vadbench.plugins.overrides import route_overrides
+from vadbench.report.aggregate import report_metadata
+
+
+def build_specs(
+    plugins: Plugins,
+    methods: Sequence[str],
+    dataset: str,
+    assignments: Iterable[str],
+    seeds: Sequence[int],
+    steps: int | None = None,
+    device: str = "auto",
+    protocol: str = "last",
+) -> list[RunSpec]:
+    """One validated, canonical spec per (method, seed), with `--set` assignments routed and typed."""
+    for name in methods:
+        plugins.methods.get(name)
+    plugins.datasets.get(dataset)
+    method_options, dataset_options = route_overrides(assignments, list(methods), dataset, plugins)
+    typed_dataset = plugins.datasets.parse_options(dataset, dataset_options)
+    specs = [
+        RunSpec(
+            method=name,
+            dataset=dataset,
+            method_options=plugins.methods.parse_options(name, method_options[name]),
+            dataset_options=typed_dataset,
+            seed=seed,
+            steps=steps,
+            protocol=protocol,
+            device=device,
+        )
+        for name in methods
+        for seed in dict.fromkeys(seeds)
+    ]
+    runner = Runner(plugins, progress=False)
+    for spec in specs:
+        runner.validate(spec)
+    return [canonical(plugins, spec) for spec in specs]
+
+
+def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
+    """`spec` without the choices that equal what it gets anyway: options equal to the defaults of its
+    method and dataset (a preset's values included) and a schedule equal to the one it would get
+    without `--steps`. So ``--set k=3`` for RTFM (whose k is 3), ``--steps 200`` on the synthetic
+    benchmark (which suggests 200) and a plain run are one run with one key, on every path that builds
+    specs (`run`, grids, every executor). `spec` must be valid (`Runner.validate`)."""
+    method = dataclasses.asdict(plugins.methods.config(spec.method))
+    dataset = dataclasses.asdict(plugins.datasets.config(spec.dataset))
+    options = dataclasses.replace(
+        spec,
+        method_options={k: v for k, v in spec.method_options.items() if method[k] != v},
+        dataset_options={k: v for k, v in spec.dataset_options.items() if dataset[k] != v},
+        steps=None,
+        method_revision=plugins.methods.get(spec.method).cls.revision,
+    )
+    if spec.steps is not None and spec.steps != schedule(plugins, options):
+        return dataclasses.replace(options, steps=spec.steps)
+    return options
+
+
+def upgrade_stored(plugins: Plugins, result: RunResult) -> RunResult:
+    """A result stored by an older version, as this version stores it: the options that only locate the
+    data moved out of its key, its spec canonical (an older version may have stored a run under a key that
+    named default values) and its plugins' report metadata in its config. A result whose method, dataset
+    or options this installation does not know stays as it was stored."""
+    spec = result.spec
+    try:
+        plugins.methods.config(spec.method, spec.method_options)
+        plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+    except UsageError:
+        return result
+    access = plugins.datasets.get(spec.dataset).cls.access_options
+    located = replace(spec, dataset_options={k: v for k, v in spec.dataset_options.items() if k not in access},
+                      dataset_access={**spec.dataset_access,
+                                      **{k: v for k, v in spec.dataset_options.items() if k in access}})
+    # The revision it was made with stays: a run of an older revision of the method is another run.
+    upgraded = replace(canonical(plugins, located), method_revision=spec.method_revision)
+    return replace(result, spec=upgraded, config={**result.config, **recorded(plugins, spec)})
+
+
+def recorded(plugins: Plugins, spec: RunSpec) -> dict[str, Any]:
+    """The report metadata of `spec`'s method and dataset (`report_metadata`), for its result's config."""
+    return report_metadata(plugins.methods.get(spec.method).cls, plugins.datasets.get(spec.dataset).cls)
+
+
+def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
+    """`specs` keyed on the content of their data: access options (`Dataset.access_options`, such as the
+    root) moved to `dataset_access`, and the data's fingerprint set, computed once per dataset configuration
+    and training-input reduction (the data as the run's method reads it).
+
+    Done before the store is asked which runs are finished: a copied root, or the same root spelled
+    another way, then finds the runs already made, and an edited feature file does not.
+    """
+    fingerprints: dict[str, str | None] = {}
+    keyed = []
+    for spec in specs:
+        options = spec.full_dataset_options()
+        reduction = plugins.methods.create(spec.method, spec.method_options).training_input.reduction
+        configuration = repr((spec.dataset, sorted(options.items()), reduction.key))
+        if configuration not in fingerprints:
+            fingerprints[configuration] = data_fingerprint(plugins, spec.dataset, options, reduction)
+        access = plugins.datasets.get(spec.dataset).cls.access_options
+        keyed.append(replace(
+            spec,
+            dataset_options={k: v for k, v in options.items() if k not in access},
+            dataset_access={k: v for k, v in options.items() if k in access},
+            data=fingerprints[configuration],
+        ))
+    return keyed
+
+
+def data_fingerprint(plugins: Plugins, name: str, options: dict[str, Any], reduction: Reduction) -> str | None:
+    """The fingerprint of dataset `name`'s data under `options`, reduced by `reduction` (None: its options
+    define the data).
+
+    An adapter that keeps access options out of the key but gives no fingerprint would let different
+    data share run keys: refused, naming the plugin.
+    """
+    entry = plugins.datasets.get(name)
+    fingerprint = plugins.datasets.create(name, options).fingerprint(reduction)
+    access = entry.cls.access_options
+    if access and fingerprint is None:
+        raise UsageError(f"dataset {name!r} from {entry.source}: it declares access options "
+                         f"({', '.join(sorted(access))}) but gives no fingerprint of its data")
+    return fingerprint

@@ -1,0 +1,1 @@
+"""Plugin discovery (one pluggy manager), the typed registry of components, and --set option routing."""

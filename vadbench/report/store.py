@@ -1,0 +1,301 @@
+"""The run store: one folder per run key under ``<out>/runs/``, written atomically, read back for tables.
+
+Each run folder holds ``scores.npz`` (per-video snippet scores), ``magnitudes.npz`` (per-video feature
+magnitudes, for methods that have them), ``curves.json`` (training curves, `RunStore.curves`) and
+``result.json``; the JSON is
+written last, by rename, so a folder without it is an unfinished run and is simply redone. Two
+processes finishing the same run write identical files, and rename keeps either one whole.
+
+What the report path needs of a benchmark's test set (`TestTruth`: ground truth, video ids, labels and
+classes, input feature magnitudes) is stored once per benchmark under ``<out>/benchmarks/<id>/``
+(``test.npz``, then ``benchmark.json`` by rename), so that tables and figures need no data root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vadbench.api.errors import UsageError
+from vadbench.api.types import RunResult, RunSpec, TestSet
+from vadbench.data.reduction import pool_segments
+from vadbench.report.aggregate import has_report_metadata
+
+RESULT_FILE = "result.json"
+SCORES_FILE = "scores.npz"
+MAGNITUDES_FILE = "magnitudes.npz"
+BENCHMARK_FILE = "benchmark.json"
+TEST_FILE = "test.npz"
+#: Metrics that every successful result holds (the tables average them).
+REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
+CURVES_FILE = "curves.json"
+
+
+@dataclass(frozen=True, eq=False)
+class TestTruth:
+    """What tables and figures need of a benchmark's test set, without its features: the videos (ids,
+    labels, classes), the frame ground truth with each video's snippet offsets, and the magnitudes of the
+    input features pooled to the training segments (`input_magnitudes`)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    video_ids: tuple[str, ...]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    offsets: np.ndarray
+    frame_labels: np.ndarray
+    snippet_frames: int
+    input_magnitudes: np.ndarray  # (V, TRAIN_SEGMENTS)
+
+    @classmethod
+    def of(cls, test: TestSet) -> TestTruth:
+        return cls(tuple(test.video_ids), np.asarray(test.labels), tuple(test.classes), np.asarray(test.offsets),
+                   np.asarray(test.frame_labels), test.snippet_frames, input_magnitudes(test))
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def frames(self, video: int) -> np.ndarray:
+        """The frame ground truth of test video `video` (its index)."""
+        f = self.snippet_frames
+        return self.frame_labels[f * self.offsets[video] : f * self.offsets[video + 1]]
+
+    def snippet_truth(self, video: int) -> np.ndarray:
+        """Share of abnormal frames of each snippet of test video `video` (0 or 1 for aligned annotations)."""
+        return np.asarray(self.frames(video), dtype=float).reshape(-1, self.snippet_frames).mean(axis=1)
+
+
+def input_magnitudes(test: TestSet) -> np.ndarray:
+    """(V, TRAIN_SEGMENTS): per test video, the L2 norms of its features pooled to the training segments as
+    in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline)."""
+    return np.stack([np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))])
+
+
+def benchmark_id(spec: RunSpec) -> str:
+    """The name of the benchmark (dataset, the options that define its data, its fingerprint) a run used."""
+    blob = json.dumps({"dataset": spec.dataset, "dataset_options": spec.dataset_options, "data": spec.data},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class RunStore:
+    """Results of finished runs, keyed by `RunSpec.key`, and the test ground truth of their benchmarks."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.benchmarks = self.root / "benchmarks"
+
+    def ensure_writable(self) -> None:
+        """Create the store, or say which folder cannot be written."""
+        try:
+            self.runs.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.runs, prefix=".probe-"):
+                pass
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot write results there ({error.strerror})") from None
+
+    def folder(self, spec: RunSpec) -> Path:
+        return self.runs / spec.key
+
+    def is_finished(self, spec: RunSpec) -> bool:
+        """True when a successful result of `spec` is stored (failed runs are tried again)."""
+        path = self.folder(spec) / RESULT_FILE
+        if not path.is_file():
+            return False
+        try:
+            return json.loads(path.read_text()).get("status") == "ok"
+        except (OSError, ValueError):
+            return False
+
+    def write(self, result: RunResult) -> Path:
+        """Store `result`: per-video arrays first, then the JSON record that marks the run as finished.
+
+        A write that fails (a full disk, a folder made read-only mid-grid) is a usage error naming the
+        folder; the run stays unfinished and is redone next time.
+        """
+        folder = self.folder(result.spec)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, key, per_video in (
+                (SCORES_FILE, "scores", result.scores),
+                (MAGNITUDES_FILE, "magnitudes", result.magnitudes),
+            ):
+                if per_video:
+                    _write_per_video(folder / name, key, per_video)
+            if result.curves:
+                curves = json.dumps(result.curves).encode()
+                _atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
+            record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
+            _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot store run {result.spec.key} in {folder} "
+                             f"({error.strerror or error})") from None
+        return folder
+
+    def result(self, spec: RunSpec) -> RunResult:
+        """The stored result of `spec`."""
+        return _read_result(self.folder(spec) / RESULT_FILE)
+
+    def scores(self, spec: RunSpec) -> dict[str, np.ndarray]:
+        """Per-video snippet scores of a stored run."""
+        return _read_per_video(self.folder(spec) / SCORES_FILE, "scores")
+
+    def magnitudes(self, spec: RunSpec) -> dict[str, np.ndarray]:
+        """Per-video snippet feature magnitudes of a stored run (empty when its method has none)."""
+        path = self.folder(spec) / MAGNITUDES_FILE
+        return _read_per_video(path, "magnitudes") if path.is_file() else {}
+
+    def curves(self, spec: RunSpec) -> dict[str, Any]:
+        """The training curves of a stored run; empty for runs stored before vadbench kept them.
+
+        ``steps`` and ``terms`` (name -> values): the loss terms as training logged them (every 50
+        steps and the last); for a selecting protocol, ``selection``: its ``metric`` (a name), the
+        ``steps`` it checked and the ``values`` there (None where not finite), and ``selected_step``.
+        """
+        path = self.folder(spec) / CURVES_FILE
+        if not path.is_file():
+            return {}
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{path}: not a vadbench curves file ({error})") from None
+
+    def has_test_truth(self, spec: RunSpec) -> bool:
+        return (self.benchmarks / benchmark_id(spec) / BENCHMARK_FILE).is_file()
+
+    def write_test_truth(self, spec: RunSpec, truth: TestTruth) -> None:
+        """Store the test ground truth of `spec`'s benchmark: arrays first, then the JSON that marks them whole."""
+        folder = self.benchmarks / benchmark_id(spec)
+        arrays: dict[str, Any] = {"video_ids": np.array(truth.video_ids, dtype=str), "labels": truth.labels,
+                  "classes": np.array(truth.classes, dtype=str), "offsets": truth.offsets,
+                  "frame_labels": truth.frame_labels, "input_magnitudes": truth.input_magnitudes}
+        record = json.dumps({"dataset": spec.dataset, "dataset_options": spec.dataset_options, "data": spec.data,
+                             "snippet_frames": truth.snippet_frames}, indent=2, sort_keys=True, default=_json_default)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
+            _atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
+        except OSError as error:
+            raise UsageError(f"--out {self.root}: cannot store the test set of {spec.dataset} in {folder} "
+                             f"({error.strerror or error})") from None
+
+    def test_truth(self, spec: RunSpec) -> TestTruth:
+        """The stored test ground truth of `spec`'s benchmark; a usage error saying how to store it when absent."""
+        folder = self.benchmarks / benchmark_id(spec)
+        path = folder / BENCHMARK_FILE
+        if not path.is_file():
+            raise UsageError(f"{self.root}: no test set stored for the {spec.dataset} runs (expected {path}; runs "
+                             "stored by an older vadbench lack it): repeat the `vadbench run` or `vadbench grid` "
+                             "command that made them, which skips the finished runs and stores it")
+        try:
+            snippet_frames = int(json.loads(path.read_text())["snippet_frames"])
+            with np.load(folder / TEST_FILE, allow_pickle=False) as data:
+                return TestTruth(tuple(map(str, data["video_ids"])), data["labels"], tuple(map(str, data["classes"])),
+                                 data["offsets"], data["frame_labels"], snippet_frames, data["input_magnitudes"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"{folder}: not a stored vadbench test set ({error})") from None
+
+
+def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | None = None) -> list[RunResult]:
+    """One result per run stored under `root`, in key order; a folder without any is a usage error.
+
+    `upgrade` maps a result stored by an older version (without `vadbench.report.aggregate.report_metadata`) to
+    the form this version stores (`vadbench.plan.specs.upgrade_stored`: its canonical spec, for one, as an
+    older version may have stored a run under a key that named default values); it is called only for
+    such results, so a store written by this version is read without any plugin. Several results
+    of one run (one key) count once: the newest, by the modification time of its ``result.json``,
+    which is written last, when the run finished (ties: the last folder in name order).
+    """
+    store = RunStore(root)
+    if not store.runs.is_dir():
+        raise UsageError(f"{root}: no vadbench results here (expected a runs/ folder written by `vadbench run`)")
+    newest: dict[str, tuple[float, RunResult]] = {}
+    for path in sorted(store.runs.glob(f"*/{RESULT_FILE}")):
+        result = _read_result(path)
+        if upgrade is not None and not has_report_metadata(result):
+            result = upgrade(result)
+        finished = path.stat().st_mtime
+        if result.spec.key not in newest or finished >= newest[result.spec.key][0]:
+            newest[result.spec.key] = (finished, result)
+    return [newest[key][1] for key in sorted(newest)]
+
+
+def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> None:
+    """One array per video, stored concatenated (under `key`) with offsets, atomically."""
+    ids = list(per_video)
+    arrays = [np.asarray(per_video[i], dtype=np.float32) for i in ids]
+    columns: dict[str, Any] = {
+        "video_ids": np.array(ids, dtype=str),
+        "offsets": np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
+        key: np.concatenate(arrays),
+    }
+    _atomic_write(path, lambda f: np.savez_compressed(f, **columns))
+
+
+def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        ids, offsets, values = data["video_ids"], data["offsets"], data[key]
+    return {str(v): values[offsets[i] : offsets[i + 1]] for i, v in enumerate(ids)}
+
+
+def _read_result(path: Path) -> RunResult:
+    """The result stored at `path`; one that cannot be read completely (a successful run without all of
+    `REQUIRED_METRICS`) is a usage error naming the file, never a run that tables count but cannot average."""
+    try:
+        result = RunResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{path}: not a vadbench result ({error})") from None
+    if result.status == "ok":
+        metrics = result.metrics if isinstance(result.metrics, dict) else {}
+        for name in REQUIRED_METRICS:
+            if not _is_number(metrics.get(name)):
+                raise UsageError(f"{path}: incomplete vadbench result (status ok, but metrics.{name} is "
+                                 f"{'missing' if name not in metrics else repr(metrics[name])}; expected a number)")
+    return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via a temporary file in the same folder and rename it into place (with the umask's mode)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, umask_mode(0o666))
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def umask_mode(mode: int) -> int:
+    """`mode` (0o666 for a file, 0o777 for a folder) less the process umask: what `open` or `mkdir` give.
+
+    `tempfile` makes private files and folders (0600, 0700), so whatever is renamed into place from one
+    needs this mode, or a store or cache shared by a group (umask 002) could be read by its owner only.
+    """
+    umask = os.umask(0o077)  # reading the umask means setting it; 0o077 is the safe value meanwhile
+    os.umask(umask)
+    return mode & ~umask
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)
