@@ -20,7 +20,7 @@ How the stacked runs relate to the same runs done one by one:
   equally valid samples, not the same samples, so a stacked run carries the seeds of its group
   (`RunSpec.stacked`, part of its key): it is stored and tabled apart from the same seed alone.
 
-With dropout off, stacked runs equal separate runs up to float rounding (tests/unit/test_multirun.py).
+With dropout off, stacked runs equal separate runs up to float rounding (tests/unit/test_stacking.py).
 Only protocol ``last`` is stacked (checkpoint selection would need per-run weights mid-training), and
 only in fp32: vmap's convolution rule does not follow bf16 autocast (checked with torch 2.13). A method
 that declares a step of its own, a gradient clip (global over all runs' gradients) or
