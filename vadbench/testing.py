@@ -56,6 +56,7 @@ from vadbench.engine.runner import seed_everything
 from vadbench.engine.stacking import stack_refusal, stacked_step
 from vadbench.engine.training import Sampler, TrainingLog, TrainingStep, train
 from vadbench.executors.serial import SerialConfig, SerialExecutor
+from vadbench.plan.grid import flatten
 from vadbench.plugins.manager import get_plugins
 from vadbench.report.metrics import evaluate
 
@@ -351,7 +352,7 @@ def _compare(result: RunResult, reference: RunResult, exact: bool) -> None:
     ignored = set() if exact else {"engine"}
     config = {k: v for k, v in result.config.items() if k not in ignored}
     assert config == {k: v for k, v in reference.config.items() if k not in ignored}, f"{run}: config differs"
-    ours, theirs = _flat(result.metrics), _flat(reference.metrics)
+    ours, theirs = flatten(result.metrics), flatten(reference.metrics)
     assert ours.keys() == theirs.keys(), f"{run}: metrics {sorted(ours)} differ from serial's {sorted(theirs)}"
     assert result.scores.keys() == reference.scores.keys(), f"{run}: scored videos differ"
     if exact:
@@ -361,17 +362,6 @@ def _compare(result: RunResult, reference: RunResult, exact: bool) -> None:
         assert all(np.isclose(ours[k], theirs[k], rtol=ATOL, atol=ATOL) for k in theirs), f"{run}: metrics differ"
         same = all(np.allclose(result.scores[v], reference.scores[v], atol=ATOL) for v in reference.scores)
     assert same, f"{run}: scores differ from serial's"
-
-
-def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested metrics (per-class AUC) as one flat mapping."""
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 # ------------------------------------------------------------------------------------------ collecting

@@ -339,7 +339,7 @@ class _Checker:
         value = data.get(key, {})
         if not isinstance(value, dict):
             raise self.fail(key, f"expected a table of option = value, got {value!r}")
-        return _flatten(value)
+        return flatten(value)
 
     def values(self, key: str, value: Any) -> tuple[Any, ...]:
         if not (isinstance(value, list) and value):
@@ -366,11 +366,12 @@ class _Checker:
         return TableSpec(kind, baseline, self.path.parent / reported if reported else None, experiment)
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as one mapping of dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
