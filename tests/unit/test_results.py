@@ -230,6 +230,10 @@ def test_a_run_of_an_older_revision_of_its_method_is_another_run(tmp_path):
     assert rtfm.key == RunSpec("rtfm").key  # unchanged methods keep their keys
 
 
-def test_oracle_test_runs_name_the_selection_rule_they_followed():
-    assert RunSpec("rtfm", protocol="oracle-test").identity()["selection_rule"] == "public-code"
+def test_oracle_test_runs_name_the_selection_rule_they_followed(tmp_path):
+    spec = RunSpec("rtfm", protocol="oracle-test", method_revision=2)
+    assert spec.identity()["selection_rule"] == "public-code"
     assert "selection_rule" not in RunSpec("rtfm", protocol="last").identity()
+    store = RunStore(tmp_path)
+    store.write(RunResult(spec, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
+    assert store.result(spec).spec == spec and RunSpec.from_dict(spec.to_dict()) == spec  # it reads back

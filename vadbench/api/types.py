@@ -259,7 +259,9 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.identity(), "precision": self.precision, "device": self.device, "compile": self.compile,
+        """The fields, JSON-ready (`from_dict` reads them back; the key's derived entries stay out)."""
+        identity = {k: v for k, v in self.identity().items() if k != "selection_rule"}
+        return {**identity, "precision": self.precision, "device": self.device, "compile": self.compile,
                 "dataset_access": dict(sorted(self.dataset_access.items()))}
 
     def full_dataset_options(self) -> dict[str, Any]:
