@@ -244,3 +244,15 @@ def test_curves_are_grouped_by_configuration_and_labelled_by_what_differs(tmp_pa
     assert titles == ["loss (total)", "rank", "selection: video AUC of held-out training videos (%)"]
     assert len(figure.axes[0].get_lines()) == 4  # one line per seed and configuration
     assert "selected step" in legend_texts(figure)
+
+
+def test_curves_of_a_run_that_scored_no_checkpoint_draw_without_a_selected_star(tmp_path):
+    """oracle-test on a schedule of 200 steps or fewer scores no checkpoint and keeps the final weights."""
+    store = RunStore(tmp_path)
+    unscored = {**STORED_CURVES, "selection": {"metric": "frame AUC of the test set", "steps": [], "values": [],
+                                               "selected_step": 200}}
+    result = RunResult(RunSpec("rtfm", protocol="oracle-test"), "ok", config={"protocol": "oracle-test"},
+                       curves=unscored)
+    store.write(result)
+    figure = plots.curves_figure(plots.collect_curves([result], store))
+    assert len(figure.axes) == 3

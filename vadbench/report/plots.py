@@ -406,12 +406,14 @@ _SELECTED: dict[str, Any] = {"marker": "*", "markersize": 7, "markerfacecolor": 
 
 
 def _selection_line(axes: Any, selection: dict[str, Any], line: dict[str, Any]) -> None:
-    """The selection metric (percent) at each check in style `line`, the selected step starred."""
+    """The selection metric (percent) at each check in style `line`, the selected step starred (when it was
+    a scored checkpoint: a run in which no checkpoint qualified keeps its final weights, unscored)."""
     values = [np.nan if v is None else 100 * v for v in selection["values"]]
     axes.plot(selection["steps"], values, **line)
-    chosen = selection["steps"].index(selection["selected_step"])
-    axes.plot(selection["selected_step"], values[chosen], linestyle="none",
-              **{**_SELECTED, "markerfacecolor": line["color"]})
+    if selection["selected_step"] in selection["steps"]:
+        chosen = selection["steps"].index(selection["selected_step"])
+        axes.plot(selection["selected_step"], values[chosen], linestyle="none",
+                  **{**_SELECTED, "markerfacecolor": line["color"]})
 
 
 def _line_with_band(axes: Any, curve: Curve, index: int) -> Any:
