@@ -138,7 +138,7 @@ def test_a_sweep_is_drawn_from_recorded_results_alone(tmp_path):
     grid = Grid(Path("sweep.toml"), "sweep", ("rtfm", "sultani-mil"), sweep={"k": (1, 4)})
     figure = plots.draw("sweep", results, store=RunStore(tmp_path), grid=grid)
     axes = figure.axes[0]
-    assert axes.get_xlabel() == "k (top-k of the 32 pooled training segments per video)"
+    assert axes.get_xlabel() == "k (top-k of 32 pooled segments per video)"
     assert [text.get_text() for text in axes.texts] == ["μ=6"]
     assert legend_texts(figure) == ["mean ± std over 1–2 seeds", "rtfm", "sultani-mil (no k)", plots.MARKER_MEANING]
     with pytest.raises(UsageError, match="only plot curves takes a run store"):

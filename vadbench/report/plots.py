@@ -399,7 +399,7 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
 
 
 #: What the dotted vertical lines of the k figures mark.
-MARKER_MEANING = "anomaly length μ"
+MARKER_MEANING = "anomaly length μ, in segments"
 _MARKER: dict[str, Any] = {"linestyle": ":", "color": GREY, "linewidth": 1.0}
 _SELECTED: dict[str, Any] = {"marker": "*", "markersize": 7, "markerfacecolor": "white", "markeredgecolor": "black",
              "markeredgewidth": 0.5}
@@ -613,7 +613,7 @@ def _draw_sweep(grid: Grid, results: Sequence[RunResult], x: str | None) -> Figu
     curves, references = collect_sweep([r for r in grid_rows(grid, results) if r.honest], x)
     if not curves:
         raise UsageError(f"--x {x}: no honest finished run has option {x} to plot against")
-    xlabel = f"{x} ({counts} of the {TRAIN_SEGMENTS} pooled training segments per video)" if counts else None
+    xlabel = f"{x} ({counts} of {TRAIN_SEGMENTS} pooled segments per video)" if counts else None
     return sweep_figure(curves, x, references=references, markers=markers, xlabel=xlabel)
 
 
