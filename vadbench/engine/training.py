@@ -11,6 +11,7 @@ learning-rate schedule and step of its own are applied here, so no method re-imp
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -177,7 +178,9 @@ class TrainingStep:
         self.scheduler = scheduler
         device = batch.features.device
         loss = acceleration.autocast(loss, device)
-        eager = own_step and (lambda: own_step(self.batch)) or self._body(loss, optimizer, clip)
+        eager: Callable[[], StepOutputs] = self._body(loss, optimizer, clip)
+        if own_step is not None:
+            eager = functools.partial(own_step, self.batch)
         self.compiled: FallBack[StepOutputs] | None = None
         body: Callable[[], StepOutputs] = eager
         if acceleration.compile and own_step is None:
