@@ -148,7 +148,7 @@ def check_padding_invariance(method: Method, *, crops: int = 2, feature_dim: int
             gap = (together[row, : len(video)] - alone).abs().max().item()
             assert gap <= ATOL, (
                 f"video {row} (T={len(video)}): scores in a padded batch differ from scoring it alone by "
-                f"{gap:.2e}; mask the padding, or declare padded_scoring_safe = False"
+                f"{gap:.2e}; mask the padding, or declare padded_scoring = \"alone\""
             )
 
 

@@ -28,10 +28,6 @@ from vadbench.engine.acceleration import Acceleration, FallBack, compile_functio
 from vadbench.engine.cudagraph import CapturedStep, StepOutputs
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the step."""
-
-
 @dataclass
 class TrainingLog:
     """Loss terms read back every `log_every` steps: one dict per logged step.
