@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import os
 import signal
 import sys
 import threading
@@ -502,6 +503,11 @@ def _handle(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("vadbench: interrupted; finished runs are stored and will be skipped next time", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`vadbench list | head`): stop quietly, and keep Python's exit flush of the
+        # closed stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -208,3 +208,15 @@ def test_a_seed_given_twice_is_one_run(capsys, tmp_path, tiny_synthetic_args):
     assert len(list(tmp_path.glob("runs/*/result.json"))) == 1
     header, _, row = ([cell.strip() for cell in line.split("|")] for line in out.splitlines()[:3])
     assert row[header.index("runs")] == "1"
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`vadbench list | head -1`: the reader leaves early; no traceback."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "vadbench", "list"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd="/")
+    process.stdout.close()  # the reader is gone before vadbench writes (it is still loading its plugins)
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and process.returncode == 0
