@@ -179,19 +179,12 @@ class Method(abc.ABC):
     def train_step(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, batch: TrainBatch
     ) -> dict[str, torch.Tensor]:
-        """One training step; the default is the loss, backward, the declared clip and one update.
-
-        Override it only where one optimiser step per batch is not the method (the engine then runs it
-        eagerly: no stacking, no CUDA graph).
+        """A training step of the method's own, for a method whose update is not "loss, backward, the
+        declared clip, one optimiser step" (the engine's step, `vadbench.engine.training.TrainingStep`,
+        which runs for every method that does not override this). An override runs eagerly: no
+        stacking, no CUDA graph. Returns the loss terms, as `loss` does.
         """
-        terms = self.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].sum().backward()
-        clip = self.grad_clip()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        return terms
+        raise NotImplementedError("the engine's own step runs unless a method overrides train_step")
 
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         """Test-time post-processing of one video's snippet scores (T,); the default keeps them."""
