@@ -494,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _handle(args: argparse.Namespace) -> int:
     """Run the chosen command: input errors are one line and 2, an interruption (Ctrl-C, SIGTERM) 130."""
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a buffered stdout fails here, not in Python's exit flush, if the reader has gone
+        return code
     except UsageError as error:
         if args.debug:
             raise
