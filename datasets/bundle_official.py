@@ -32,7 +32,11 @@ COPIED = {
         ("Temporal_Anomaly_Annotation.txt", f"{SULTANI}/Temporal_Anomaly_Annotation.txt"),
         ("Anomaly_Train.txt", f"{SULTANI}/Anomaly_Train.txt"),
     ),
-    "shanghaitech": (("SH_Train.txt", "shanghaitech/SH_Train.txt"), ("SH_Test.txt", "shanghaitech/SH_Test.txt")),
+    "shanghaitech": (
+        ("SH_Train.txt", "shanghaitech/SH_Train.txt"),
+        ("SH_Test.txt", "shanghaitech/SH_Test.txt"),
+        ("relabel.list", "shanghaitech/yujiangpu20_PEL4VAD/relabel.list"),
+    ),
     "xd_violence": (("annotations.txt", "xd_violence/nwpu-zxr_VadCLIP/annotations.txt"),),
     "ucsd_peds": (
         ("UCSDped2.m", "ucsd_peds/priyanka011011_Crowd-Anomaly-Detection/UCSDped2.m"),

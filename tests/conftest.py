@@ -20,3 +20,20 @@ TINY_SYNTHETIC = {
 def tiny_synthetic_args() -> list[str]:
     """`--set` arguments that shrink the synthetic benchmark for CLI tests."""
     return [arg for key, value in TINY_SYNTHETIC.items() for arg in ("--set", f"dataset.{key}={value}")]
+
+
+@pytest.fixture
+def contract_plugin(monkeypatch):
+    """The plugin of tests/contract_v2_plugin.py, loaded as a third-party plugin is."""
+    monkeypatch.setenv("VADBENCH_PLUGINS", "contract_v2_plugin")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    from vadbench.plugins.manager import get_plugins
+
+    get_plugins.cache_clear()
+    import contract_v2_plugin
+
+    contract_v2_plugin.SEEN["batches"].clear()
+    contract_v2_plugin.SEEN["lr"].clear()
+    contract_v2_plugin.SEEN["prompts"].clear()
+    yield contract_v2_plugin
+    get_plugins.cache_clear()

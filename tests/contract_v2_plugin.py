@@ -2,7 +2,7 @@
 
 It declares everything the simple path lacks, as the methods published after RTFM need: 200 mean-pooled
 segments with every crop an independent sample in mixed batches, a cosine learning-rate schedule,
-gradient clipping, side inputs (class indices), test-time smoothing, and a model that is NOT safe on
+gradient clipping, side inputs (class indices and prompts), test-time smoothing, and a model that is NOT safe on
 padded test batches (its global context is the mean over all time steps, padding included). Loaded
 through ``VADBENCH_PLUGINS=contract_v2_plugin``.
 """
@@ -21,7 +21,7 @@ from vadbench.api.method import Method, TrainBatch, TrainingInput
 from vadbench.data.reduction import Reduction
 
 #: What the tests read back: every batch the loss saw (shapes, labels, classes) and the learning rates.
-SEEN: dict[str, list] = {"batches": [], "lr": []}
+SEEN: dict[str, list] = {"batches": [], "lr": [], "prompts": []}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class GlobalContext(Method):
     config: GlobalContextConfig
     padded_scoring = "alone"
     stackable = False
+    side_inputs = frozenset({"classes", "prompts"})
 
     @property
     def training_input(self) -> TrainingInput:
@@ -65,6 +66,7 @@ class GlobalContext(Method):
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
         SEEN["batches"].append((tuple(batch.features.shape), batch.labels.tolist(), batch.classes.tolist(),
                                 batch.lengths.tolist()))
+        SEEN["prompts"].append(batch.prompts.clone())
         scores = model(batch.features)
         video = scores.topk(3, dim=1).values.mean(dim=1)
         bce = nn.functional.binary_cross_entropy(video, batch.labels)

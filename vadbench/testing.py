@@ -51,6 +51,7 @@ from vadbench.api.dataset import Dataset
 from vadbench.api.executor import Executor, WorkerFailure
 from vadbench.api.method import Method
 from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
+from vadbench.data.prompts import stand_in_prompts
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import seed_everything
 from vadbench.engine.stacking import stack_refusal, stacked_step
@@ -194,7 +195,8 @@ def _train_step(method: Method, model: nn.Module, crops: int, feature_dim: int) 
 
 def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> Sampler:
     """Batches of the method's declared training input, drawn from 4 + 4 random videos (abnormal ones
-    larger) of 5 to 40 snippets reduced as the method declares."""
+    larger, of two anomaly classes) of 5 to 40 snippets reduced as the method declares, with the stand-in
+    class prompts when the method reads prompts."""
     rng = np.random.default_rng(SEED)
     reduction = method.training_input.reduction
     labels = np.repeat([0, 1], 4)
@@ -203,9 +205,10 @@ def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> 
     train = TrainSet(
         np.stack([reduction(v, size) for v in videos]), labels, tuple(f"video_{i}" for i in range(len(videos))),
         lengths=np.array([reduction.length(len(v)) for v in videos]) if reduction.pads else None,
-        classes=labels.astype(np.int64),
+        classes=labels * np.array([1, 2] * 4),  # two anomaly classes
     )
-    return Sampler.create(train, torch.from_numpy(train.features), method.training_input, 2, seed)
+    prompts = stand_in_prompts(("Normal", "anomaly-a", "anomaly-b")) if "prompts" in method.side_inputs else None
+    return Sampler.create(train, torch.from_numpy(train.features), method.training_input, 2, seed, prompts)
 
 
 def _check_score_shape_and_range(method: Method, model: nn.Module, crops: int, feature_dim: int, length: int) -> None:

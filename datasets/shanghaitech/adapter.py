@@ -8,6 +8,7 @@ root replace the bundled ones as a whole, so that one set of masks says which vi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ MASK_FOLDER = "test_frame_mask"
 #: The bundled masks, all in one file (`vadbench.data.official.pack_masks`).
 PACKED_MASKS = "test_frame_mask.json"
 SPLIT_FILES = {"train": "SH_Train.txt", "test": "SH_Test.txt"}
+#: PEL4VAD's fine-grained actions of the abnormal training videos (``01_0026 fighting,chasing``): the
+#: training classes, where every abnormal training video has one (a video's class is its first action).
+ACTIONS_FILE = "relabel.list"
+#: The action classes numbered as PEL4VAD's SH loader numbers them (its ``anomaly.list`` says "cart"
+#: where the loader and relabel.list say "handcart").
+CLASS_NAMES = ("Normal", "cycling", "chasing", "handcart", "fighting", "skateboarding", "vehicle", "running",
+               "jumping", "wandering", "lifting", "robbery", "climbing_over", "throwing")
 KNOWN_LISTS = (("shanghai-i3d-train-10crop.list", "shanghai-i3d-test-10crop.list"),)
 
 
@@ -78,12 +86,36 @@ class ShanghaiTech(FeatureDataset):
             for name, split in (("train", train), ("test", test))
             if split.order == "the official split files"
         ]
+        training = [self._files(v, masks) for v in train.videos]
+        actions, class_names, action_files = self._actions(index)
+        abnormal = [v.video_id for v in training if v.label]
+        if abnormal and all(video in actions for video in abnormal):
+            training = [dataclasses.replace(v, category=actions[v.video_id]) if v.label else v for v in training]
+        else:
+            class_names, action_files = (), []
         return Plan(
-            train=[self._files(v, masks) for v in train.videos],
+            train=training,
             test=[TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in test.videos],
-            sources=[*mask_files, *(p for p in split_files if p is not None)],
+            sources=[*mask_files, *(p for p in split_files if p is not None), *action_files],
             meta={"train_order": train.order, "test_order": test.order},
+            class_names=class_names,
         )
+
+    def _actions(self, index: FileIndex) -> tuple[dict[str, str], tuple[str, ...], list[Path]]:
+        """Each abnormal training video's first action, the class names ("Normal" first) and their file."""
+        relabel = self.bundle.require(index, ACTIONS_FILE, "PEL4VAD's action classes")
+        classes = CLASS_NAMES
+        actions = {}
+        for number, line in enumerate(read_text(relabel).splitlines(), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            first = fields[1].split(",")[0] if len(fields) == 2 else ""
+            if first not in classes[1:]:
+                raise UsageError(f"{relabel}: line {number}: expected '<video> <action>[,<action>...]' with "
+                                 f"actions among {', '.join(classes[1:])}, got {line.strip()!r}")
+            actions[fields[0]] = first
+        return actions, classes, [relabel]
 
     def _masks(self, index: FileIndex) -> tuple[dict[str, Mask], list[Path]]:
         """Every video's mask, and the files they come from: the root's ``.npy`` masks, else the bundled."""

@@ -24,6 +24,7 @@ import numpy as np
 from vadbench import hookimpl
 from vadbench.api.dataset import Dataset
 from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
+from vadbench.data.prompts import with_prompts
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
@@ -33,6 +34,8 @@ class SyntheticConfig:
 
     abnormal_subset: train on this many of the `train_abnormal` generated videos (0: all); the test
     set and every other video stay the same, unlike a change of `train_abnormal` itself.
+    prompts: a ``.npy`` of class prompt vectors, one row per class (Normal, anomaly-0, ...), see
+    `vadbench.data.prompts`; empty: none (a method needing them gets a marked stand-in).
     """
 
     seed: int = 0
@@ -54,6 +57,7 @@ class SyntheticConfig:
     crop_noise: float = 0.1
     steps: int = 200
     abnormal_subset: int = 0
+    prompts: str = ""
 
     def __post_init__(self) -> None:
         counts = ("train_normal", "train_abnormal", "test_normal", "test_abnormal")
@@ -93,10 +97,11 @@ class Synthetic(Dataset):
         # Taken after generation, so the test set and the other videos do not change with the subset.
         train = train.with_abnormal(cfg.abnormal_subset)
         meta = {"anomaly_snippets": cfg.mu, "anomaly_segments": anomaly_segments(cfg)}
-        return Benchmark(
+        benchmark = Benchmark(
             "synthetic", train, test, primary_metric="auc", meta=meta,
             class_names=("Normal", *(f"anomaly-{kind}" for kind in range(cfg.anomaly_classes))),
         )
+        return with_prompts(benchmark, cfg.prompts)
 
     def suggested_steps(self) -> int:
         """`steps` (default 200): sized for a CPU run of about a minute, as the published schedules are not."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,25 @@ class UCFCrimeConfig(ListsConfig):
     gt_convention: GtConvention = "half-open"
 
 
+#: The anomaly classes, numbered from 1 in this (alphabetical) order, as PEL4VAD numbers them.
+CLASSES = ("Normal", "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "RoadAccidents",
+           "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism")
+_CLASS = re.compile(r"^(?P<name>[A-Za-z]+?)\d+_x264$")
+
+
 def is_normal(video_id: str) -> bool:
     return video_id.startswith("Normal_Videos")
+
+
+def category(video_id: str) -> str:
+    """A training video's class from its official name (``RoadAccidents012_x264`` -> RoadAccidents)."""
+    if is_normal(video_id):
+        return "Normal"
+    match = _CLASS.match(video_id)
+    if match is None or match.group("name") not in CLASSES:
+        raise UsageError(f"training video {video_id}: not an official UCF-Crime name (<Class><number>_x264), "
+                         "so its anomaly class is unknown")
+    return match.group("name")
 
 
 class UCFCrime(FeatureDataset):
@@ -78,12 +96,14 @@ class UCFCrime(FeatureDataset):
         split_file = self.bundle.find(index, TRAIN_SPLIT) if train.order == "the official split files" else None
         return Plan(
             train=[
-                VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop)
+                VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop,
+                           category=category(v.video_id))
                 for v in train.videos
             ],
             test=[t for t in tests if t is not None],
             sources=sources + ([split_file] if split_file else []),
             meta={"train_order": train.order, "test_order": test.order},
+            class_names=CLASSES,
         )
 
     def _official_train(self, index: FileIndex) -> list[str]:

@@ -38,6 +38,8 @@ CLASSES = {
     "B6": "Car accident",
     "G": "Explosion",
 }
+#: The class names numbered as PEL4VAD numbers them (A, B5, B6, G, B1, B4, B2).
+CLASS_NAMES = ("Normal", "Abuse", "Car accident", "Explosion", "Fighting", "Riot", "Shooting")
 _LABEL = re.compile(r"_label_(?P<codes>[A-Z0-9-]+)$")
 
 
@@ -103,6 +105,7 @@ class XDViolence(FeatureDataset):
             test=tests,
             sources=[annotation_file, *(path for path in split_files if path is not None)],
             meta={"train_order": train.order, "test_order": test.order, "modality": self.config.modality},
+            class_names=CLASS_NAMES,
         )
 
     def _video(self, index: FileIndex, video: Located) -> VideoFiles:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,23 +14,7 @@ from vadbench.api.types import RunSpec
 from vadbench.cli import main
 from vadbench.engine.runner import Runner
 from vadbench.engine.scoring import TestScorer
-from vadbench.plugins.manager import get_plugins, load_plugins
-
-TESTS = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def contract_plugin(monkeypatch):
-    """The plugin of tests/contract_v2_plugin.py, loaded as a third-party plugin is."""
-    monkeypatch.setenv("VADBENCH_PLUGINS", "contract_v2_plugin")
-    monkeypatch.syspath_prepend(str(TESTS))
-    get_plugins.cache_clear()
-    import contract_v2_plugin
-
-    contract_v2_plugin.SEEN["batches"].clear()
-    contract_v2_plugin.SEEN["lr"].clear()
-    yield contract_v2_plugin
-    get_plugins.cache_clear()
+from vadbench.plugins.manager import load_plugins
 
 
 def test_a_plugin_with_every_declaration_trains_and_scores_through_vadbench_run(contract_plugin, tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_the_built_ground_truth_is_gt_sh(root):
 def test_split_files_without_lists_give_the_same_order(tmp_path, root):
     for folder in ("train", "test", "test_frame_mask"):
         (tmp_path / folder).symlink_to(root / folder)
-    for name in ("SH_Train.txt", "SH_Test.txt"):
+    for name in ("SH_Train.txt", "SH_Test.txt", "relabel.list"):
         (tmp_path / name).write_bytes(bundled(ShanghaiTech, name).read_bytes())
     benchmark = load(tmp_path)
     listed = load(root)
@@ -68,7 +68,7 @@ def test_features_alone_give_the_same_videos_and_labels_from_the_bundled_files(t
     assert np.array_equal(benchmark.train.labels, listed.train.labels)
     assert benchmark.test.video_ids == listed.test.video_ids
     assert np.array_equal(benchmark.test.frame_labels, listed.test.frame_labels)
-    assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt, test_frame_mask.json"
+    assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt, relabel.list, test_frame_mask.json"
 
 
 def test_features_of_another_length_than_the_mask_are_refused(tmp_path):

@@ -127,6 +127,10 @@ class Method(abc.ABC):
     #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
     #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
     segment_options: ClassVar[Mapping[str, str]] = {}
+    #: Side inputs the method reads from its batches: ``classes`` (each video's class index, refused on a
+    #: dataset without classes) and ``prompts`` (one vector per class; `vadbench.data.prompts` gives a
+    #: marked stand-in when the dataset has none). Recorded in each result.
+    side_inputs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -204,6 +208,7 @@ class Method(abc.ABC):
             "grad_clip": self.grad_clip(),
             "train_step": "own" if own.train_step is not Method.train_step else "default",
             "postprocess": f"{own.__qualname__}.postprocess" if own.postprocess is not Method.postprocess else "none",
+            "side_inputs": ",".join(sorted(self.side_inputs)) or "none",
         }
 
 

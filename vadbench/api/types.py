@@ -176,7 +176,17 @@ class Benchmark:
         }, sort_keys=True).encode())
         for array in (train.features, train.labels, test.features, test.offsets, test.labels, test.frame_labels):
             _hash_array(digest, array)
-        return digest.hexdigest()[:16]
+        if self.prompts is None:
+            return digest.hexdigest()[:16]
+        return prompted_fingerprint(digest.hexdigest()[:16], self.prompts)
+
+
+def prompted_fingerprint(fingerprint: str, prompts: np.ndarray) -> str:
+    """The fingerprint of data that also carries class `prompts`: a run reads them, so they are part of its
+    data (`Benchmark.fingerprint`, and a cached fingerprint extended by `vadbench.data.prompts.with_prompts`)."""
+    digest = hashlib.sha256(fingerprint.encode())
+    _hash_array(digest, np.asarray(prompts, np.float32))
+    return digest.hexdigest()[:16]
 
 
 def _hash_array(digest: Any, array: np.ndarray, chunk_bytes: int = 1 << 26) -> None:

@@ -29,6 +29,7 @@ from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.data.official import Bundle
 from vadbench.data.prepcache import Allocate, PrepCache, cache_key
+from vadbench.data.prompts import with_prompts
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 #: Name of the cache folder inside the data root when no ``cache_dir`` is given.
@@ -44,6 +45,9 @@ class FeatureConfig:
     when its length fits. cache: use the preparation cache, kept in cache_dir (default
     ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
     (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
+    prompts: a ``.npy`` of class prompt vectors (K, P), row 0 normal, then the adapter's classes
+    (`vadbench.data.prompts`; PEL4VAD's CLIP embeddings); empty: none (a method needing them gets a
+    marked stand-in).
     """
 
     root: str = ""
@@ -52,6 +56,7 @@ class FeatureConfig:
     cache: bool = True
     cache_dir: str = ""
     abnormal_subset: int = 0
+    prompts: str = ""
 
     def __post_init__(self) -> None:
         if self.abnormal_subset < 0:
@@ -112,6 +117,9 @@ class Plan:
     test: list[TestVideo]
     sources: list[Path] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the classes of `VideoFiles.category`, "Normal" first, where the adapter knows the training videos'
+    #: classes (then `TrainSet.classes` numbers them); empty: no classes
+    class_names: tuple[str, ...] = ()
     #: a prebuilt ground truth to use instead of the built one (option ``gt``)
     prebuilt: Path | None = None
 
@@ -126,7 +134,7 @@ class FeatureDataset(Dataset):
     #: The official files the adapter ships (`vadbench.data.official`), used when the root lacks them.
     bundle: ClassVar[Bundle] = Bundle(None)
     #: Where the files lie and whether the cache is used: the run key has the data's fingerprint instead.
-    access_options: ClassVar[frozenset[str]] = frozenset({"root", "cache", "cache_dir"})
+    access_options: ClassVar[frozenset[str]] = frozenset({"root", "cache", "cache_dir", "prompts"})
     config: FeatureConfig
 
     @abc.abstractmethod
@@ -136,13 +144,13 @@ class FeatureDataset(Dataset):
     # -- public API --------------------------------------------------------------------------------
 
     def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
-        benchmark = self._load_all(reduction)
+        benchmark = with_prompts(self._load_all(reduction), self.config.prompts)
         return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
 
     def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str:
-        """The fingerprint of every video of the root as `reduction` prepares it: kept in the cache entry, so
-        hashed on its first use only (without the cache, hashed each time)."""
-        benchmark = self._load_all(reduction)
+        """The fingerprint of every video of the root as `reduction` prepares it (and of the prompt vectors,
+        if any): kept in the cache entry, so hashed on its first use only (without the cache, each time)."""
+        benchmark = with_prompts(self._load_all(reduction), self.config.prompts)
         return benchmark.meta.get("fingerprint") or benchmark.fingerprint()
 
     def _load_all(self, reduction: Reduction) -> Benchmark:
@@ -298,8 +306,8 @@ class FeatureDataset(Dataset):
     def _identity(self) -> dict[str, Any]:
         options = {
             k: v for k, v in dataclasses.asdict(self.config).items()
-            # the files' absolute paths locate the data; one cache serves every subset
-            if k not in ("root", "cache", "cache_dir", "abnormal_subset")
+            # the files' absolute paths locate the data; one cache serves every subset and prompt file
+            if k not in ("root", "cache", "cache_dir", "abnormal_subset", "prompts")
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 
@@ -367,6 +375,7 @@ class FeatureDataset(Dataset):
             np.array([v.label for v in plan.train], np.int8),
             tuple(v.video_id for v in plan.train),
             lengths=np.array([reduction.length(s.snippets) for s in train_shapes]) if reduction.pads else None,
+            classes=_class_indices(plan),
         )
         test = TestSet(
             features=test_features,
@@ -376,7 +385,18 @@ class FeatureDataset(Dataset):
             video_ids=tuple(t.files.video_id for t in plan.test),
             classes=tuple(t.files.category for t in plan.test),
         )
-        return Benchmark(self.name, train, test, self.primary_metric, meta=meta)
+        return Benchmark(self.name, train, test, self.primary_metric, meta=meta, class_names=plan.class_names)
+
+
+def _class_indices(plan: Plan) -> np.ndarray | None:
+    """Each training video's index in `Plan.class_names` (None without classes)."""
+    if not plan.class_names:
+        return None
+    index = {name: i for i, name in enumerate(plan.class_names)}
+    unknown = sorted({v.category for v in plan.train} - set(index))
+    if unknown:  # an adapter's own inconsistency, not the user's
+        raise ValueError(f"training video classes {unknown} are not among the adapter's {plan.class_names}")
+    return np.array([index[v.category] for v in plan.train], np.int64)
 
 
 def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:

@@ -27,8 +27,9 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import Benchmark, TestSet, TrainSet
 from vadbench.report.store import umask_mode
 
-#: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint).
-FORMAT = 2
+#: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint; 3: the
+#: training videos' classes).
+FORMAT = 3
 
 Allocate = Callable[[str, tuple[int, ...], Any], np.ndarray]
 
@@ -104,6 +105,7 @@ class PrepCache:
             test,
             meta["primary_metric"],
             {**meta["meta"], "cache": str(folder), "fingerprint": meta["fingerprint"]},
+            class_names=tuple(meta["class_names"]),
         )
 
     def write(self, name: str, key: str, build: Callable[[Allocate], Benchmark | None]) -> Benchmark | None:
@@ -162,6 +164,7 @@ class PrepCache:
             "train_ids": list(train.video_ids),
             "test_ids": list(test.video_ids),
             "classes": list(test.classes),
+            "class_names": list(benchmark.class_names),
             "fingerprint": benchmark.fingerprint(),
         }
         # meta.json last: an entry is complete exactly when it has one.

@@ -30,6 +30,7 @@ from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.magnitudes import magnitude_videos
 from vadbench.engine.scoring import TestScorer
 from vadbench.engine.selection import create_selector
+from vadbench.engine.side_inputs import with_side_inputs
 from vadbench.engine.stacking import check_stackable, stacked_step
 from vadbench.engine.training import Sampler, TrainingLog, train, train_method
 from vadbench.plan.protocols import parse_protocol
@@ -85,6 +86,7 @@ class Runner:
         self.validate(spec)
         method = self.plugins.methods.create(spec.method, spec.method_options)
         benchmark, load_seconds = self.benchmark(spec, method.training_input.reduction)
+        benchmark = with_side_inputs(spec.method, method, benchmark)
         device = resolve_device(spec.device)
         steps = schedule(self.plugins, spec)
         dataset_config = self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())

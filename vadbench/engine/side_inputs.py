@@ -1,0 +1,34 @@
+"""The side inputs a method declares (`Method.side_inputs`), checked against what the dataset supplies.
+
+A method that reads class indices cannot train on a dataset without them (its loss would silently see
+-1 everywhere): that is refused before any work. A method that reads class prompts gets the dataset's
+(option ``prompts``), else the stand-in of `vadbench.data.prompts`, recorded as ``benchmark.prompts =
+stand-in`` in its result so that tables mark the row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from vadbench.api.errors import UsageError
+from vadbench.api.method import Method
+from vadbench.api.types import Benchmark
+from vadbench.data.prompts import stand_in_prompts
+
+#: The side inputs a method may declare.
+KNOWN = frozenset({"classes", "prompts"})
+
+
+def with_side_inputs(method_name: str, method: Method, benchmark: Benchmark) -> Benchmark:
+    """`benchmark` with what `method` declares it reads, or a UsageError saying what is missing."""
+    unknown = set(method.side_inputs) - KNOWN
+    if unknown:
+        raise UsageError(f"method {method_name!r} declares unknown side inputs {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(sorted(KNOWN))})")
+    if "classes" in method.side_inputs and (benchmark.train.classes is None or not benchmark.class_names):
+        raise UsageError(f"method {method_name!r} needs the class of each training video, and dataset "
+                         f"{benchmark.name!r} has no classes; choose a dataset with anomaly classes")
+    if "prompts" not in method.side_inputs or benchmark.prompts is not None:
+        return benchmark
+    return dataclasses.replace(benchmark, prompts=stand_in_prompts(benchmark.class_names),
+                               meta={**benchmark.meta, "prompts": "stand-in"})
