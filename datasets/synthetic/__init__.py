@@ -96,7 +96,8 @@ class Synthetic(Dataset):
         test = _test_set(generator, cfg)
         # Taken after generation, so the test set and the other videos do not change with the subset.
         train = train.with_abnormal(cfg.abnormal_subset)
-        meta = {"anomaly_snippets": cfg.mu, "anomaly_segments": anomaly_segments(cfg)}
+        meta = {"anomaly_snippets": cfg.mu, "anomaly_segments": anomaly_segments(cfg), "feature_set": "synthetic",
+                "crops": cfg.crops, "feature_dim": cfg.feature_dim}
         benchmark = Benchmark(
             "synthetic", train, test, primary_metric="auc", meta=meta,
             class_names=("Normal", *(f"anomaly-{kind}" for kind in range(cfg.anomaly_classes))),

@@ -136,9 +136,9 @@ def test_grid_metrics_option_chooses_the_columns_of_every_table_kind(capsys, tmp
     code, out, err = run_cli(capsys, "grid", str(path), "--out", out_dir, "--quiet", "--metrics", "far")
     assert code == 0, err
     header, _, row = [line for line in out.splitlines() if line.startswith("|")]
-    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "protocol", "seeds", "FAR",
-                                                                  "ms/step"]
-    assert "±" in row.split("|")[5]
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "features", "protocol",
+                                                                  "seeds", "FAR", "params", "ms/step"]
+    assert "±" in row.split("|")[6]
 
 
 def test_oracle_test_on_a_short_schedule_scores_no_checkpoint_and_says_so(capsys, tmp_path):

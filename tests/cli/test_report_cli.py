@@ -91,13 +91,16 @@ def test_grid_tables_render_as_csv_with_mean_std_and_interval_columns(capsys, st
                             "--format", "csv")
     assert code == 0
     header, *lines = text.splitlines()
-    assert header.split(",") == ["method", "dataset", "protocol", "seeds", "AUC_mean", "AUC_std", "AP_mean",
-                                 "AP_std", "ms/step", "Δ AUC vs sultani-mil [95% CI]",
-                                 "Δ AUC vs sultani-mil [95% CI]_low", "Δ AUC vs sultani-mil [95% CI]_high"]
+    deltas = [f"Δ {m} vs sultani-mil [95% CI]{suffix}" for m in ("AUC", "AP") for suffix in ("", "_low", "_high")]
+    assert header.split(",") == ["method", "dataset", "features", "protocol", "seeds", "AUC_mean", "AUC_std",
+                                 "AP_mean", "AP_std", "params", "ms/step", *deltas]
     baseline, rtfm = (line.split(",") for line in lines)
-    assert baseline[-3:] == ["", "", ""]  # no difference to itself: empty, not 0
-    low, estimate, high = float(rtfm[-2]), float(rtfm[-3]), float(rtfm[-1])
-    assert low <= estimate <= high and 0 <= float(rtfm[4]) <= 100
+    assert baseline[-6:] == [""] * 6  # no difference to itself: empty, not 0
+    assert rtfm[2] == "synthetic 2x16" and rtfm[9].endswith("M")  # the feature set, parameters in millions
+    for start in (-6, -3):  # AUC, then AP
+        estimate, low, high = (float(value) for value in rtfm[start:][:3])
+        assert low <= estimate <= high
+    assert 0 <= float(rtfm[5]) <= 100
 
 
 def test_ucsd_splits_are_averaged_in_the_leaderboard_and_apart_in_a_grid_that_sweeps_them(capsys, tmp_path):
@@ -113,7 +116,7 @@ def test_ucsd_splits_are_averaged_in_the_leaderboard_and_apart_in_a_grid_that_sw
                                "--cpus-per-run", "1")
     assert code == 0, err
     rows = [line for line in table.splitlines() if line.startswith("| sultani-mil")]
-    assert [line.split("|")[4].strip() for line in rows] == ["0", "1"]  # the split column
+    assert [line.split("|")[5].strip() for line in rows] == ["0", "1"]  # the split column
 
     code, board, _ = run_cli(capsys, "leaderboard", out)
     header, _, *lines = board.splitlines()

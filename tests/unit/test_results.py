@@ -95,8 +95,8 @@ def test_leaderboard_mean_std_over_seeds_and_failures_counted():
     assert "85.00 ± 5.00" in markdown and "failed" in markdown
     assert "\\pm" in render(results, "latex")
     csv = render(results, "csv").splitlines()
-    assert csv[0].startswith("method,dataset,protocol,runs,failed,auc_mean,auc_std")
-    assert csv[1].startswith("rtfm,synthetic,last,2,0,85.0000,5.0000,")
+    assert csv[0].startswith("method,dataset,features,protocol,runs,failed,auc_mean,auc_std")
+    assert csv[1].startswith("rtfm,synthetic,,last,2,0,85.0000,5.0000,")  # csv: "-" is empty
 
 
 def test_result_json_is_plain_json(tmp_path):
@@ -157,7 +157,7 @@ def test_the_leaderboard_shows_the_chosen_metrics_and_a_stored_result_without_fa
     frame = [*with_far, old]
     table = render(frame, "md", ["auc", "far"]).splitlines()
     header = [c.strip() for c in table[0].strip("|").split("|")]
-    assert header == ["method", "dataset", "protocol", "runs", "AUC", "FAR"]
+    assert header == ["method", "dataset", "features", "protocol", "runs", "AUC", "FAR"]
     cells = {line.split("|")[1].strip(): line.strip("|").split("|")[-1].strip() for line in table[2:]}
     assert cells == {"rtfm": "3.00 ± 1.00", "sultani-mil": "-"}
     assert "FAR" not in render(frame, "md")  # the default keeps today's columns
@@ -237,3 +237,20 @@ def test_oracle_test_runs_name_the_selection_rule_they_followed(tmp_path):
     store = RunStore(tmp_path)
     store.write(RunResult(spec, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}))
     assert store.result(spec).spec == spec and RunSpec.from_dict(spec.to_dict()) == spec  # it reads back
+
+
+def test_rows_of_one_dataset_on_two_feature_sets_are_told_apart_and_noted():
+    """Numbers from different feature sets never share a row, and the table says they are not one comparison."""
+    on = {"rtfm": ("rtfm", 10, 2048), "wu": ("wu", 5, 1024)}
+    results = []
+    for seed, (name, crops, dim) in enumerate([on["rtfm"], on["wu"]]):
+        run = result("ur-dmu", seed=seed)
+        run.spec = RunSpec("ur-dmu", seed=seed, data=f"fingerprint-{name}")
+        run.config = {"benchmark.feature_set": name, "benchmark.crops": crops, "benchmark.feature_dim": dim}
+        results.append(run)
+    table = render(results, "md")
+    assert "rtfm 10x2048" in table and "wu 5x1024" in table
+    assert "read different feature sets (rtfm 10x2048, wu 5x1024)" in table
+    assert len(rows(results)) == 2
+    same = render(results[:1], "md")
+    assert "different feature sets" not in same

@@ -111,3 +111,5 @@ def test_real_adapters_give_every_training_video_its_class(real_layouts, dataset
     found = [benchmark.class_names[c] for c in train.classes]
     assert found == [expected_class(dataset, v, y) for v, y in zip(train.video_ids, train.labels, strict=True)]
     assert len(set(found)) >= (2 if dataset == "ucf-crime" else 3)  # the UCF root keeps 20 Abuse videos
+    # The feature set is named by its layout unless the user names it (UCF here in Wu's per-crop files).
+    assert benchmark.meta["feature_set"] == ("rtfm" if dataset == "shanghaitech" else "wu")

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vadbench.report.stats import RankedRun, mean_std, paired_bootstrap
 
@@ -38,6 +38,29 @@ def test_weighted_auc_equals_sklearn_on_the_resampled_frames():
         frames = np.concatenate([np.repeat(scores[v], F) for v in range(10) for _ in range(counts[v])])
         truth = np.concatenate([labels[v] for v in range(10) for _ in range(counts[v])])
         assert ranked.auc(counts)[0] == pytest.approx(roc_auc_score(truth, frames), abs=1e-12)
+
+
+def test_weighted_ap_equals_sklearn_on_the_resampled_frames():
+    rng = np.random.default_rng(3)
+    scores, labels, _ = make_videos(rng)
+    ranked = RankedRun.create(scores, labels, F)
+    for counts in (np.ones(10, int), rng.integers(0, 3, 10), rng.integers(0, 4, 10)):
+        counts[0] = max(counts[0], 1)
+        frames = np.concatenate([np.repeat(scores[v], F) for v in range(10) for _ in range(counts[v])])
+        truth = np.concatenate([labels[v] for v in range(10) for _ in range(counts[v])])
+        assert ranked.ap(counts)[0] == pytest.approx(average_precision_score(truth, frames), abs=1e-12)
+
+
+def test_the_ap_difference_of_a_perfect_method_is_one_minus_the_constant_ones_ap():
+    _, labels, video_labels = make_videos(np.random.default_rng(2))
+    aligned = [np.repeat(lab.reshape(-1, F).max(1), F) for lab in labels]
+    perfect = [lab.reshape(-1, F)[:, 0].astype(float) for lab in aligned]
+    constant = [np.full(len(s), 0.5) for s in perfect]
+    diff = paired_bootstrap([perfect], [constant], aligned, video_labels, snippet_frames=F, replicates=200,
+                            metric="ap")
+    prevalence = np.concatenate(aligned).mean()  # a constant score's AP is the share of positives
+    assert diff.estimate == pytest.approx(1 - prevalence, abs=1e-12)
+    assert diff.low <= diff.estimate <= diff.high
 
 
 def test_identical_methods_differ_by_exactly_zero():

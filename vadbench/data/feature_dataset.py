@@ -47,7 +47,9 @@ class FeatureConfig:
     (0: all; a fixed, nested choice, see `TrainSet.with_abnormal`), for sample-efficiency curves.
     prompts: a ``.npy`` of class prompt vectors (K, P), row 0 normal, then the adapter's classes
     (`vadbench.data.prompts`; PEL4VAD's CLIP embeddings); empty: none (a method needing them gets a
-    marked stand-in).
+    marked stand-in). feature_set: the name of the features the root holds (e.g. ``i3d-r50``), shown in
+    tables with their crops and dimension; empty: named by their file layout, "rtfm" (one [T, C, D] file
+    per video, RTFM's I3D-ResNet50 2048-d) or "wu" (one [T, D] file per crop, Wu et al.'s I3D 1024-d).
     """
 
     root: str = ""
@@ -57,6 +59,7 @@ class FeatureConfig:
     cache_dir: str = ""
     abnormal_subset: int = 0
     prompts: str = ""
+    feature_set: str = ""
 
     def __post_init__(self) -> None:
         if self.abnormal_subset < 0:
@@ -145,7 +148,10 @@ class FeatureDataset(Dataset):
 
     def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
         benchmark = with_prompts(self._load_all(reduction), self.config.prompts)
-        return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset))
+        layout = str(benchmark.meta.get("layout", ""))
+        name = self.config.feature_set or ("wu" if layout.startswith("wu") else "rtfm")
+        return dataclasses.replace(benchmark, train=benchmark.train.with_abnormal(self.config.abnormal_subset),
+                                   meta={**benchmark.meta, "feature_set": name})
 
     def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str:
         """The fingerprint of every video of the root as `reduction` prepares it (and of the prompt vectors,
@@ -306,8 +312,8 @@ class FeatureDataset(Dataset):
     def _identity(self) -> dict[str, Any]:
         options = {
             k: v for k, v in dataclasses.asdict(self.config).items()
-            # the files' absolute paths locate the data; one cache serves every subset and prompt file
-            if k not in ("root", "cache", "cache_dir", "abnormal_subset", "prompts")
+            # the files' absolute paths locate the data; one cache serves every subset, prompt file and name
+            if k not in ("root", "cache", "cache_dir", "abnormal_subset", "prompts", "feature_set")
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 

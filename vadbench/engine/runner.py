@@ -120,6 +120,7 @@ class Runner:
         for spec, run in zip(specs, prepared, strict=True):
             seed_everything(spec.seed)
             models.append(build_model(spec.method, method, benchmark).to(device))
+            run.result.config["parameters"] = sum(p.numel() for p in models[-1].parameters() if p.requires_grad)
             samplers.append(Sampler.create(
                 selector.train, features, method.training_input, method.batch_size, spec.seed, benchmark.prompts
             ))

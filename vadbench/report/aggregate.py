@@ -55,6 +55,31 @@ def report_metadata(method: type[Method], dataset: type[Dataset]) -> dict[str, A
     }
 
 
+def feature_set(config: dict[str, Any]) -> str:
+    """The feature set a run read, as tables show it: its name, crops x dimension (``wu 5x1024``).
+
+    The name is the dataset's ``feature_set`` as recorded (`Benchmark.meta`); results stored before it was
+    recorded are named from their file layout, or "synthetic"."""
+    name = config.get("benchmark.feature_set")
+    if name is None:
+        layout = str(config.get("benchmark.layout", ""))
+        name = "wu" if layout.startswith("wu") else "rtfm" if layout else "synthetic"
+    crops = config.get("benchmark.crops", config.get("dataset.crops"))
+    dim = config.get("benchmark.feature_dim", config.get("dataset.feature_dim"))
+    if crops is None or dim is None:
+        return "-"  # a result without its config
+    return f"{name} {crops}x{dim}"
+
+
+def mixed_feature_sets(board: Iterable[Row]) -> list[str]:
+    """A note for every dataset whose rows read different feature sets: their numbers are not one comparison."""
+    found: dict[str, dict[str, None]] = {}
+    for row in board:
+        found.setdefault(row.spec.dataset, {})[row.features] = None
+    return [f"Rows of {dataset} read different feature sets ({', '.join(sets)}): compare rows of one feature set "
+            "only." for dataset, sets in found.items() if len(sets) > 1]
+
+
 def has_report_metadata(result: RunResult) -> bool:
     """False for a result stored by a version of vadbench that did not record `report_metadata`."""
     return REPLICATES in result.config
@@ -92,6 +117,17 @@ class Row:
     def config(self) -> dict[str, Any]:
         """The recorded config of the row's first successful run (else its first run)."""
         return (self.ok or self.results)[0].config
+
+    @property
+    def features(self) -> str:
+        """The feature set the runs read (`feature_set`)."""
+        return feature_set(self.config)
+
+    @property
+    def parameters(self) -> int | None:
+        """The model's trainable parameters, as recorded by a run of the row (None: stored before it was)."""
+        counts = [r.config["parameters"] for r in self.results if "parameters" in r.config]
+        return counts[0] if counts else None
 
     def stat(self, metric: str) -> Stat:
         """Mean ± std of `metric` in percent over the successful runs that recorded it (NaN when none did)."""

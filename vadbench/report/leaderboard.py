@@ -1,6 +1,6 @@
 """The leaderboard view: every stored run, one row per configuration (`vadbench.report.aggregate.rows`).
 
-A row is one (method, dataset, selection protocol, options) configuration: mean ± std over its runs,
+A row is one (method, dataset, feature set, selection protocol, options) configuration: mean ± std over its runs,
 which differ only in the seed and the dataset's replicate options (UCSD's split seed). Runs with other
 options (``k=4``, ``steps=500``) get their own rows, listed in an ``options`` column. Metrics are in
 percent, as papers report them. Failed runs are counted in their own column rather than dropped.
@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult
-from vadbench.report.aggregate import Row, render_table, rows
+from vadbench.report.aggregate import Row, mixed_feature_sets, render_table, rows
 
 #: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
 METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
 #: The columns shown unless others are chosen.
 DEFAULT_METRICS = ("auc", "ap", "ap_trapz")
-GROUP = ("method", "dataset", "protocol")
+GROUP = ("method", "dataset", "features", "protocol")
 ORACLE_NOTE = "Selected on the TEST set (oracle-test): optimistic, not comparable with honest rows."
 
 
@@ -68,6 +68,7 @@ def render(results: Iterable[RunResult], fmt: str = "md", metrics: Sequence[str]
              for section in ([r for r in board if r.honest], [r for r in board if not r.honest]) if section]
     if len(parts) == 2 or not any(row.honest for row in board):
         parts.insert(len(parts) - 1, f"**{ORACLE_NOTE}**" if fmt == "md" else f"% {ORACLE_NOTE}")
+    parts.extend(f"_{note}_" if fmt == "md" else f"% {note}" for note in mixed_feature_sets(board))
     return "\n\n".join(parts)
 
 
@@ -76,4 +77,6 @@ def _value(row: Row, column: str) -> str:
         return row.options
     if column == "data":
         return row.data
+    if column == "features":
+        return row.features
     return str(getattr(row.spec, column))

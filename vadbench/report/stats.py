@@ -1,13 +1,13 @@
-"""Statistics over runs: mean +- std over seeds, and a paired bootstrap interval for an AUC difference.
+"""Statistics over runs: mean +- std over seeds, and a paired bootstrap interval for an AUC or AP difference.
 
 A difference between two methods is uncertain in two ways: training randomness (seeds) and the
 finite test set (videos). The paired bootstrap resamples both at once and with the same draws for the
 two methods: seeds with replacement, and test videos with replacement within each class (normal and
 abnormal videos separately, so every replicate has both classes and a defined AUC). In each replicate,
-each method's frame-level AUC is recomputed per drawn seed from its stored per-video scores and the
+each method's frame-level AUC (or AP) is recomputed per drawn seed from its stored per-video scores and the
 ground truth, and the difference of the seed-means is recorded; the interval is the percentile interval
 of the replicates. A resampled video simply counts as often as it was drawn, so a replicate is a
-weighted AUC over snippets that were sorted once per run, not a new sort of millions of frames.
+weighted AUC (AP) over snippets that were sorted once per run, not a new sort of millions of frames.
 """
 
 from __future__ import annotations
@@ -71,10 +71,26 @@ class RankedRun:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(total > 0, wins / total, np.nan)
 
+    def ap(self, counts: np.ndarray) -> np.ndarray:
+        """Frame-level average precision (sklearn's step-wise sum of precision x recall gain over the
+        distinct scores, highest first) with each video counted `counts[..., v]` times: (R, V) -> (R,)."""
+        counts = np.atleast_2d(counts).astype(float)
+        weights = counts[:, self.video]
+        pos = np.add.reduceat(weights * self.positives, self.starts, axis=1)[:, ::-1]
+        neg = np.add.reduceat(weights * self.negatives, self.starts, axis=1)[:, ::-1]
+        true, false = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(true + false > 0, true / (true + false), 0.0)
+            return np.where(true[:, -1] > 0, (pos * precision).sum(axis=1) / true[:, -1], np.nan)
+
+
+#: The metrics a paired bootstrap can compare (the `RankedRun` method of each).
+BOOTSTRAP_METRICS = ("auc", "ap")
+
 
 @dataclass(frozen=True)
 class Difference:
-    """AUC(A) - AUC(B) averaged over seeds, with its paired bootstrap interval (AUC as a fraction).
+    """metric(A) - metric(B) averaged over seeds, with its paired bootstrap interval (as a fraction).
 
     A table cell (`vadbench.report.aggregate.render_table`): ``+1.23 [+0.45, +2.01]``, or three csv columns.
     """
@@ -111,8 +127,9 @@ def paired_bootstrap(
     replicates: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    metric: str = "auc",
 ) -> Difference:
-    """Paired bootstrap of the frame-level AUC difference between methods A and B.
+    """Paired bootstrap of the frame-level `metric` difference (AUC, or sklearn's AP) between methods A and B.
 
     `scores_a[s][v]` are method A's snippet scores of test video v in its run with the s-th seed;
     `scores_b[s]` must be B's run with the same seed (that is the pairing). `frame_labels[v]` is video
@@ -125,11 +142,17 @@ def paired_bootstrap(
     strata = [np.flatnonzero(labels == value) for value in (0, 1)]
     if any(len(s) == 0 for s in strata):
         raise ValueError("the test set needs normal and abnormal videos for a frame-level AUC bootstrap")
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(f"paired bootstrap metric must be one of {', '.join(BOOTSTRAP_METRICS)}, got {metric!r}")
     runs_a = [RankedRun.create(s, frame_labels, snippet_frames) for s in scores_a]
     runs_b = [RankedRun.create(s, frame_labels, snippet_frames) for s in scores_b]
     seeds, videos = len(runs_a), len(labels)
     ones = np.ones((1, videos))
-    observed = np.mean([a.auc(ones)[0] - b.auc(ones)[0] for a, b in zip(runs_a, runs_b, strict=True)])
+
+    def value(run: RankedRun, counts: np.ndarray) -> np.ndarray:
+        return run.auc(counts) if metric == "auc" else run.ap(counts)
+
+    observed = np.mean([value(a, ones)[0] - value(b, ones)[0] for a, b in zip(runs_a, runs_b, strict=True)])
 
     rng = np.random.default_rng(seed)
     differences = []
@@ -137,7 +160,7 @@ def paired_bootstrap(
         size = min(_CHUNK, replicates - start)
         counts = np.sum([_multiplicities(rng, stratum, size, videos) for stratum in strata], axis=0)
         seed_counts = _multiplicities(rng, np.arange(seeds), size, seeds)
-        per_seed = np.stack([a.auc(counts) - b.auc(counts) for a, b in zip(runs_a, runs_b, strict=True)], 1)
+        per_seed = np.stack([value(a, counts) - value(b, counts) for a, b in zip(runs_a, runs_b, strict=True)], 1)
         differences.append((per_seed * seed_counts).sum(axis=1) / seeds)
     values = np.concatenate(differences)
     tail = 100 * (1 - confidence) / 2

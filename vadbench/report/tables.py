@@ -21,8 +21,8 @@ import numpy as np
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.grid import Grid, read_toml
-from vadbench.report.aggregate import MARKS, Row, render_table, rows
-from vadbench.report.stats import Difference, paired_bootstrap
+from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, render_table, rows
+from vadbench.report.stats import BOOTSTRAP_METRICS, Difference, paired_bootstrap
 from vadbench.report.store import RunStore, TestTruth
 
 #: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
@@ -82,11 +82,12 @@ Table = tuple[list[str], list[list[Any]]]
 
 def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
     metrics = metrics or DEFAULT_METRICS
-    headers = ["method", "dataset", "protocol", *grid.sweep_options, "seeds", *(_title(m) for m in metrics),
-               "ms/step"]
+    headers = ["method", "dataset", "features", "protocol", *grid.sweep_options, "seeds",
+               *(_title(m) for m in metrics), "params", "ms/step"]
     body: list[list[Any]] = [
-        [row.spec.method, row.spec.dataset, row.spec.protocol, *map(_show, row.sweep.values()),
-         str(len(row.ok)), *(row.stat(m) for m in metrics), _whole(row.mean("timings", "ms_per_step"))]
+        [row.spec.method, row.spec.dataset, row.features, row.spec.protocol, *map(_show, row.sweep.values()),
+         str(len(row.ok)), *(row.stat(m) for m in metrics), _count(row.parameters),
+         _whole(row.mean("timings", "ms_per_step"))]
         for row in section
     ]
     if grid.protocols != ("last",):
@@ -104,10 +105,13 @@ def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer, metrics: S
 
 
 def _comparison(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
+    """The leaderboard, plus the difference of each row to the baseline method's row in each shown metric
+    a paired bootstrap can compare (AUC, AP)."""
     headers, body = _leaderboard(grid, section, comparer, metrics)
-    headers = [*headers, f"Δ AUC vs {grid.table.baseline} [95% CI]"]
-    for line, row in zip(body, section, strict=True):
-        line.append(comparer.describe(row, comparer.method_partner))
+    for metric in [m for m in metrics or DEFAULT_METRICS if m in BOOTSTRAP_METRICS]:
+        headers = [*headers, f"Δ {_title(metric)} vs {grid.table.baseline} [95% CI]"]
+        for line, row in zip(body, section, strict=True):
+            line.append(comparer.describe(row, comparer.method_partner, metric))
     return headers, body
 
 
@@ -188,7 +192,7 @@ class Reported:
         ))
         if not columns:
             return headers, body
-        at = headers.index("ms/step") if "ms/step" in headers else len(headers)
+        at = next((headers.index(h) for h in ("params", "ms/step") if h in headers), len(headers))
         new_headers = [f"{d} {m.upper()} ({f}, reported)" for d, m, f in columns]
         lines = [line[:at] + [self.value(method, *c) for c in columns] + line[at:]
                  for line, method in zip(body, methods, strict=True)]
@@ -212,14 +216,14 @@ class Reported:
 def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
     """Provenance under the table: what ran, where, how long; what the reported columns are."""
     ok = [r for row in all_rows for r in row.ok]
-    notes = []
+    notes = mixed_feature_sets(all_rows)
     unscored = [r for r in ok if r.metrics.get("checkpoints_scored") == 0]
     if unscored:
         runs = f"{len(unscored)} run" + ("s" if len(unscored) > 1 else "")
         notes.append(f"No checkpoint was scored in {runs} (oracle-test scores only steps past its `after`, 200 by "
                      "default, as the public RTFM code does): the final weights were evaluated.")
     if comparer.used:
-        notes.append(f"Δ: difference of mean AUC (points) with a paired bootstrap 95% interval "
+        notes.append(f"Δ: difference of the mean AUC or AP (points) with a paired bootstrap 95% interval "
                      f"({comparer.replicates} replicates; seeds and test videos resampled together).")
     if ok:
         devices = sorted({r.device for r in ok})
@@ -244,11 +248,12 @@ class _Comparer:
         self._index: dict[Hashable, RunResult] = {}
 
     def method_partner(self, spec: RunSpec) -> Hashable | None:
-        """The baseline method's run with the same data, protocol, schedule and seed."""
+        """The baseline method's run with the same data (options and fingerprint: the same feature set),
+        protocol, schedule and seed."""
         if spec.method == self.grid.table.baseline:
             return None
-        return ("method", self.grid.table.baseline, spec.dataset, _frozen(spec.dataset_options), spec.protocol,
-                spec.steps, spec.seed)
+        return ("method", self.grid.table.baseline, spec.dataset, _frozen(spec.dataset_options), spec.data,
+                spec.protocol, spec.steps, spec.seed)
 
     def protocol_partner(self, spec: RunSpec) -> Hashable | None:
         """The same run under protocol `last`."""
@@ -263,13 +268,14 @@ class _Comparer:
             if r.status != "ok":
                 continue
             s = r.spec
-            self._index[("method", s.method, s.dataset, _frozen(s.dataset_options), s.protocol, s.steps, s.seed)] = r
+            self._index[("method", s.method, s.dataset, _frozen(s.dataset_options), s.data, s.protocol, s.steps,
+                         s.seed)] = r
             if s.protocol == "last":
                 self._index[("protocol", s.method, _frozen(s.method_options), s.dataset, _frozen(s.dataset_options),
                              s.steps, s.seed)] = r
 
-    def describe(self, row: Row, partner: Callable[[RunSpec], Hashable | None]) -> Difference | str:
-        """The difference of `row` to its partner runs, or "-" when it has none."""
+    def describe(self, row: Row, partner: Callable[[RunSpec], Hashable | None], metric: str = "auc") -> Difference | str:
+        """The `metric` difference of `row` to its partner runs, or "-" when it has none."""
         pairs = []
         for result in row.ok:
             key = partner(result.spec)
@@ -278,9 +284,9 @@ class _Comparer:
         if not pairs:
             return "-"
         self.used = True
-        return self.difference(pairs)
+        return self.difference(pairs, metric)
 
-    def difference(self, pairs: list[tuple[RunResult, RunResult]]) -> Difference:
+    def difference(self, pairs: list[tuple[RunResult, RunResult]], metric: str = "auc") -> Difference:
         """The paired bootstrap of `pairs`, which share one test set (a grid row never averages over a
         replicate option: the grid fixes or sweeps it)."""
         truth: TestTruth = self.store.test_truth(pairs[0][0].spec)
@@ -289,7 +295,7 @@ class _Comparer:
         scores_a = [self._ordered(a.spec, ids) for a, _ in pairs]
         scores_b = [self._ordered(b.spec, ids) for _, b in pairs]
         return paired_bootstrap(scores_a, scores_b, frames, truth.labels, snippet_frames=truth.snippet_frames,
-                                replicates=self.replicates)
+                                replicates=self.replicates, metric=metric)
 
     def _ordered(self, spec: RunSpec, ids: Sequence[str]) -> list[np.ndarray]:
         scores = self.store.scores(spec)
@@ -306,6 +312,11 @@ def _title(metric: str) -> str:
 
 def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _count(value: int | None) -> str:
+    """A parameter count in millions ("-" when not recorded)."""
+    return "-" if value is None else f"{value / 1e6:.2f}M"
 
 
 def _whole(value: float | None) -> str:
