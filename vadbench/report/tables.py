@@ -274,7 +274,9 @@ class _Comparer:
                 self._index[("protocol", s.method, _frozen(s.method_options), s.dataset, _frozen(s.dataset_options),
                              s.steps, s.seed)] = r
 
-    def describe(self, row: Row, partner: Callable[[RunSpec], Hashable | None], metric: str = "auc") -> Difference | str:
+    def describe(
+        self, row: Row, partner: Callable[[RunSpec], Hashable | None], metric: str = "auc"
+    ) -> Difference | str:
         """The `metric` difference of `row` to its partner runs, or "-" when it has none."""
         pairs = []
         for result in row.ok:
