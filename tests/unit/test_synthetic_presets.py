@@ -32,3 +32,19 @@ def test_shanghaitech_preset_has_the_real_test_length_distribution(datasets):
     assert benchmark.train.features.shape == (238, 10, 32, 8)
     assert len(benchmark.test) == 199 and benchmark.test.labels.sum() == 44
     assert 35 < np.mean(benchmark.test.lengths) < 56  # real mean 45 snippets
+
+
+def test_the_preset_without_hard_negatives_differs_from_the_default_only_there(datasets):
+    plain = datasets.create("synthetic").load()
+    clean = datasets.create("synthetic-no-hard-negatives").load()
+    assert datasets.config("synthetic-no-hard-negatives").hard_negative_rate == 0.0
+    assert plain.test.video_ids == clean.test.video_ids and np.array_equal(plain.test.frame_labels,
+                                                                           clean.test.frame_labels)
+    # Spikes are the rare snippets of normal videos far above their typical norm: only the default has them.
+    def spikes(benchmark):
+        test = benchmark.test
+        norms = np.linalg.norm(test.features[:, 0], axis=-1)
+        normal = np.concatenate([norms[test.offsets[i] : test.offsets[i + 1]] for i in np.flatnonzero(test.labels == 0)])
+        return int((normal > 1.5 * np.median(normal)).sum())
+
+    assert spikes(clean) == 0 < spikes(plain)
