@@ -44,7 +44,8 @@ def test_the_preset_without_hard_negatives_differs_from_the_default_only_there(d
     def spikes(benchmark):
         test = benchmark.test
         norms = np.linalg.norm(test.features[:, 0], axis=-1)
-        normal = np.concatenate([norms[test.offsets[i] : test.offsets[i + 1]] for i in np.flatnonzero(test.labels == 0)])
+        normal = np.concatenate([norms[test.offsets[v] : test.offsets[v + 1]]
+                                 for v in np.flatnonzero(test.labels == 0)])
         return int((normal > 1.5 * np.median(normal)).sum())
 
     assert spikes(clean) == 0 < spikes(plain)
