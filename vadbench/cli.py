@@ -363,13 +363,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-PLOTS = ("sweep", "per-class", "video", "separability", "curves")
+PLOTS = ("sweep", "methods", "per-class", "video", "separability", "curves")
 
 
 def add_plot(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "plot", help="draw a figure from stored runs (needs vadbench[plot])",
         description="Draw a figure from the finished runs of a grid file: sweep (AUC against a swept option), "
+        "methods (AUC and AP of each method per dataset, every seed a dot, mean ± std beside), "
         "per-class (per-class AUC of each method), video (score and feature magnitude over one test video, ground "
         "truth shaded), separability (top-k magnitude separability of abnormal and normal videos against k), "
         "curves (loss terms and selection metric against the training step, one line per seed; also of every "

@@ -90,6 +90,8 @@ def tiny_figures():
         plots.separability_figure(CURVES, CURVES, markers={"mu=2": 2}),
         plots.curves_figure([plots.TrainingCurves("rtfm val", (0, 1), (STORED_CURVES, STORED_CURVES))]),
         plots.curves_figure([plots.TrainingCurves("many terms", (0,), (MANY_TERMS,))]),  # 4 panels a row
+        plots.methods_figure({f"{d} {m}": {"rtfm": np.array([90.0, 95.0, 93.0]), "ur-dmu": np.array([88.0, 91.0])}
+                              for m in ("AUC", "AP") for d in ("synthetic", "synthetic-shanghaitech")}),
     ]
 
 
@@ -256,3 +258,19 @@ def test_curves_of_a_run_that_scored_no_checkpoint_draw_without_a_selected_star(
     store.write(result)
     figure = plots.curves_figure(plots.collect_curves([result], store))
     assert len(figure.axes) == 3
+
+
+def test_the_methods_figure_shows_every_seed_and_the_mean_per_dataset_and_metric():
+    results = []
+    for method, aucs in (("rtfm", (0.9, 0.8)), ("sultani-mil", (0.7, 0.75))):
+        spec = RunSpec(method)
+        results.append(Row(spec, results=[RunResult(spec, "ok", metrics={"auc": a, "ap": a / 2}) for a in aucs]))
+    panels = plots.collect_methods(results)
+    assert list(panels) == ["synthetic AUC", "synthetic AP"]
+    assert np.allclose(panels["synthetic AUC"]["rtfm"], [90.0, 80.0])
+    assert np.allclose(panels["synthetic AP"]["sultani-mil"], [35.0, 37.5])
+    figure = plots.methods_figure(panels)
+    axes = [a for a in figure.axes if a.get_visible()]
+    assert len(axes) == 2 and [a.get_ylabel() for a in axes] == ["AUC (%)", "AP (%)"]
+    dots = [c for c in axes[0].collections if len(c.get_offsets()) == 2]  # one dot per seed, per method
+    assert len(dots) == 2

@@ -11,6 +11,8 @@
   normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length). k is
   counted in the 32 pooled segments per video, where RTFM's training applies it, so every test video
   is pooled to 32 segments first (its snippet magnitudes are mean-pooled with the same boundaries);
+- `methods_figure`: methods side by side, one panel per dataset and metric (AUC, AP): every seed's
+  value as a dot and the mean ± std beside it, so a spread over seeds is seen, not only a mean;
 - `curves_figure`: how runs trained: each logged loss term against the step, one line per seed,
   and the selection metric of a selecting protocol with the selected step marked.
 
@@ -167,6 +169,16 @@ def collect_per_class(rows: Sequence[Row]) -> tuple[list[str], dict[str, tuple[n
     return classes, bars, min((len(row.ok) for row in rows), default=0)
 
 
+def collect_methods(rows: Sequence[Row], metrics: Sequence[str] = ("auc", "ap")) -> dict[str, dict[str, np.ndarray]]:
+    """Per panel (``"<dataset> <metric>"``), each method's per-seed values in percent, in row order."""
+    panels: dict[str, dict[str, np.ndarray]] = {}
+    for metric in metrics:
+        for row in rows:
+            values = [100 * r.metrics[metric] for r in row.ok if _recorded(r.metrics.get(metric))]
+            panels.setdefault(f"{row.spec.dataset} {metric.upper()}", {})[row.spec.method] = np.array(values)
+    return panels
+
+
 def pooled(magnitudes: np.ndarray) -> np.ndarray:
     """(T,) snippet magnitudes mean-pooled to the 32 training segments."""
     return pool_segments(np.asarray(magnitudes, dtype=np.float32)[:, None, None])[0, :, 0]
@@ -300,6 +312,40 @@ def per_class_figure(classes: Sequence[str], bars: dict[str, tuple[np.ndarray, n
     axes.set_ylim(min(chance, 10 * math.floor((low - 2) / 10)), 100)
     title = "bars from chance; error bars: ± std" + (f" over {_seeds([np.array([seeds])])}" if seeds else "")
     _legend(figure, handles, title)
+    return figure
+
+
+@styled
+def methods_figure(panels: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
+    """One panel per dataset and metric: each method's seeds as dots, its mean ± std as a bar beside them."""
+    titles = list(panels)
+    columns = len({title.rsplit(" ", 1)[0] for title in titles}) or 1
+    rows = math.ceil(len(titles) / columns)
+    figure = Figure(figsize=(DOUBLE_COLUMN, 1.9 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    order = sorted(titles, key=lambda t: (t.rsplit(" ", 1)[1] != "AUC", titles.index(t)))
+    for axes, title in zip(grid.flat, order, strict=False):
+        methods = list(panels[title])
+        for i, method in enumerate(methods):
+            values = panels[title][method]
+            if not len(values):
+                continue
+            colour = PALETTE[i % len(PALETTE)]
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+            axes.scatter(i - 0.15 + jitter, values, s=6, color=colour, alpha=0.7, linewidths=0)
+            mean, std = mean_std(values)
+            axes.errorbar(i + 0.2, mean, yerr=std, fmt=MARKERS[i % len(MARKERS)], color=colour, markersize=4)
+        axes.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+        axes.tick_params(axis="x", length=0)
+        axes.set_xlim(-0.6, len(methods) - 0.4)
+        axes.set_ylabel(f"{title.rsplit(' ', 1)[1]} (%)")
+        axes.set_title(title.rsplit(" ", 1)[0])
+    for axes in list(grid.flat)[len(order):]:
+        axes.set_visible(False)
+    seeds = [np.array([len(v)]) for panel in panels.values() for v in panel.values()]
+    handles = [Line2D([], [], linestyle="", marker="o", color=GREY, markersize=2.5, label="one seed"),
+               Line2D([], [], linestyle="", marker="o", color=GREY, markersize=4, label="mean ± std")]
+    _legend(figure, handles, f"{_seeds(seeds)} per method")
     return figure
 
 
@@ -523,7 +569,7 @@ def draw(
     video: str | None = None,
     max_k: int = 24,
 ) -> Figure:
-    """The figure `kind` (sweep, per-class, video, separability, curves) of `results`, finished runs of
+    """The figure `kind` (sweep, methods, per-class, video, separability, curves) of `results`, finished runs of
     `grid` (`vadbench.plan.grid.stored_runs`); `curves` needs no grid (the runs of a store)."""
     if kind == "curves":
         return curves_figure(collect_curves(_named_method(results, method), store))
@@ -531,6 +577,8 @@ def draw(
         raise UsageError(f"plot {kind} draws the runs of a grid file; only plot curves takes a run store")
     if kind == "sweep":
         return _draw_sweep(grid, results, x)
+    if kind == "methods":
+        return methods_figure(collect_methods([r for r in grid_rows(grid, results) if r.honest]))
     if kind == "per-class":
         classes, bars, seeds = collect_per_class([r for r in grid_rows(grid, results) if r.honest])
         return per_class_figure(classes, bars, seeds=seeds)
@@ -540,7 +588,7 @@ def draw(
         return _draw_video(chosen, store, truth, seed, video)
     if kind == "separability":
         return _draw_separability(chosen, store, truth, max_k)
-    raise UsageError(f"unknown plot {kind!r}; plots are: sweep, per-class, video, separability, curves")
+    raise UsageError(f"unknown plot {kind!r}; plots are: sweep, methods, per-class, video, separability, curves")
 
 
 def where(results: Sequence[RunResult], conditions: Sequence[str]) -> list[RunResult]:
