@@ -127,6 +127,8 @@ class Method(abc.ABC):
     #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
     #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
     segment_options: ClassVar[Mapping[str, str]] = {}
+    #: Side inputs of `TrainBatch` the method needs ("classes", "prompts"): a dataset without them is refused.
+    side_inputs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any) -> None:
         self.config = config
