@@ -205,7 +205,10 @@ def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> 
         lengths=np.array([reduction.length(len(v)) for v in videos]) if reduction.pads else None,
         classes=labels.astype(np.int64),
     )
-    return Sampler.create(train, torch.from_numpy(train.features), method.training_input, 2, seed)
+    # Stand-in prompt vectors (one 512-d CLIP-width row per class index) for a method that declares them.
+    prompts = (np.random.default_rng(SEED).standard_normal((2, 512)).astype(np.float32)
+               if "prompts" in method.side_inputs else None)
+    return Sampler.create(train, torch.from_numpy(train.features), method.training_input, 2, seed, prompts)
 
 
 def _check_score_shape_and_range(method: Method, model: nn.Module, crops: int, feature_dim: int, length: int) -> None:
