@@ -10,7 +10,7 @@ all of them (not class-balanced). The batch is cropped to its longest true lengt
 Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T), labels y, classes c:
 
 - mil: per sample, inside its true length L: the top-1 score if y = 0, the mean of the top-(L // 16 + 1)
-  scores if y = 1; BCE against y (log clamped at -100 as ``torch.nn.BCELoss``), mean over the batch;
+  scores if y = 1; BCE against y (``torch.nn.BCELoss``), mean over the batch;
 - prompt: a_t = exp(10 s_t) - 1 and n_t = exp(10 (1 - s_t)) - 1, each L1-normalised over all T positions of
   the cropped batch (padding included); f_abn = sum_t a_t h_t, f_nor = sum_t n_t h_t. A normal sample
   (c = 0) gives the pair (f_abn, prompt 0, class 0); an abnormal one gives (f_abn, prompt c, class c) and
@@ -126,9 +126,10 @@ def epoch_cosine_factor(step: int, steps: int, epochs: int, t_max: int) -> float
 
 
 def bce(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.BCELoss`` written out (autocast refuses it): logs clamped at -100, mean, in float32."""
-    p, y = probabilities.float(), labels.float()
-    return -(y * p.log().clamp(min=-100) + (1 - y) * (1 - p).log().clamp(min=-100)).mean()
+    """``torch.nn.BCELoss`` (mean) in float32, autocast off (autocast refuses it): its logs are clamped at
+    -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
+    with torch.autocast(probabilities.device.type, enabled=False):
+        return F.binary_cross_entropy(probabilities.float(), labels.float())
 
 
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

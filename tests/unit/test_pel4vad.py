@@ -242,3 +242,13 @@ def test_config_is_a_frozen_dataclass_with_the_required_options():
     assert dataclasses.is_dataclass(cfg) and (cfg.batch_size, cfg.steps, cfg.lr) == (128, 6300, 5e-4)
     with pytest.raises(ValueError, match="smoothing"):
         PEL4VADConfig(smoothing="centre")
+
+
+def test_saturated_scores_keep_finite_gradients():
+    """A score of exactly 0 or 1 (sigmoid saturation) gives BCELoss's finite loss and gradient, not NaN."""
+    from vadbench.methods.pel4vad.method import bce
+
+    scores = torch.tensor([1.0, 0.0, 0.5], requires_grad=True)
+    loss = bce(scores, torch.tensor([0.0, 1.0, 1.0]))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(scores.grad).all()
