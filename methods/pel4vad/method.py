@@ -50,6 +50,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   is not a head split), not an option.
 - Seeds: the code fixes one seed per dataset (UCF 9, XD 4, SH 0); vadbench's runs choose their seeds.
 - Short videos: nothing in the model needs a minimum length (T = 1 works as in the code).
+- Saturated scores: BCE is torch's (as the code's ``BCELoss``), so a score of exactly 0 or 1 keeps a finite
+  gradient. TCA's power normalisation keeps the code's sqrt(ReLU(z)), whose gradient is NaN where z is
+  exactly 0 (not met in practice).
 """
 
 from __future__ import annotations
