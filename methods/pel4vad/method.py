@@ -1,0 +1,261 @@
+"""PEL4VAD training objective, schedule, scoring and test-time smoothing.
+
+Pu, Wu, Yang, Wang: "Learning Prompt-Enhanced Context Features for Weakly-Supervised Video Anomaly
+Detection", IEEE TIP 2024 (arXiv 2306.14451). Public code: github.com/yujiangpu20/PEL4VAD at eeb31f4.
+
+Training input: every crop of a video is a sample of its own; a video of T snippets becomes 200 uniformly
+sub-sampled snippets (T > 200) or its T snippets followed by zero rows; batches of 128 samples drawn from
+all of them (not class-balanced). The batch is cropped to its longest true length (``batch.lengths``).
+
+Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T), labels y, classes c:
+
+- mil: per sample, inside its true length L: the top-1 score if y = 0, the mean of the top-(L // 16 + 1)
+  scores if y = 1; BCE against y (``torch.nn.BCELoss``), mean over the batch;
+- prompt: a_t = exp(10 s_t) - 1 and n_t = exp(10 (1 - s_t)) - 1, each L1-normalised over all T positions of
+  the cropped batch (padding included); f_abn = sum_t a_t h_t, f_nor = sum_t n_t h_t. A normal sample
+  (c = 0) gives the pair (f_abn, prompt 0, class 0); an abnormal one gives (f_abn, prompt c, class c) and
+  (f_nor, prompt 0, class 0). With the M pairs: logits = exp(logit_scale) F P^T of the L2-normalised rows,
+  target_i = softmax_j(10 [class_i = class_j]), prompt = KL(target || softmax(logits)) summed and divided
+  by M (``KLDivLoss(reduction="batchmean")``); 0 if the log-probabilities hold a NaN;
+- loss = mil + lamda * prompt (the returned ``mil`` and ``prompt`` are unweighted).
+
+Scores: the sigmoid scores of every crop, averaged over crops; `PEL4VAD.postprocess` then smooths each
+video's scores as the public ``infer.py`` does (``smoothing``/``kappa``).
+
+DIFFERENCES between the paper, the public code and vadbench (defaults follow the code):
+
+- Side inputs: the code parses each video's class from its file name and reads CLIP ViT-B/16 prompt
+  vectors from ``list/*/...-prompt.npy``; vadbench takes them from the dataset (``batch.classes``,
+  ``batch.prompts``, `PEL4VAD.side_inputs`) and refuses a dataset that supplies no prompt vectors or no
+  classes (ValueError). The UCF loader rounds the prompts to float16 first; vadbench uses them as given.
+  ShanghaiTech: the code's class prompt is the mean over all actions listed for the video while its class
+  label is the first action; vadbench uses the prompt row of the video's class index.
+- Input width: the code hard-codes D = 1024 and linear1 D -> D/2 = 512, the width of the CLIP prompts;
+  vadbench takes D from the data and keeps linear1's output at ``prompt_dim`` = 512 (it must equal the
+  prompt width P; a mismatch is a ValueError).
+- True lengths: the code recovers them as the number of non-zero rows; vadbench reads ``batch.lengths``
+  (identical unless a real snippet is all zeros).
+- Batches: the code shuffles the crop-file list once per epoch and walks it in batches of 128 (the last
+  one smaller, e.g. 100 on UCF); vadbench draws 128 samples at random at every step.
+- Schedule: ``CosineAnnealingLR(T_max=60)`` stepped once per epoch over 50 epochs. vadbench steps its
+  scheduler after every step, so the epoch of step i is floor(i * epochs / steps) and the learning rate
+  is lr (1 + cos(pi * epoch / t_max)) / 2, constant within an epoch. ``steps`` = 50 epochs of the
+  published list: UCF ceil(16100 / 128) = 126 steps per epoch (6300), XD ceil(19770 / 128) = 155 (7750),
+  SH ceil(2380 / 128) = 19 (950); on other data an "epoch" is steps / 50 steps.
+- Model selection: the code tests after every epoch without smoothing and keeps the best test AUC (UCF,
+  SH) or AP (XD); its reported numbers are that checkpoint with smoothing. vadbench does not select on
+  the test set by default (its protocol decides) and smooths whenever ``smoothing`` is not "none".
+- Log-probabilities: log_softmax instead of the code's log(softmax) (equal up to rounding, finite where
+  the softmax underflows). Attention heads: one (every published config; the code's multi-head reshape
+  is not a head split), not an option.
+- Seeds: the code fixes one seed per dataset (UCF 9, XD 4, SH 0); vadbench's runs choose their seeds.
+- Short videos: nothing in the model needs a minimum length (T = 1 works as in the code).
+- Saturated scores: BCE is torch's (as the code's ``BCELoss``), so a score of exactly 0 or 1 keeps a finite
+  gradient. TCA's power normalisation keeps the code's sqrt(ReLU(z)), whose gradient is NaN where z is
+  exactly 0 (not met in practice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vadbench.api.method import Method, TrainBatch, TrainingInput
+from vadbench.data.reduction import Reduction
+from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods.pel4vad.model import PEL4VADNet
+
+#: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
+POOLING_SCALE = 10.0
+TARGET_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class PEL4VADConfig:
+    """Hyper-parameters of PEL4VAD (defaults: the public code's UCF-Crime configuration).
+
+    batch_size: samples per (mixed) batch; steps: training iterations (50 epochs, see DIFFERENCES);
+    epochs: epochs the steps are divided into; t_max: the cosine schedule's period in epochs; lr: Adam's;
+    segments: snippets a training video is sub-sampled/padded to; hidden: TCA width; out_dim: width of
+    the second 1x1 conv; prompt_dim: width of linear1's output, the video feature matched with the prompt
+    vectors; window: TCA's local window; gamma, beta: initial w and b of the distance prior; norm: power
+    + L2 normalisation in TCA; t_step: kernel of the causal classifier; temperature: logit_scale starts at
+    ln(1 / temperature); lamda: weight of the prompt loss; dropout: after both 1x1 convs; smoothing, kappa:
+    test-time smoothing ("slide", "fixed" or "none") and its window.
+    """
+
+    batch_size: int = 128
+    steps: int = 6300
+    epochs: int = 50
+    t_max: int = 60
+    lr: float = 5e-4
+    segments: int = 200
+    hidden: int = 128
+    out_dim: int = 300
+    prompt_dim: int = 512
+    window: int = 9
+    gamma: float = 0.6
+    beta: float = 0.2
+    norm: bool = True
+    t_step: int = 9
+    temperature: float = 0.09
+    lamda: float = 1.0
+    dropout: float = 0.1
+    smoothing: Literal["slide", "fixed", "none"] = "slide"
+    kappa: int = 7
+
+    def __post_init__(self) -> None:
+        check_options(
+            self,
+            positive=("batch_size", "steps", "epochs", "t_max", "lr", "segments", "hidden", "out_dim",
+                      "prompt_dim", "window", "t_step", "temperature", "kappa"),
+            non_negative=("lamda",),
+            probability=("dropout",),
+            choices={"smoothing": ("slide", "fixed", "none")},
+        )
+
+
+def epoch_cosine_factor(step: int, steps: int, epochs: int, t_max: int) -> float:
+    """The learning-rate factor at `step`: (1 + cos(pi e / t_max)) / 2 for epoch e = floor(step epochs / steps)."""
+    epoch = step * epochs // steps
+    return (1 + math.cos(math.pi * epoch / t_max)) / 2
+
+
+def bce(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``torch.nn.BCELoss`` (mean) in float32, autocast off (autocast refuses it): its logs are clamped at
+    -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
+    with torch.autocast(probabilities.device.type, enabled=False):
+        return F.binary_cross_entropy(probabilities.float(), labels.float())
+
+
+def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """BCE of each sample's top-1 (normal) or top-(L // 16 + 1) mean (abnormal) score inside its length L."""
+    steps = scores.shape[1]
+    valid = torch.arange(steps, device=scores.device)[None, :] < lengths[:, None]
+    ranked = scores.masked_fill(~valid, -math.inf).sort(dim=1, descending=True).values
+    k = torch.where(labels > 0, lengths // 16 + 1, torch.ones_like(lengths))
+    chosen = torch.arange(steps, device=scores.device)[None, :] < k[:, None]
+    video = torch.where(chosen, ranked, torch.zeros_like(ranked)).sum(dim=1) / k
+    return bce(video, labels)
+
+
+def prompt_pairs(
+    scores: torch.Tensor, video: torch.Tensor, classes: torch.Tensor, prompts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (video feature, prompt, class) rows of the prompt loss, in the public code's order.
+
+    scores (B, T), video (B, P, T), classes (B,) with 0 = normal, prompts (K, P).
+    """
+    abnormal_weights = F.normalize(torch.exp(POOLING_SCALE * scores) - 1, p=1, dim=1)
+    normal_weights = F.normalize(torch.exp(POOLING_SCALE * (1 - scores)) - 1, p=1, dim=1)
+    foreground = torch.einsum("bt,bpt->bp", abnormal_weights, video)
+    background = torch.einsum("bt,bpt->bp", normal_weights, video)
+    features, rows, row_classes = [], [], []
+    for i, c in enumerate(classes.tolist()):
+        features.append(foreground[i])
+        rows.append(c)
+        row_classes.append(c)
+        if c != 0:
+            features.append(background[i])
+            rows.append(0)
+            row_classes.append(0)
+    index = torch.tensor(rows, device=prompts.device)
+    return torch.stack(features), prompts.index_select(0, index), torch.tensor(row_classes, device=scores.device)
+
+
+def prompt_loss(
+    features: torch.Tensor, prompts: torch.Tensor, classes: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """KL(batchmean) between softmax(10 [same class]) and the softmax of the scaled cosine logits; 0 on NaN."""
+    features = features / features.norm(dim=-1, keepdim=True)
+    prompts = prompts / prompts.norm(dim=-1, keepdim=True)
+    logits = (logit_scale.exp() * features) @ prompts.T
+    log_probabilities = logits.float().log_softmax(dim=1)
+    if torch.isnan(log_probabilities).any():
+        return log_probabilities.new_zeros(())
+    same = (classes[:, None] == classes[None, :]).to(log_probabilities.dtype)
+    target = (TARGET_SCALE * same).softmax(dim=1)
+    return (target * (target.log() - log_probabilities)).sum() / len(features)
+
+
+def fixed_smooth(scores: np.ndarray, kappa: int) -> np.ndarray:
+    """Each position takes the mean of its block of `kappa` (the last block zero-padded)."""
+    steps = len(scores)
+    blocks = -(-steps // kappa)
+    padded = np.zeros(blocks * kappa, dtype=np.float64)
+    padded[:steps] = scores
+    return np.repeat(padded.reshape(blocks, kappa).mean(axis=1), kappa)[:steps].astype(scores.dtype)
+
+
+def slide_smooth(scores: np.ndarray, kappa: int) -> np.ndarray:
+    """s'_t = mean(s_t .. s_t+kappa-1), zeros after the end (a forward-looking window)."""
+    steps = len(scores)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.concatenate([scores, np.zeros(kappa - 1)]), dtype=np.float64)])
+    return ((cumulative[kappa : kappa + steps] - cumulative[:steps]) / kappa).astype(scores.dtype)
+
+
+class PEL4VAD(Method):
+    """PEL4VAD: TCA context features, causal classifier, MIL + prompt-enhanced (KL) loss, smoothing."""
+
+    Config = PEL4VADConfig
+    config: PEL4VADConfig
+    padded_scoring = "alone"
+    stackable = False
+    side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})
+
+    @property
+    def training_input(self) -> TrainingInput:
+        return TrainingInput(Reduction("subsample", self.config.segments), crops="independent", batch="mixed")
+
+    def build(self, crops: int, feature_dim: int) -> nn.Module:
+        check_input_shape(crops, feature_dim)
+        cfg = self.config
+        return PEL4VADNet(
+            feature_dim, hidden=cfg.hidden, out_dim=cfg.out_dim, prompt_dim=cfg.prompt_dim, window=cfg.window,
+            gamma=cfg.gamma, beta=cfg.beta, normalise=cfg.norm, t_step=cfg.t_step, temperature=cfg.temperature,
+            dropout=cfg.dropout,
+        )
+
+    def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        prompts = batch.prompts
+        if prompts.numel() == 0:
+            raise ValueError("PEL4VAD needs prompt vectors, but the dataset supplied no prompt vectors")
+        if prompts.shape[1] != self.config.prompt_dim:
+            raise ValueError(f"PEL4VAD's video features have {self.config.prompt_dim} dimensions (prompt_dim) but the "
+                             f"dataset's prompt vectors have {prompts.shape[1]}")
+        if bool((batch.classes < 0).any()):
+            raise ValueError("PEL4VAD needs the class of every training video, but the dataset supplied none")
+        longest = int(batch.lengths.max())
+        scores, video = model(batch.features[:, :longest])
+        mil = mil_loss(scores, batch.labels, batch.lengths)
+        features, matched, classes = prompt_pairs(scores, video, batch.classes, prompts.to(video.dtype))
+        prompt = prompt_loss(features, matched, classes, model.logit_scale)
+        return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
+
+    def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        batch, steps, crops, dim = features.shape
+        scores, _ = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
+        return scores.reshape(batch, crops, steps).mean(dim=1)
+
+    def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(parameters, lr=self.config.lr)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+        cfg = self.config
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: epoch_cosine_factor(step, steps, cfg.epochs, cfg.t_max)
+        )
+
+    def postprocess(self, scores: np.ndarray) -> np.ndarray:
+        """The public ``infer.py`` smoothing of one video's crop-averaged scores (none when kappa is 1)."""
+        if self.config.smoothing == "none" or self.config.kappa == 1:
+            return scores
+        smooth = slide_smooth if self.config.smoothing == "slide" else fixed_smooth
+        return smooth(np.asarray(scores), self.config.kappa)

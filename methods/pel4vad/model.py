@@ -1,0 +1,109 @@
+"""PEL4VAD's network: temporal context aggregation (TCA), a 1x1-conv encoder and a causal classifier.
+
+Pu, Wu, Yang, Wang: "Learning Prompt-Enhanced Context Features for Weakly-Supervised Video Anomaly
+Detection", IEEE TIP 2024. Written from the description of the public code (yujiangpu20/PEL4VAD at
+eeb31f4), single attention head as every published configuration uses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Filler of the attention logits outside the local window (the public code's value).
+OUTSIDE_WINDOW = -1e9
+
+
+def distance_matrix(steps: int, device: torch.device | None = None) -> torch.Tensor:
+    """(T, T) float32 |i - j|."""
+    positions = torch.arange(steps, device=device, dtype=torch.float32)
+    return (positions[:, None] - positions[None, :]).abs()
+
+
+def window_mask(steps: int, window: int, device: torch.device | None = None) -> torch.Tensor:
+    """(T, T) boolean: row j is True at columns clamp(j - window // 2 + k, 0, T - 1), k = 0 .. window - 1."""
+    rows = torch.arange(steps, device=device)[:, None]
+    columns = (rows - window // 2 + torch.arange(window, device=device)[None, :]).clamp(0, steps - 1)
+    mask = torch.zeros(steps, steps, dtype=torch.bool, device=device)
+    return mask.scatter(1, columns, True)
+
+
+class DistancePrior(nn.Module):
+    """adj[i, j] = exp(-| w |i - j|^2 - b |) with learnable scalars w (init gamma) and b (init beta)."""
+
+    def __init__(self, gamma: float, beta: float) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.full((1,), float(gamma)))
+        self.b = nn.Parameter(torch.full((1,), float(beta)))
+
+    def forward(self, steps: int) -> torch.Tensor:
+        distance = distance_matrix(steps, self.w.device)
+        return torch.exp(-(self.w * distance.square() - self.b).abs())
+
+
+class ContextAttention(nn.Module):
+    """TCA: sigma(alpha) * global + (1 - sigma(alpha)) * local attention, the distance prior added to both
+    logit maps; optional power + L2 normalisation (along time, as the code does) before the output layer."""
+
+    def __init__(self, feature_dim: int, hidden: int, normalise: bool) -> None:
+        super().__init__()
+        self.query = nn.Linear(feature_dim, hidden)
+        self.key = nn.Linear(feature_dim, hidden)
+        self.value = nn.Linear(feature_dim, hidden)
+        self.out = nn.Linear(hidden, feature_dim)
+        self.alpha = nn.Parameter(torch.tensor(0.0))
+        self.scale = 1 / math.sqrt(hidden)
+        self.normalise = normalise
+
+    def forward(self, x: torch.Tensor, local: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        logits = q @ k.transpose(1, 2) * self.scale + prior
+        global_context = logits.softmax(dim=-1) @ v
+        local_context = logits.masked_fill(~local, OUTSIDE_WINDOW).softmax(dim=-1) @ v
+        gate = torch.sigmoid(self.alpha)
+        mixed = gate * global_context + (1 - gate) * local_context
+        if self.normalise:
+            mixed = torch.sqrt(F.relu(mixed)) - torch.sqrt(F.relu(-mixed))
+            mixed = F.normalize(mixed, dim=1)  # dim 1 of (B, T, H): the time axis, as in the public code
+        return self.out(mixed)
+
+
+class PEL4VADNet(nn.Module):
+    """(B, T, D) snippets -> (scores (B, T) in [0, 1], video features h (B, prompt_dim, T)).
+
+    x + TCA(x) -> LayerNorm -> 1x1 conv to prompt_dim (h) -> GELU/dropout -> 1x1 conv to out_dim ->
+    GELU/dropout -> causal conv of kernel t_step (left zero padding) -> sigmoid. Weights of every
+    Linear/Conv layer Xavier-uniform, biases PyTorch's default.
+    """
+
+    def __init__(
+        self, feature_dim: int, *, hidden: int, out_dim: int, prompt_dim: int, window: int, gamma: float,
+        beta: float, normalise: bool, t_step: int, temperature: float, dropout: float,
+    ) -> None:
+        super().__init__()
+        self.window = window
+        self.t_step = t_step
+        self.attention = ContextAttention(feature_dim, hidden, normalise)
+        self.distance = DistancePrior(gamma, beta)
+        self.norm = nn.LayerNorm(feature_dim)
+        self.linear1 = nn.Conv1d(feature_dim, prompt_dim, kernel_size=1)
+        self.linear2 = nn.Conv1d(prompt_dim, out_dim, kernel_size=1)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.classifier = nn.Conv1d(out_dim, 1, kernel_size=t_step)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature), dtype=torch.float32))
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Conv1d):
+                nn.init.xavier_uniform_(module.weight)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = x.shape[1]
+        local = window_mask(steps, self.window, x.device)
+        x = self.norm(x + self.attention(x, local, self.distance(steps))).transpose(1, 2)
+        video = self.dropout1(F.gelu(self.linear1(x)))
+        embedded = self.dropout2(F.gelu(self.linear2(video)))
+        logits = self.classifier(F.pad(embedded, (self.t_step - 1, 0)))
+        return torch.sigmoid(logits[:, 0]), video
