@@ -12,7 +12,7 @@ mean binary cross-entropy:
 - mil = BCE(mean top-k of s over time, video label) over the 2B samples;
 - abnormal = BCE(mean top-k of A_att, 1), pseudo = BCE(mean top-k of (1 - N_Aatt), 1) over the B abnormal
   samples; normal = BCE(N_att, 1), abnormal_on_normal = BCE(A_Natt, 0) over every normal snippet;
-- triplet = TripletMarginLoss(margin 1, p 2) of the L2-normalised (no epsilon) top-k means: anchor = normal
+- triplet = TripletMarginLoss(margin 1, p 2, eps 1e-6) of the L2-normalised (no epsilon) top-k means: anchor = normal
   videos at top-k N_att, positive = abnormal videos at top-k N_Aatt, negative = abnormal at top-k A_att;
 - kl = mean over (video, channel) of -1/2 sum over TIME of (1 + logvar - mu^2 - exp(logvar)), the VAE on
   the normal memory's read-out of normal videos;
@@ -129,6 +129,14 @@ def l2_normalise(x: torch.Tensor) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
 
 
+def triplet_term(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float) -> torch.Tensor:
+    """mean of relu(margin + d(anchor, positive) - d(anchor, negative)), d(x, y) = ||x - y + 1e-6||_2: torch's
+    ``TripletMarginLoss(margin, p=2)`` written out, because vmap (stacked runs) has no batching rule for it."""
+    return torch.relu(
+        margin + F.pairwise_distance(anchor, positive, p=2.0) - F.pairwise_distance(anchor, negative, p=2.0)
+    ).mean()
+
+
 def kl_term(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """mean over (video, channel) of -1/2 sum_t (1 + logvar - mu^2 - exp(logvar)); inputs (B, T, W)."""
     return (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()
@@ -193,9 +201,8 @@ class URDMU(Method):
             "pseudo": binary_cross_entropy(top_k_time_mean(1 - out.normal_on_abnormal), abnormal_ones),
             "normal": binary_cross_entropy(out.normal_att, ones),
             "abnormal_on_normal": binary_cross_entropy(out.abnormal_on_normal, torch.zeros_like(ones)),
-            "triplet": F.triplet_margin_loss(
-                l2_normalise(out.anchor), l2_normalise(out.positive), l2_normalise(out.negative),
-                margin=cfg.triplet_margin, p=2,
+            "triplet": triplet_term(
+                l2_normalise(out.anchor), l2_normalise(out.positive), l2_normalise(out.negative), cfg.triplet_margin
             ),
             "kl": kl_term(out.mu, out.logvar),
             "distance": distance_term(out.negative_mu, out.anchor_sample, cfg.distance_margin),

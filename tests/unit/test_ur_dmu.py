@@ -21,7 +21,14 @@ from torch import nn
 
 from vadbench.api.method import TrainBatch
 from vadbench.methods import ur_dmu
-from vadbench.methods.ur_dmu.method import URDMU, URDMUConfig, kl_term, l2_normalise, top_k_time_mean
+from vadbench.methods.ur_dmu.method import (
+    URDMU,
+    URDMUConfig,
+    kl_term,
+    l2_normalise,
+    top_k_time_mean,
+    triplet_term,
+)
 from vadbench.methods.ur_dmu.model import local_attention, snippet_k
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ur_dmu_reference.json").read_text())
@@ -223,6 +230,12 @@ def test_kl_sums_over_time():
     # per (video, channel): -1/2 * sum over 5 snippets of (1 + 0 - 1 - 1) = 2.5
     assert kl_term(mu, logvar).item() == pytest.approx(2.5)
     assert torch.allclose(l2_normalise(torch.tensor([[3.0, 4.0]])), torch.tensor([[0.6, 0.8]]))
+
+
+def test_triplet_term_is_torchs_triplet_margin_loss():
+    anchor, positive, negative = torch.randn(3, 5, 7, generator=torch.Generator().manual_seed(0)).unbind(0)
+    expected = nn.functional.triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2)
+    assert torch.allclose(triplet_term(anchor, positive, negative, 1.0), expected, rtol=1e-6)
 
 
 def test_training_input_and_defaults():
