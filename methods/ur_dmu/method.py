@@ -49,6 +49,12 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   <= slots items, so videos of any length T >= 1 score as in the public code; nothing is clamped.
 - Randomness: the VAE noise is drawn with ``torch.randn_like`` from the global generator (seeded by the
   runner); dropout is 0.5 in the transformer, as in the code.
+- Stacked runs (``stackable``, default True): the step is a pure function of the parameters (no
+  BatchNorm, clip or own step); under vmap each run draws its own dropout masks and VAE noise
+  (``randomness="different"``), so stacked runs are equally valid samples, not the same ones.
+- Cost: at the published sizes a step is about 1 TFLOP (forward and backward of 128 samples x 200
+  segments of 1024-d features through a 512-wide transformer); the published 3000 steps are meant for a
+  GPU (one CPU thread needs tens of seconds a step).
 - BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), computed in float32 with autocast
   off (torch refuses it under CUDA autocast).
 - History: until commit 152c4dc the anchor of the distance term was gathered with the abnormal top-k
