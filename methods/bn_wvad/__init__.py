@@ -1,6 +1,7 @@
 """Built-in method plugin ``bn-wvad``: BatchNorm-based weakly supervised video anomaly detection.
 
-Zhou, Yu, Yang: "BatchNorm-based Weakly Supervised Video Anomaly Detection", arXiv 2311.15367; public
+Zhou, Qu, Xu, Shen, Song, Shen: "BatchNorm-based Weakly Supervised Video Anomaly Detection", arXiv
+2311.15367 (IEEE TCSVT 2024, doi 10.1109/TCSVT.2024.3450734); public
 code github.com/cool-xuan/BN-WVAD (read at commit 4fa3a5dfb139d5c97a0511016110f15058d7c235). The
 objective, the scoring and the DIFFERENCES from the paper and the public code are in
 `vadbench.methods.bn_wvad.method`.
