@@ -114,7 +114,8 @@ def check_deterministic_under_seed(method: Method, *, crops: int = 2, feature_di
 
 
 def check_scores(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
-    """Scores of (B, T, C, D) videos have shape (B, T), are finite and lie in [0, 1]."""
+    """Scores of (B, T, C, D) videos have shape (B, T), are finite and lie in [0, 1] (the range only for a
+    method that declares ``probability_scores``)."""
     _check_score_shape_and_range(method, _seeded_model(method, crops, feature_dim), crops, feature_dim, 40)
 
 
@@ -218,7 +219,8 @@ def _check_score_shape_and_range(method: Method, model: nn.Module, crops: int, f
     expected = (3, length)
     assert scores.shape == expected, f"scores of (3, {length}, C, D) must be {expected}, got {tuple(scores.shape)}"
     assert torch.isfinite(scores).all(), f"scores of {length}-snippet videos are not finite"
-    assert ((scores >= 0) & (scores <= 1)).all(), f"scores of {length}-snippet videos must lie in [0, 1]"
+    if method.probability_scores:
+        assert ((scores >= 0) & (scores <= 1)).all(), f"scores of {length}-snippet videos must lie in [0, 1]"
 
 
 # --------------------------------------------------------------------------------------------- datasets

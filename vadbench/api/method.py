@@ -131,6 +131,10 @@ class Method(abc.ABC):
     #: dataset without classes) and ``prompts`` (one vector per class; `vadbench.data.prompts` gives a
     #: marked stand-in when the dataset has none). Recorded in each result.
     side_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: Whether `score` returns probabilities in [0, 1]. A method whose scores are unbounded (BN-WVAD's
+    #: distance x sigmoid) declares False: the conformance checks then ask only for finite scores, and its
+    #: results record the false-alarm rate at 0.5 as absent (None), since the threshold means nothing there.
+    probability_scores: ClassVar[bool] = True
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -161,7 +165,8 @@ class Method(abc.ABC):
 
     @abc.abstractmethod
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, T, C, D).
+        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, T, C, D); probabilities in
+        [0, 1] unless the method declares ``probability_scores = False``.
 
         ``lengths`` (B,) gives each video's true T. With ``padded_scoring = "safe"`` a video's scores
         must not depend on the padding (the engine batches test videos of different lengths).
@@ -205,6 +210,7 @@ class Method(abc.ABC):
         return {
             **self.training_input.record(),
             "padded_scoring": self.padded_scoring,
+            "probability_scores": self.probability_scores,
             "grad_clip": self.grad_clip(),
             "train_step": "own" if own.train_step is not Method.train_step else "default",
             "postprocess": f"{own.__qualname__}.postprocess" if own.postprocess is not Method.postprocess else "none",

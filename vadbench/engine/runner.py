@@ -180,6 +180,8 @@ def record_evaluation(
 ) -> None:
     """Metrics, per-video scores and (where the method has them) feature magnitudes, into `result`."""
     result.metrics = evaluate(np.concatenate(scores), test)
+    if not method.probability_scores:
+        result.metrics["far"] = None  # a threshold of 0.5 means nothing on unbounded scores: absent, not 0
     result.metrics["final_loss"] = final_loss
     result.scores = dict(zip(test.video_ids, scores, strict=True))
     magnitudes = magnitude_videos(method, model, test, device)

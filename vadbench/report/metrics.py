@@ -10,7 +10,8 @@ the false-alarm rate at a 50% threshold that Sultani et al. (CVPR 2018, Table 2)
 videos. The fixed threshold assumes scores are probabilities in [0, 1] (every built-in method ends in
 a sigmoid, and `Method.score` promises [0, 1]); for a method whose scores are not calibrated
 probabilities, FAR at 0.5 says more about its scale than about its false alarms, while AUC and AP,
-which depend only on the ranking, do not.
+which depend only on the ranking, do not. A method that declares ``probability_scores = False`` (its
+scores are not probabilities at all) gets no FAR: the engine records it as None, shown as "-" in tables.
 """
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""BN-WVAD's network: a temporal conv embedding, UR-DMU's global + fixed-local transformer and the
+BatchNorm "normal head" whose running statistics are the detector (see `vadbench.methods.bn_wvad`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def local_weights(steps: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(T, T) fixed local attention: exp(-|i - j| / e), each entry divided by the sum of column j.
+
+    The public code divides by ``sum(-1)`` broadcast over the last axis, i.e. entry (i, j) by the sum of
+    row j; the kernel is symmetric, so that is column j's sum. Rows therefore do not sum to one, and the
+    weights depend on T (the reason padded batches are not safe).
+    """
+    positions = torch.arange(1, steps + 1, device=device, dtype=dtype)
+    e = torch.exp(torch.tensor(1.0, device=device)).to(dtype)  # e as the public code computes it
+    kernel = torch.exp(-(positions[None, :] - positions[:, None]).abs() / e)
+    return kernel / kernel.sum(dim=-1)
+
+
+class GlobalLocalAttention(nn.Module):
+    """Multi-head attention whose heads concatenate softmax attention over (q, k, v) with the fixed local
+    weights applied to a fourth projection t; no dropout (BN-WVAD builds it with dropout 0)."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.scale = head_dim**-0.5
+        self.to_qkvt = nn.Linear(dim, 4 * heads * head_dim, bias=False)
+        self.to_out = nn.Linear(2 * heads * head_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, steps, _ = x.shape
+        q, k, v, t = (
+            part.reshape(batch, steps, self.heads, self.head_dim).transpose(1, 2)
+            for part in self.to_qkvt(x).chunk(4, dim=-1)
+        )
+        attention = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
+        local = local_weights(steps, x.device, x.dtype)
+        # Per head: [global values, local values], heads side by side.
+        out = torch.cat([attention @ v, local @ t], dim=-1)
+        return self.to_out(out.transpose(1, 2).reshape(batch, steps, 2 * self.heads * self.head_dim))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(nn.functional.gelu(self.fc1(x)))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm residual attention, then pre-norm residual feed-forward."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int, mlp_dim: int) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(dim)
+        self.attention = GlobalLocalAttention(dim, heads, head_dim)
+        self.ff_norm = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, mlp_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attention(self.attention_norm(x)) + x
+        return self.ff(self.ff_norm(x)) + x
+
+
+class NormalHead(nn.Module):
+    """conv1 -> (BN1, ReLU) -> conv2 -> (BN2, ReLU) -> conv3 -> sigmoid on (B, C, T).
+
+    Returns the pre-BN features of the two BN layers and the (B, T) scores; the BN layers' running
+    statistics (updated by the forward pass in training mode) are the normal-feature anchors.
+    """
+
+    def __init__(self, channels: int, ratios: tuple[int, int], kernel_sizes: tuple[int, int, int]) -> None:
+        super().__init__()
+        widths = (channels, channels // ratios[0], channels // ratios[1])
+        self.conv1 = nn.Conv1d(widths[0], widths[1], kernel_sizes[0], padding=kernel_sizes[0] // 2)
+        self.bn1 = nn.BatchNorm1d(widths[1])
+        self.conv2 = nn.Conv1d(widths[1], widths[2], kernel_sizes[1], padding=kernel_sizes[1] // 2)
+        self.bn2 = nn.BatchNorm1d(widths[2])
+        self.conv3 = nn.Conv1d(widths[2], 1, kernel_sizes[2], padding=kernel_sizes[2] // 2)
+
+    @property
+    def norms(self) -> tuple[nn.BatchNorm1d, nn.BatchNorm1d]:
+        return self.bn1, self.bn2
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        first = self.conv1(x)
+        second = self.conv2(torch.relu(self.bn1(first)))
+        scores = torch.sigmoid(self.conv3(torch.relu(self.bn2(second))))
+        return [first, second], scores[:, 0]
+
+
+class BNWVADNet(nn.Module):
+    """(B, T, D) sequences -> pre-BN head features [(B, C1, T), (B, C2, T)] and scores (B, T)."""
+
+    def __init__(
+        self,
+        feature_dim: int,
+        *,
+        width: int = 512,
+        depth: int = 2,
+        heads: int = 4,
+        head_dim: int = 128,
+        mlp_dim: int = 512,
+        ratios: tuple[int, int] = (16, 32),
+        kernel_sizes: tuple[int, int, int] = (1, 1, 1),
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Conv1d(feature_dim, width, kernel_size=3, padding=1)
+        self.layers = nn.ModuleList(TransformerLayer(width, heads, head_dim, mlp_dim) for _ in range(depth))
+        self.head = NormalHead(width, ratios, kernel_sizes)
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = torch.relu(self.embedding(x.transpose(1, 2))).transpose(1, 2)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x.transpose(1, 2))
+
+    def anchors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(running mean, running var) of each head BN layer: the normal anchors and their variances."""
+        return [(norm.running_mean, norm.running_var) for norm in self.head.norms]
+
+
+def mahalanobis(features: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """sqrt(sum_c (f_c - mean_c)^2 / var_c) of (B, C, T) features -> (B, T) (no eps, as the public code)."""
+    return ((features - mean[None, :, None]).square() / var[None, :, None]).sum(dim=1).sqrt()
