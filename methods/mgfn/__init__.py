@@ -1,6 +1,6 @@
 """Built-in method plugin ``mgfn``: Magnitude-Contrastive Glance-and-Focus Network.
 
-Chen, Chen, Xu, Yu, Zou, Hsu: "MGFN: Magnitude-Contrastive Glance-and-Focus Network for
+Chen, Liu, Zhang, Fok, Qi, Wu: "MGFN: Magnitude-Contrastive Glance-and-Focus Network for
 Weakly-Supervised Video Anomaly Detection", AAAI 2023 (arXiv 2211.15098). See
 `vadbench.methods.mgfn.method` for the objective and the DIFFERENCES from the paper and the public code.
 """

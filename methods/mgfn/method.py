@@ -1,6 +1,6 @@
 """MGFN training objective, scoring and optimiser.
 
-Chen, Chen, Xu, Yu, Zou, Hsu: "MGFN: Magnitude-Contrastive Glance-and-Focus Network for
+Chen, Liu, Zhang, Fok, Qi, Wu: "MGFN: Magnitude-Contrastive Glance-and-Focus Network for
 Weakly-Supervised Video Anomaly Detection", AAAI 2023 (arXiv 2211.15098); public code
 github.com/carolchenyx/MGFN. (the name ends in a dot), commit 98e9389 (HEAD, April 2023).
 
