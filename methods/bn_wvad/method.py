@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -195,7 +196,7 @@ class BNWVAD(Method):
         head_features, scores = model(batch.features)  # training mode: the running statistics update here
         normal = torch.linalg.vector_norm(scores[:half], dim=1).mean()
         mpp = []
-        for features, (mean, var) in zip(head_features, model.anchors(), strict=True):
+        for features, (mean, var) in zip(head_features, cast(BNWVADNet, model).anchors(), strict=True):
             # Post-update running statistics, as the public code reads them after the forward pass.
             mean, var = mean.detach().clone(), var.detach().clone()
             distances = mahalanobis(features.detach(), mean, var)  # only indices come out of them
@@ -208,8 +209,8 @@ class BNWVAD(Method):
         """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, T, C, D); zero at padding."""
         batch, steps, crops, dim = features.shape
         head_features, scores = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
-        distance = sum(mahalanobis(f, mean, var) for f, (mean, var) in zip(head_features, model.anchors(),
-                                                                             strict=True))
+        anchors = cast(BNWVADNet, model).anchors()
+        distance = sum(mahalanobis(f, mean, var) for f, (mean, var) in zip(head_features, anchors, strict=True))
         per_crop = (distance * scores).reshape(batch, crops, steps)
         return per_crop.mean(dim=1) * valid_mask(lengths, steps)
 

@@ -3,6 +3,8 @@ BatchNorm "normal head" whose running statistics are the detector (see `vadbench
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -124,7 +126,8 @@ class BNWVADNet(nn.Module):
 
     def anchors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(running mean, running var) of each head BN layer: the normal anchors and their variances."""
-        return [(norm.running_mean, norm.running_var) for norm in self.head.norms]
+        return [(cast(torch.Tensor, norm.running_mean), cast(torch.Tensor, norm.running_var))
+                for norm in self.head.norms]
 
 
 def mahalanobis(features: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:

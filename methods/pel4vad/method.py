@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -236,7 +236,7 @@ class PEL4VAD(Method):
         scores, video = model(batch.features[:, :longest])
         mil = mil_loss(scores, batch.labels, batch.lengths)
         features, matched, classes = prompt_pairs(scores, video, batch.classes, prompts.to(video.dtype))
-        prompt = prompt_loss(features, matched, classes, model.logit_scale)
+        prompt = prompt_loss(features, matched, classes, cast(PEL4VADNet, model).logit_scale)
         return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -184,7 +185,7 @@ class URDMU(Method):
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
         """UR-DMU loss on a balanced batch of (2B, S, D) samples, normal first (see the module docstring)."""
-        out: TrainOutputs = model.train_forward(batch.features)
+        out: TrainOutputs = cast(URDMUNet, model).train_forward(batch.features)
         terms = self.terms(out, batch.labels)
         cfg = self.config
         total = (

@@ -333,7 +333,7 @@ def methods_figure(panels: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
             colour = PALETTE[i % len(PALETTE)]
             jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
             axes.scatter(i - 0.15 + jitter, values, s=6, color=colour, alpha=0.7, linewidths=0)
-            mean, std = mean_std(values)
+            mean, std = mean_std(values.tolist())
             axes.errorbar(i + 0.2, mean, yerr=std, fmt=MARKERS[i % len(MARKERS)], color=colour, markersize=4)
         axes.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
         axes.tick_params(axis="x", length=0)
