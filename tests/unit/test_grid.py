@@ -183,6 +183,8 @@ def stored(specs, plugins):
     'methods = ["rtfm", "sultani-mil"]\nseeds = [0, 1]\n[sweep]\nk = [1, 3]',  # 3: RTFM's default
     'methods = ["rtfm"]\nsteps = 200\n[options]\ndataset.mu = 6\nrtfm.margin = 100.0',  # defaults, given
     'methods = ["rtfm-fm", "rtfm"]\nseeds = [2]\n[options]\nuse_fm = true\n[sweep]\n"dataset.abnormal_subset" = [8, 0]',
+    # A name-qualified key after a bare one overrides it for that method (as `--set` routes them).
+    'methods = ["rtfm", "sultani-mil"]\nseeds = [0]\n[options]\nbatch_size = 8\n"sultani-mil.batch_size" = 16',
 ])
 def test_a_grids_stored_runs_are_found_without_plugins_exactly_as_expanded(tmp_path, text):
     """`stored_runs` (the report path, no plugins) finds the runs `expand` (the run path) keys, and no

@@ -232,19 +232,18 @@ def _is_run_of(grid: Grid, result: RunResult, options: dict[str, Any]) -> bool:
     spec, config = result.spec, result.config
     if "method" not in config:
         return False  # no recorded config (a run failed in its worker): its options cannot be compared
-    named: set[str] = set()
+    expected: dict[str, Any] = {}
     for key, value in options.items():
         scope, _, name = key.rpartition(".")
         for kind in _kinds(grid, scope, spec):
             recorded = f"{kind}.{name}"
-            if recorded not in config or (kind == "dataset" and name in spec.dataset_access):
-                continue
-            if config[recorded] != value and _text(config[recorded]) != _text(value):
-                return False
-            named.add(recorded)
+            if recorded in config and not (kind == "dataset" and name in spec.dataset_access):
+                expected[recorded] = value  # a later key overrides an earlier one, as in `--set` and `expand`
+    if any(config[k] != v and _text(config[k]) != _text(v) for k, v in expected.items()):
+        return False
     names = [f"method.{k}" for k in spec.method_options] + [f"dataset.{k}" for k in spec.dataset_options]
     steps = spec.steps is None if grid.steps is None else config.get("steps") == grid.steps
-    return steps and all(name in named for name in names)
+    return steps and all(name in expected for name in names)
 
 
 def _kinds(grid: Grid, scope: str, spec: RunSpec) -> list[str]:
