@@ -274,3 +274,11 @@ def test_the_methods_figure_shows_every_seed_and_the_mean_per_dataset_and_metric
     assert len(axes) == 2 and [a.get_ylabel() for a in axes] == ["AUC (%)", "AP (%)"]
     dots = [c for c in axes[0].collections if len(c.get_offsets()) == 2]  # one dot per seed, per method
     assert len(dots) == 2
+
+
+def test_the_video_figure_shows_scores_that_are_not_probabilities_whole():
+    """BN-WVAD's scores (distance x sigmoid) exceed 1: the axis grows to show them, not cut them."""
+    figure = plots.video_figure("v", np.array([0.5, 7.5, 3.0]), None, np.array([0.0, 1.0, 0.0]))
+    low, high = figure.axes[0].get_ylim()
+    assert high >= 7.5 and low <= 0
+    assert plots.video_figure("v", np.array([0.1, 0.9]), None, np.array([0.0, 1.0])).axes[0].get_ylim() == (-0.02, 1.02)

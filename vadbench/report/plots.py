@@ -364,7 +364,8 @@ def video_figure(video_id: str, scores: np.ndarray, magnitudes: np.ndarray | Non
         axes.axvspan(start - 0.5, stop - 0.5, color=GREY, alpha=0.25, linewidth=0)
     handles: list[Any] = [Patch(color=GREY, alpha=0.25, label="ground truth: abnormal")]
     handles += axes.plot(snippets, scores, color=PALETTE[0], label="anomaly score")
-    axes.set_ylim(-0.02, 1.02)
+    # Probabilities on [0, 1]; a score that is not one (BN-WVAD's distance x sigmoid) sets its own top.
+    axes.set_ylim(min(-0.02, float(np.min(scores, initial=0.0))), max(1.02, 1.02 * float(np.max(scores, initial=0.0))))
     axes.set_xlim(-0.5, len(scores) - 0.5)
     axes.set_xlabel(f"snippet of {video_id} ({SNIPPET_FRAMES} frames each)")
     axes.set_ylabel("anomaly score", color=PALETTE[0])
