@@ -132,12 +132,14 @@ def sh_ids(split: str) -> list[str]:
 
 
 def sh_root(root: Path, with_lists: bool = True, with_files: bool = True) -> Path:
-    """ShanghaiTech in RTFM's layout: 238 + 199 videos (test T of RTFM's features), masks, lists or splits."""
+    """ShanghaiTech in RTFM's layout: 238 + 199 videos (test T of RTFM's features), masks, PEL4VAD's action
+    classes, lists or splits."""
     lengths = public_lengths("shanghaitech")
     if with_files:
         (root / "test_frame_mask").mkdir()
         for video, mask in sh_masks().items():
             np.save(root / "test_frame_mask" / f"{video}.npy", mask)
+        shutil.copy(bundled(ShanghaiTech, "relabel.list"), root / "relabel.list")  # PEL4VAD's action classes
     for split, folder in (("train", "SH_Train_ten_crop_i3d"), ("test", "SH_Test_ten_crop_i3d")):
         ids = sh_ids(split)
         if with_lists:

@@ -80,7 +80,7 @@ def test_run_prints_the_leaderboard_and_a_second_run_skips(capsys, tmp_path, tin
     assert err.count("finished earlier, skipped") == 4
     assert out_again == out
     code, board, _ = run_cli(capsys, "leaderboard", str(tmp_path), "--format", "csv")
-    assert code == 0 and board.splitlines()[0].startswith("method,dataset,protocol")
+    assert code == 0 and board.splitlines()[0].startswith("method,dataset,features,protocol")
 
 
 def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
@@ -169,7 +169,8 @@ def test_leaderboard_metrics_option_chooses_the_columns(capsys, tmp_path):
     code, out, err = run_cli(capsys, "leaderboard", str(tmp_path), "--metrics", "far,auc")
     assert code == 0, err
     header, _, *rows = out.splitlines()
-    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "protocol", "runs", "FAR", "AUC"]
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "features", "protocol", "runs",
+                                                                  "FAR", "AUC"]
     assert "| 12.50 ± 0.00 | 90.00 ± 0.00 |" in rows[0] and "| - " in rows[1]  # stored without far: missing
     code, out, _ = run_cli(capsys, "leaderboard", str(tmp_path))
     assert "AP (PR area)" in out and "FAR" not in out  # the default keeps today's columns
