@@ -40,6 +40,8 @@ def test_the_stand_in_is_one_fixed_unit_vector_per_class_name():
 def test_without_a_prompt_file_a_method_reading_prompts_gets_the_marked_stand_in(contract_plugin, tmp_path, capsys):
     result = run(tmp_path, capsys)
     assert result["config"]["benchmark.prompts"] == "stand-in"
+    code = main(["leaderboard", str(tmp_path)])
+    assert code == 0 and "Stand-in prompt vectors (no prompts file" in capsys.readouterr().out  # the table says so
     assert result["config"]["method.side_inputs"] == "classes,prompts"
     seen = contract_plugin.SEEN["prompts"][0].numpy()
     assert np.array_equal(seen, stand_in_prompts(CLASSES))

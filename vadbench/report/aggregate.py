@@ -80,6 +80,16 @@ def mixed_feature_sets(board: Iterable[Row]) -> list[str]:
             "only." for dataset, sets in found.items() if len(sets) > 1]
 
 
+def stand_in_prompts(board: Iterable[Row]) -> list[str]:
+    """A note naming the rows whose runs trained with the stand-in class prompts (`vadbench.data.prompts`)."""
+    marked = [f"{row.spec.method} on {row.spec.dataset}" for row in board
+              if any(r.config.get("benchmark.prompts") == "stand-in" for r in row.results)]
+    if not marked:
+        return []
+    return [f"Stand-in prompt vectors (no prompts file; one fixed random direction per class name, no language): "
+            f"{', '.join(dict.fromkeys(marked))}."]
+
+
 def has_report_metadata(result: RunResult) -> bool:
     """False for a result stored by a version of vadbench that did not record `report_metadata`."""
     return REPLICATES in result.config

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult
-from vadbench.report.aggregate import Row, mixed_feature_sets, render_table, rows
+from vadbench.report.aggregate import Row, mixed_feature_sets, render_table, rows, stand_in_prompts
 
 #: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
 METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
@@ -68,7 +68,8 @@ def render(results: Iterable[RunResult], fmt: str = "md", metrics: Sequence[str]
              for section in ([r for r in board if r.honest], [r for r in board if not r.honest]) if section]
     if len(parts) == 2 or not any(row.honest for row in board):
         parts.insert(len(parts) - 1, f"**{ORACLE_NOTE}**" if fmt == "md" else f"% {ORACLE_NOTE}")
-    parts.extend(f"_{note}_" if fmt == "md" else f"% {note}" for note in mixed_feature_sets(board))
+    notes = [*mixed_feature_sets(board), *stand_in_prompts(board)]
+    parts.extend(f"_{note}_" if fmt == "md" else f"% {note}" for note in notes)
     return "\n\n".join(parts)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.grid import Grid, read_toml
-from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, render_table, rows
+from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, render_table, rows, stand_in_prompts
 from vadbench.report.stats import BOOTSTRAP_METRICS, Difference, paired_bootstrap
 from vadbench.report.store import RunStore, TestTruth
 
@@ -216,7 +216,7 @@ class Reported:
 def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
     """Provenance under the table: what ran, where, how long; what the reported columns are."""
     ok = [r for row in all_rows for r in row.ok]
-    notes = mixed_feature_sets(all_rows)
+    notes = [*mixed_feature_sets(all_rows), *stand_in_prompts(all_rows)]
     unscored = [r for r in ok if r.metrics.get("checkpoints_scored") == 0]
     if unscored:
         runs = f"{len(unscored)} run" + ("s" if len(unscored) > 1 else "")
