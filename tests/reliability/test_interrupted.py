@@ -91,7 +91,7 @@ def test_two_identical_grids_writing_one_store_at_once_leave_it_whole(tmp_path, 
     assert temporaries(out) == []
     assert main(["leaderboard", str(out), "--format", "csv"]) == 0
     row = capsys.readouterr().out.splitlines()[1]
-    assert row.startswith("sultani-mil,synthetic,last,") and ",2,0," in row  # 2 runs, 0 failed
+    assert row.startswith("sultani-mil,synthetic,synthetic 2x16,last,") and ",2,0," in row  # 2 runs, 0 failed
 
 
 def worker_processes(driver: int) -> set[int]:
