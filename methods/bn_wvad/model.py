@@ -1,5 +1,6 @@
-"""BN-WVAD's network: a temporal conv embedding, UR-DMU's global + fixed-local transformer and the
-BatchNorm "normal head" whose running statistics are the detector (see `vadbench.methods.bn_wvad`)."""
+"""BN-WVAD's network: a temporal conv embedding, UR-DMU's global + fixed-local transformer (the same
+authors' code; reused here without dropout, as BN-WVAD builds it) and the BatchNorm "normal head"
+whose running statistics are the detector (see `vadbench.methods.bn_wvad`)."""
 
 from __future__ import annotations
 
@@ -8,67 +9,7 @@ from typing import cast
 import torch
 from torch import nn
 
-
-def local_weights(steps: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(T, T) fixed local attention: exp(-|i - j| / e), each entry divided by the sum of column j.
-
-    The public code divides by ``sum(-1)`` broadcast over the last axis, i.e. entry (i, j) by the sum of
-    row j; the kernel is symmetric, so that is column j's sum. Rows therefore do not sum to one, and the
-    weights depend on T (the reason padded batches are not safe).
-    """
-    positions = torch.arange(1, steps + 1, device=device, dtype=dtype)
-    e = torch.exp(torch.tensor(1.0, device=device)).to(dtype)  # e as the public code computes it
-    kernel = torch.exp(-(positions[None, :] - positions[:, None]).abs() / e)
-    return kernel / kernel.sum(dim=-1)
-
-
-class GlobalLocalAttention(nn.Module):
-    """Multi-head attention whose heads concatenate softmax attention over (q, k, v) with the fixed local
-    weights applied to a fourth projection t; no dropout (BN-WVAD builds it with dropout 0)."""
-
-    def __init__(self, dim: int, heads: int, head_dim: int) -> None:
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
-        self.scale = head_dim**-0.5
-        self.to_qkvt = nn.Linear(dim, 4 * heads * head_dim, bias=False)
-        self.to_out = nn.Linear(2 * heads * head_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, steps, _ = x.shape
-        q, k, v, t = (
-            part.reshape(batch, steps, self.heads, self.head_dim).transpose(1, 2)
-            for part in self.to_qkvt(x).chunk(4, dim=-1)
-        )
-        attention = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
-        local = local_weights(steps, x.device, x.dtype)
-        # Per head: [global values, local values], heads side by side.
-        out = torch.cat([attention @ v, local @ t], dim=-1)
-        return self.to_out(out.transpose(1, 2).reshape(batch, steps, 2 * self.heads * self.head_dim))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(nn.functional.gelu(self.fc1(x)))
-
-
-class TransformerLayer(nn.Module):
-    """Pre-norm residual attention, then pre-norm residual feed-forward."""
-
-    def __init__(self, dim: int, heads: int, head_dim: int, mlp_dim: int) -> None:
-        super().__init__()
-        self.attention_norm = nn.LayerNorm(dim)
-        self.attention = GlobalLocalAttention(dim, heads, head_dim)
-        self.ff_norm = nn.LayerNorm(dim)
-        self.ff = FeedForward(dim, mlp_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.attention(self.attention_norm(x)) + x
-        return self.ff(self.ff_norm(x)) + x
+from vadbench.methods.ur_dmu.model import TransformerLayer
 
 
 class NormalHead(nn.Module):
@@ -115,7 +56,7 @@ class BNWVADNet(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = nn.Conv1d(feature_dim, width, kernel_size=3, padding=1)
-        self.layers = nn.ModuleList(TransformerLayer(width, heads, head_dim, mlp_dim) for _ in range(depth))
+        self.layers = nn.ModuleList(TransformerLayer(width, heads, head_dim, mlp_dim, 0.0) for _ in range(depth))
         self.head = NormalHead(width, ratios, kernel_sizes)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
