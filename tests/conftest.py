@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,17 @@ def contract_plugin(monkeypatch):
     contract_v2_plugin.SEEN["prompts"].clear()
     yield contract_v2_plugin
     get_plugins.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a test module (its tests ask for it with ``pytestmark``): tiny tensors gain
+    nothing from threads, on a shared 2-core machine their spin-waits cost seconds, and sums compared
+    with a public code's reference depend on the thread count."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+

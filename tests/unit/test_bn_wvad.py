@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,10 @@ from vadbench.plugins.manager import get_plugins
 from vadbench.report.leaderboard import render
 from vadbench.testing import check_scores
 
+#: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
+#: whose order depends on the thread count.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REFERENCE = json.loads((Path(__file__).parent / "data" / "bn_wvad_reference.json").read_text())
 SIZES = REFERENCE["sizes"]
 #: fp32 on one thread: the forward pass, anchors, selection, loss terms, test scores and the parameters
@@ -31,14 +34,6 @@ SIZES = REFERENCE["sizes"]
 #: (largest relative gap 1.0e-7 in the norms, 7.8e-7 in the sampled entries, except an entry of 1.2e-4 in a
 #: gradient of norm 0.29, conv1's bias, whose BN removes most of it: 1.9e-4 relative, 2e-8 absolute).
 RTOL, ATOL = 1e-5, 1e-6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def hash_uniform(k: int, count: int) -> torch.Tensor:

@@ -23,6 +23,10 @@ from vadbench.api.method import TrainBatch
 from vadbench.methods.pel4vad import PEL4VAD, PRESETS, PEL4VADConfig
 from vadbench.methods.pel4vad.method import epoch_cosine_factor, prompt_pairs
 
+#: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
+#: whose order depends on the thread count.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REFERENCE = json.loads((Path(__file__).parent / "data" / "pel4vad_reference.json").read_text())
 RTOL = 1e-5
 #: Gradients (norm, and sampled entries relative to the norm): summation order alone moves them by up to a
@@ -83,14 +87,6 @@ def make_test_video() -> torch.Tensor:
     c, t, d = np.meshgrid(np.arange(crops), np.arange(steps), np.arange(REFERENCE["feature_dim"]), indexing="ij")
     video = 0.5 * np.sin(0.29 * d + 0.8 * t + 1.7 * c) + 0.3 * np.cos(0.021 * d + 0.45 * t * (c + 1))
     return torch.from_numpy(video.astype(np.float32)).transpose(0, 1)[None]  # (1, T, C, D)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("dataset", ["ucf", "xd"])

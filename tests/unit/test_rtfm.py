@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -24,6 +23,10 @@ from vadbench.methods.rtfm.method import (
 )
 from vadbench.plugins.registry import build_config
 
+#: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
+#: whose order depends on the thread count.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 D = 16
 SMALL = {"hidden1": 16, "hidden2": 8}
 VARIANTS = {
@@ -32,15 +35,6 @@ VARIANTS = {
     "tsa-only": {"use_pdc": False},
     "baseline": {"use_pdc": False, "use_tsa": False},
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads; on a shared 2-core machine their spin-waits cost seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def method(**options: object) -> RTFM:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,13 @@ from vadbench.methods.sultani_mil.method import (
 from vadbench.methods.sultani_mil.model import MILNet
 from vadbench.plugins.registry import build_config
 
+#: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
+#: whose order depends on the thread count.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 D = 16
 #: Scores, weights and the public code's objective on them (the file says how they were produced).
 OBJECTIVE_FIXTURE = Path(__file__).parent / "data" / "sultani_objective.json"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads; on a shared 2-core machine their spin-waits cost seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def method(**options: object) -> SultaniMIL:

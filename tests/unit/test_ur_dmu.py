@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -31,6 +30,10 @@ from vadbench.methods.ur_dmu.method import (
 )
 from vadbench.methods.ur_dmu.model import local_attention, snippet_k
 
+#: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
+#: whose order depends on the thread count.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ur_dmu_reference.json").read_text())
 #: Largest relative gap allowed (float32 rounding of differently ordered but equal computations).
 RTOL = 1e-5
@@ -44,14 +47,6 @@ FORWARD_NAMES = {
     "scores": "frame", "abnormal_att": "A_att", "normal_att": "N_att", "abnormal_on_normal": "A_Natt",
     "normal_on_abnormal": "N_Aatt",
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------- the fixture's rules (see its fields)
