@@ -19,7 +19,7 @@ from vadbench.api.executor import Executor, WorkerFailure, results_with_retry
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.engine.runner import check_data
 from vadbench.executors.serial import SerialExecutor
-from vadbench.plan.specs import recorded, with_data
+from vadbench.plan.specs import recorded, training_reduction, with_data
 from vadbench.plugins.manager import Plugins, get_plugins
 from vadbench.report.store import RunStore, TestTruth
 
@@ -88,10 +88,12 @@ def run_specs(
 
 def store_test_truth(store: RunStore, plugins: Plugins, spec: RunSpec) -> None:
     """Store the test ground truth of `spec`'s benchmark unless the store has it: the driver loads the
-    benchmark for it once per benchmark and store (runs may train elsewhere, on a worker or a Ray node)."""
+    benchmark for it once per benchmark and store (runs may train elsewhere, on a worker or a Ray node),
+    reduced as the run's method reduces it: the data the run was keyed on (`with_data`), already prepared."""
     if store.has_test_truth(spec):
         return
-    benchmark = plugins.datasets.create(spec.dataset, spec.full_dataset_options()).load()
+    dataset = plugins.datasets.create(spec.dataset, spec.full_dataset_options())
+    benchmark = dataset.load(training_reduction(plugins, spec))
     check_data(spec, benchmark)
     store.write_test_truth(spec, TestTruth.of(benchmark.test))
 

@@ -115,7 +115,7 @@ def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
     keyed = []
     for spec in specs:
         options = spec.full_dataset_options()
-        reduction = plugins.methods.create(spec.method, spec.method_options).training_input.reduction
+        reduction = training_reduction(plugins, spec)
         configuration = repr((spec.dataset, sorted(options.items()), reduction.key))
         if configuration not in fingerprints:
             fingerprints[configuration] = data_fingerprint(plugins, spec.dataset, options, reduction)
@@ -127,6 +127,11 @@ def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
             data=fingerprints[configuration],
         ))
     return keyed
+
+
+def training_reduction(plugins: Plugins, spec: RunSpec) -> Reduction:
+    """How `spec`'s method reduces its training videos: its data is keyed and loaded reduced this way."""
+    return plugins.methods.create(spec.method, spec.method_options).training_input.reduction
 
 
 def data_fingerprint(plugins: Plugins, name: str, options: dict[str, Any], reduction: Reduction) -> str | None:
