@@ -23,8 +23,8 @@ import numpy as np
 
 from vadbench import hookimpl
 from vadbench.api.dataset import Dataset
-from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet
-from vadbench.data.prompts import with_prompts
+from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet, prompted_fingerprint
+from vadbench.data.prompts import load_prompts, with_prompts
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
@@ -86,6 +86,8 @@ class Synthetic(Dataset):
 
     Config = SyntheticConfig
     config: SyntheticConfig
+    #: The prompt file is named by its content (`fingerprint`), not its path: a copy is the same run.
+    access_options = frozenset({"prompts"})
 
     def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
         cfg = self.config
@@ -100,9 +102,19 @@ class Synthetic(Dataset):
                 "crops": cfg.crops, "feature_dim": cfg.feature_dim}
         benchmark = Benchmark(
             "synthetic", train, test, primary_metric="auc", meta=meta,
-            class_names=("Normal", *(f"anomaly-{kind}" for kind in range(cfg.anomaly_classes))),
+            class_names=self.class_names(),
         )
         return with_prompts(benchmark, cfg.prompts)
+
+    def class_names(self) -> tuple[str, ...]:
+        return ("Normal", *(f"anomaly-{kind}" for kind in range(self.config.anomaly_classes)))
+
+    def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str | None:
+        """None (the options define the generated data) unless a prompt file is given: then the hash of
+        its vectors, so that the same vectors under another path are the same run."""
+        if not self.config.prompts:
+            return None
+        return prompted_fingerprint("synthetic", load_prompts(self.config.prompts, self.class_names()))
 
     def suggested_steps(self) -> int:
         """`steps` (default 200): sized for a CPU run of about a minute, as the published schedules are not."""

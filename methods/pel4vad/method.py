@@ -227,9 +227,6 @@ class PEL4VAD(Method):
         prompts = batch.prompts
         if prompts.numel() == 0:
             raise ValueError("PEL4VAD needs prompt vectors, but the dataset supplied no prompt vectors")
-        if prompts.shape[1] != self.config.prompt_dim:
-            raise ValueError(f"PEL4VAD's video features have {self.config.prompt_dim} dimensions (prompt_dim) but the "
-                             f"dataset's prompt vectors have {prompts.shape[1]}")
         if bool((batch.classes < 0).any()):
             raise ValueError("PEL4VAD needs the class of every training video, but the dataset supplied none")
         longest = int(batch.lengths.max())
@@ -252,6 +249,10 @@ class PEL4VAD(Method):
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: epoch_cosine_factor(step, steps, cfg.epochs, cfg.t_max)
         )
+
+    def prompt_width(self) -> int:
+        """linear1's output width, which the prompt vectors are matched with (CLIP ViT-B/16: 512)."""
+        return self.config.prompt_dim
 
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         """The public ``infer.py`` smoothing of one video's crop-averaged scores (none when kappa is 1)."""

@@ -59,6 +59,34 @@ def test_a_prompt_file_reaches_the_batches_and_is_part_of_the_run_key(contract_p
     assert stand_in["config"]["benchmark.prompts"] == "stand-in"
 
 
+def test_a_prompt_file_is_keyed_by_its_content_not_its_path(contract_plugin, tmp_path, capsys, monkeypatch):
+    """The same vectors by a relative path, an absolute path and in a copy are one run; other vectors another."""
+    vectors = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
+    np.save(tmp_path / "prompts.npy", vectors)
+    np.save(tmp_path / "copy.npy", vectors)
+    np.save(tmp_path / "other.npy", vectors + 1)
+    monkeypatch.chdir(tmp_path)
+    for given in ("prompts.npy", str(tmp_path / "prompts.npy"), "copy.npy", "other.npy"):
+        code = main(["run", "--method", "global-context", "--seeds", "0", "--steps", "3", "--device", "cpu",
+                     "--out", "store", "--quiet", *TINY, "--set", f"dataset.prompts={given}"])
+        assert code == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "store").rglob("result.json"))) == 2
+    assert len(contract_plugin.SEEN["prompts"]) == 2 * 3  # two runs of 3 steps trained: the copies found the first
+
+
+def test_a_prompt_file_of_the_wrong_width_is_refused_before_training(tmp_path, capsys):
+    """PEL4VAD matches its 512-d video features with the prompt vectors: a 4 x 256 file is a usage error
+    naming the file and the expected shape, before any training (nothing stored)."""
+    np.save(tmp_path / "narrow.npy", np.ones((4, 256), np.float32))
+    code = main(["run", "--method", "pel4vad", "--seeds", "0", "--steps", "2", "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "store"), *TINY, "--set", f"dataset.prompts={tmp_path / 'narrow.npy'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "narrow.npy holds vectors of width 256, but method 'pel4vad' needs width 512" in err[0]
+    assert "expected a .npy of shape (4, 512)" in err[0]
+    assert not list((tmp_path / "store").rglob("result.json"))
+
+
 @pytest.mark.parametrize("shape", [(3, 8), (4,), (4, 2, 2)])
 def test_a_prompt_file_of_the_wrong_shape_names_the_file_and_the_classes(tmp_path, shape):
     np.save(tmp_path / "p.npy", np.zeros(shape, np.float32))

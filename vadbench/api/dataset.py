@@ -18,8 +18,8 @@ class Dataset(abc.ABC):
 
     Config: ClassVar[type]
     #: Options that say where and how the files are read, not what they hold (a data root, a cache
-    #: folder). They stay out of the run key, which names the data by its `fingerprint` instead; an
-    #: adapter that declares any must return a fingerprint.
+    #: folder, a prompt file). They stay out of the run key, which names the data by its `fingerprint`
+    #: instead; an adapter must return a fingerprint whenever any of them is set.
     access_options: ClassVar[frozenset[str]] = frozenset()
     #: Options whose values are replicates of one experiment, like seeds (UCSD's weak split seed):
     #: tables average over them. Recorded in each result, so tables need no plugin.

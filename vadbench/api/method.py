@@ -195,6 +195,11 @@ class Method(abc.ABC):
         """
         raise NotImplementedError("the engine's own step runs unless a method overrides train_step")
 
+    def prompt_width(self) -> int | None:
+        """The width P the class prompt vectors must have for a method that reads ``prompts``
+        (`side_inputs`), checked against the dataset's prompt file before training; None (default): any."""
+        return None
+
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         """Test-time post-processing of one video's snippet scores (T,); the default keeps them."""
         return scores

@@ -138,13 +138,13 @@ def data_fingerprint(plugins: Plugins, name: str, options: dict[str, Any], reduc
     """The fingerprint of dataset `name`'s data under `options`, reduced by `reduction` (None: its options
     define the data).
 
-    An adapter that keeps access options out of the key but gives no fingerprint would let different
+    An adapter that keeps set access options out of the key but gives no fingerprint would let different
     data share run keys: refused, naming the plugin.
     """
     entry = plugins.datasets.get(name)
     fingerprint = plugins.datasets.create(name, options).fingerprint(reduction)
-    access = entry.cls.access_options
-    if access and fingerprint is None:
-        raise UsageError(f"dataset {name!r} from {entry.source}: it declares access options "
-                         f"({', '.join(sorted(access))}) but gives no fingerprint of its data")
+    given = sorted(option for option in entry.cls.access_options if options.get(option))
+    if given and fingerprint is None:
+        raise UsageError(f"dataset {name!r} from {entry.source}: it keeps the options {', '.join(given)} out of "
+                         "the run key but gives no fingerprint of its data")
     return fingerprint
