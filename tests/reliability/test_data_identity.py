@@ -124,5 +124,7 @@ class _Careless(Synthetic):
 def test_access_options_without_a_fingerprint_are_refused_naming_the_plugin():
     plugins = load_plugins()
     plugins.datasets.add("careless", _Careless, source="careless_plugin")
-    with pytest.raises(UsageError, match="careless.*careless_plugin.*no fingerprint"):
-        with_data([RunSpec("rtfm", "careless")], plugins)
+    with pytest.raises(UsageError, match="careless.*careless_plugin.*keeps the options seed out.*no fingerprint"):
+        with_data([RunSpec("rtfm", "careless", dataset_options={"seed": 3})], plugins)
+    # Unset, the option keeps nothing out of the key (the synthetic set's prompt file when none is given).
+    assert with_data([RunSpec("rtfm", "careless")], plugins)[0].data is None
