@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -488,8 +489,14 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
         return _handle(args)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Warnings (a cache that cannot be written, results that disagree) as one line each, like errors."""
+    print(f"vadbench: warning: {message}", file=sys.stderr)
 
 
 def _handle(args: argparse.Namespace) -> int:

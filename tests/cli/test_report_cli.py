@@ -134,3 +134,24 @@ def test_ucsd_splits_are_averaged_in_the_leaderboard_and_apart_in_a_grid_that_sw
                    "[options]\ndataset.split = 1\n")
     code, _, err = run_cli(capsys, "plot", "video", str(one), "--out", out, "-o", str(tmp_path / "video.png"))
     assert code == 0, err  # the ground truth comes from the store, not from the deleted root
+
+
+def test_a_run_stored_twice_with_different_numbers_is_one_warning_line(capsys, tmp_path):
+    """Same key, two numbers (a result copied from another machine): the leaderboard says so, never silently."""
+    import json
+
+    code, _, err = run_cli(capsys, "run", "--method", "sultani-mil", "--seeds", "0", "--steps", "2", "--device",
+                           "cpu", "--out", str(tmp_path), "--quiet",
+                           *(f"--set=dataset.{k}={v}" for k, v in TINY_SYNTHETIC.items()))
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs").iterdir()
+    shutil.copytree(folder, folder.with_name("copied"))
+    record = json.loads((folder.with_name("copied") / "result.json").read_text())
+    record["metrics"]["auc"] = 0.123
+    (folder.with_name("copied") / "result.json").write_text(json.dumps(record))
+    code, out, err = run_cli(capsys, "leaderboard", str(tmp_path))
+    assert code == 0 and "sultani-mil" in out
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"vadbench: warning: run {folder.name} (sultani-mil on synthetic, seed 0) is stored 2 "
+                           "times with different numbers: ")
+    assert "AUC 12.30" in line and "the tables use the newest" in line

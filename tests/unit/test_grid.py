@@ -8,6 +8,7 @@ from conftest import TINY_SYNTHETIC
 
 from vadbench.api.errors import UsageError
 from vadbench.executors.driver import run_specs
+from vadbench.executors.serial import SerialExecutor
 from vadbench.executors.stacked import StackedExecutor
 from vadbench.plan.grid import expand, load_grid, override, stored_runs
 from vadbench.plan.specs import build_specs
@@ -152,12 +153,13 @@ def test_command_line_overrides(tmp_path):
 def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
     grid = load_grid(write(tmp_path, f'methods = ["rtfm-baseline", "sultani-mil"]\nseeds = [0, 1]\nsteps = 3\n'
                                      f"[options]\n{TINY_OPTIONS}"))
-    specs = expand(grid, get_plugins(), device="cpu")
+    serial = SerialExecutor(SerialExecutor.Config())  # as the driver runs them: with their threads in the key
+    specs = serial.plan(expand(grid, get_plugins(), device="cpu"), get_plugins())
     first = run_specs(specs[:2], tmp_path / "runs", progress=False)  # "interrupted" after two runs
     store = RunStore(tmp_path / "runs")
     assert [store.is_finished(s) for s in specs] == [True, True, False, False]
     # Expanding the same file again gives the same keys, so the finished runs are reused as stored.
-    again = expand(load_grid(grid.path), get_plugins(), device="cpu")
+    again = serial.plan(expand(load_grid(grid.path), get_plugins(), device="cpu"), get_plugins())
     assert [s.key for s in again] == [s.key for s in specs]
     results = run_specs(again, tmp_path / "runs", progress=False)
     assert all(store.is_finished(s) for s in specs)

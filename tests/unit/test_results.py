@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
@@ -11,7 +12,7 @@ from vadbench.plan.specs import build_specs, upgrade_stored
 from vadbench.plugins.manager import get_plugins
 from vadbench.report.aggregate import REPLICATES, rows
 from vadbench.report.leaderboard import render
-from vadbench.report.store import RunStore, load_results
+from vadbench.report.store import ConflictingResults, RunStore, load_results
 
 
 def result(method="rtfm", seed=0, auc=0.9, status="ok"):
@@ -36,6 +37,28 @@ def test_compile_and_stacking_are_part_of_the_key_only_when_used():
                 RunSpec("rtfm", stacked=(0, 1, 2)).key}) == 4
     stacked = RunSpec("rtfm", compile=True, stacked=(0, 1))
     assert RunSpec.from_dict(json.loads(json.dumps(stacked.to_dict()))) == stacked
+
+
+def test_the_cpu_threads_are_part_of_the_key_when_fixed():
+    """Sums split over threads round differently, so a run's numbers depend on its thread count."""
+    assert len({RunSpec("rtfm").key, RunSpec("rtfm", threads=1).key, RunSpec("rtfm", threads=2).key}) == 3
+    assert RunSpec("rtfm").key == "be7de24f5a867aaf"  # not fixed (a GPU run): the key it always had
+    one = RunSpec("rtfm", threads=1)
+    assert RunSpec.from_dict(json.loads(json.dumps(one.to_dict()))) == one
+
+
+def test_the_runner_trains_with_the_threads_the_key_names_and_records_them():
+    from conftest import TINY_SYNTHETIC
+
+    from vadbench.engine.runner import Runner
+
+    before = torch.get_num_threads()
+    runner = Runner(progress=False)
+    for threads in (1, 2):
+        spec = RunSpec("sultani-mil", dataset_options=dict(TINY_SYNTHETIC), steps=2, device="cpu", threads=threads)
+        recorded = runner.run(spec).device
+        assert recorded.startswith("cpu (") and recorded.endswith(f", {threads} thread{'s' * (threads > 1)})")
+        assert torch.get_num_threads() == before  # restored after the run
 
 
 def test_store_round_trip_and_finished_marker(tmp_path):
@@ -180,19 +203,39 @@ def test_results_of_one_run_stored_under_two_keys_count_once_the_newest(tmp_path
     os.utime(old / "result.json", (1e9, 1e9))
     os.utime(new / "result.json", (2e9, 2e9))
     plugins = get_plugins()
-    results = load_results(tmp_path, lambda stored: upgrade_stored(plugins, stored))
+    with pytest.warns(ConflictingResults, match="stored 2 times with different numbers: AUC 50.00"):
+        results = load_results(tmp_path, lambda stored: upgrade_stored(plugins, stored))
     assert [(r.spec, r.metrics["auc"]) for r in results] == [(RunSpec("rtfm"), 0.9)]
     assert results[0].config[REPLICATES] == []  # upgraded: the report metadata this version records
     os.utime(old / "result.json", (3e9, 3e9))
-    assert [r.metrics["auc"] for r in load_results(tmp_path, lambda stored: upgrade_stored(plugins, stored))] == [0.5]
+    with pytest.warns(ConflictingResults, match=f"the tables use the newest, {old.name}"):
+        assert [r.metrics["auc"] for r in load_results(tmp_path, lambda s: upgrade_stored(plugins, s))] == [0.5]
     assert len(load_results(tmp_path)) == 2  # without canonical forms the keys differ
 
 
-def test_a_copied_run_folder_counts_once(tmp_path):
+def test_two_results_of_one_key_with_different_numbers_are_reported_naming_both(tmp_path):
+    store = RunStore(tmp_path)
+    folder = store.write(result(seed=0, auc=0.9))
+    copy = folder.with_name("from-another-machine")
+    shutil.copytree(folder, copy)
+    record = json.loads((copy / "result.json").read_text())
+    record["metrics"]["auc"], record["device"] = 0.8, "cpu (Other CPU, 2 threads)"
+    (copy / "result.json").write_text(json.dumps(record))
+    os.utime(copy / "result.json", (2e9, 2e9))
+    os.utime(folder / "result.json", (1e9, 1e9))
+    with pytest.warns(ConflictingResults) as caught:
+        (chosen,) = load_results(tmp_path)
+    (message,) = [str(w.message) for w in caught]
+    assert "AUC 90.00 AP 80.00 in " + folder.name in message and "AUC 80.00 AP 80.00 in from-another-machine" in message
+    assert "(cpu (Other CPU, 2 threads))" in message and chosen.metrics["auc"] == 0.8
+
+
+def test_a_copied_run_folder_counts_once(tmp_path, recwarn):
     store = RunStore(tmp_path)
     folder = store.write(result(seed=0))
     shutil.copytree(folder, folder.with_name("copy"))
     assert len(load_results(tmp_path)) == 1
+    assert not [w for w in recwarn if w.category is ConflictingResults]  # the same numbers: nothing to report
 
 
 @pytest.mark.parametrize("damage", ["no metrics", "no auc", "auc null", "no ap_trapz"])

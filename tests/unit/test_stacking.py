@@ -137,3 +137,17 @@ def test_stacked_runs_have_keys_of_their_own_and_an_unfinished_group_trains_whol
     assert again[1].config["engine"] == "fp32+stacked2"
     for video, scores in first[1].scores.items():
         np.testing.assert_array_equal(again[1].scores[video], scores)
+
+
+def test_the_stacked_executor_says_which_runs_train_alone_and_why(capsys):
+    from vadbench.executors.stacked import StackedExecutor
+    from vadbench.plan.specs import build_specs
+
+    plugins = load_plugins()
+    specs = build_specs(plugins, ["pel4vad", "rtfm"], "synthetic", [], [0, 1])
+    planned = StackedExecutor(StackedExecutor.Config()).plan(specs, plugins)
+    assert [spec.stacked for spec in planned] == [(), (), (0, 1), (0, 1)]
+    assert capsys.readouterr().err.splitlines() == [
+        "vadbench: --executor stacked: pel4vad on synthetic (seeds 0, 1) trains each seed alone: method 'pel4vad' "
+        "cannot be stacked: PEL4VAD declares stackable = False"
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vadbench.api.errors import UsageError
@@ -73,11 +73,17 @@ class Executor(abc.ABC):
         finally:
             self.close()
 
+    def threads(self, spec: RunSpec) -> int | None:
+        """The torch threads a run of `spec` trains with here when it runs on the CPU, None when it runs on a
+        GPU. It moves the numbers, so it is part of the run's key (`RunSpec.threads`); an executor that
+        does not fix its runs' threads keeps the default None, and its CPU runs' keys cannot tell them apart."""
+        return None
+
     def plan(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
-        """`specs` as this executor will run them (called by the driver before anything runs). An
-        executor whose runs give other numbers than the same runs alone marks that in their identity
-        (`RunSpec.stacked`), so that they are stored and tabled apart; the default changes nothing."""
-        return list(specs)
+        """`specs` as this executor will run them (called by the driver before anything runs): each with the
+        `threads` it gets here. An executor whose runs give other numbers than the same runs alone also
+        marks that in their identity (`RunSpec.stacked`), so that they are stored and tabled apart."""
+        return [replace(spec, threads=self.threads(spec)) for spec in specs]
 
     @abc.abstractmethod
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:

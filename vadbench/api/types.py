@@ -213,7 +213,11 @@ class RunSpec:
     alone; part of the key when not empty. `method_revision`: the method's `Method.revision` when the
     run was made; a method whose code changed its numbers bumps it, so that stored runs of the old
     code are never taken for new ones (part of the key from 2 on; likewise oracle-test runs carry
-    the selection rule they followed).
+    the selection rule they followed). `threads`: the torch CPU threads a run on the CPU trains and
+    scores with, set by the executor that runs it (`Executor.plan`) and applied by the runner: sums
+    split over threads round differently, so the thread count moves the numbers (by points of AP on
+    the synthetic default) and is part of the key; None for a run on a GPU, whose CPU threads only
+    feed it.
 
     A dataset that reads files names its data by content: `data` is the fingerprint of what the runs
     read (`Dataset.fingerprint`), and the options that only say where and how the files are read (its
@@ -236,6 +240,7 @@ class RunSpec:
     data: str | None = None
     stacked: tuple[int, ...] = ()
     method_revision: int = 1
+    threads: int | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the experiment (all but the device), JSON-ready."""
@@ -258,6 +263,8 @@ class RunSpec:
             identity["stacked"] = list(self.stacked)
         if self.method_revision != 1:
             identity["method_revision"] = self.method_revision
+        if self.threads is not None:
+            identity["threads"] = self.threads
         if self.protocol.startswith("oracle-test"):
             # vadbench 0.1 selected on the test set by another rule (from step 5, ties to the later step).
             identity["selection_rule"] = "public-code"

@@ -99,6 +99,16 @@ class Runner:
         return self.run_together([spec])[0]
 
     def run_together(self, specs: Sequence[RunSpec]) -> list[RunResult]:
+        """`_run_together` with the torch threads the specs name (`RunSpec.threads`), restored after."""
+        previous = torch.get_num_threads()
+        if specs[0].threads is not None:
+            torch.set_num_threads(specs[0].threads)
+        try:
+            return self._run_together(specs)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _run_together(self, specs: Sequence[RunSpec]) -> list[RunResult]:
         """Train and evaluate runs that differ only in their seed: one alone, several as one stacked model.
 
         The one run path: a run alone and a stacked run share every step but the training step itself
@@ -271,10 +281,31 @@ def run_config(
     return config
 
 
+def runs_on_cpu(spec: RunSpec) -> bool:
+    """Whether `spec` trains on the CPU of this machine (its threads then move its numbers: `RunSpec.threads`)."""
+    return resolve_device(spec.device).type == "cpu"
+
+
 def describe(device: torch.device) -> str:
+    """The device a run used, as its result records it: the GPU's name, or the CPU's model, the vector
+    instructions torch's kernels use on it and the torch threads (each moves the numbers of a CPU run)."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"cpu ({cpu_model()}, {kernels}, {threads} thread{'s' if threads > 1 else ''})"
+
+
+def cpu_model() -> str:
+    """This machine's CPU model (Linux: /proc/cpuinfo's model name), else what `platform` knows of it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def versions(plugins: Plugins) -> dict[str, str]:

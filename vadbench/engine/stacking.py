@@ -104,16 +104,6 @@ def stack_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-def can_stack(specs: Sequence[RunSpec], method: Method) -> bool:
-    """True for runs of several seeds that differ only in their seed, with protocol ``last``, in fp32, of
-    a method that may be stacked."""
-    try:
-        check_stackable(specs, method)
-    except UsageError:
-        return False
-    return True
-
-
 def check_stackable(specs: Sequence[RunSpec], method: Method) -> None:
     """A UsageError saying why `specs` cannot train as one stacked model, if they cannot."""
     first = specs[0]

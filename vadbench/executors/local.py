@@ -23,6 +23,7 @@ from vadbench import hookimpl
 from vadbench.api.errors import UsageError
 from vadbench.api.executor import Executor, WorkerFailure, describe_error
 from vadbench.api.types import RunResult, RunSpec
+from vadbench.engine.runner import runs_on_cpu
 from vadbench.executors import worker
 from vadbench.plugins.manager import Plugins
 
@@ -47,11 +48,18 @@ class LocalExecutor(Executor):
 
     Config = LocalConfig
 
-    def open(self, plugins: Plugins, *, progress: bool) -> None:
+    def _shares(self) -> tuple[list[str], int, int]:
+        """The visible GPUs, the number of workers and the torch threads of each."""
         gpus = visible_gpus()
         cores = available_cores()
         count = self.config.workers or len(gpus) or cores
-        threads = self.config.cpus_per_run or max(1, cores // count)
+        return gpus, count, self.config.cpus_per_run or max(1, cores // count)
+
+    def threads(self, spec: RunSpec) -> int | None:
+        return self._shares()[2] if runs_on_cpu(spec) else None
+
+    def open(self, plugins: Plugins, *, progress: bool) -> None:
+        gpus, count, threads = self._shares()
         # More workers than GPUs share the GPUs round-robin (several small runs per GPU).
         self._workers = [_Worker(gpus[i % len(gpus)] if gpus else None, threads) for i in range(count)]
 

@@ -65,6 +65,12 @@ class RayExecutor(Executor):
 
     Config = RayConfig
 
+    def threads(self, spec: RunSpec) -> int | None:
+        """`cpus_per_run`, unless the run is given a GPU (known before the cluster is joined only when
+        ``--gpus-per-run`` or ``--device cuda`` says so; else its CPU threads stay in its key)."""
+        on_gpu = (self.config.gpus_per_run or 0) > 0 or spec.device.startswith("cuda")
+        return None if on_gpu else self.config.cpus_per_run
+
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         self._ray = import_ray()
         self._started = not self._ray.is_initialized()

@@ -14,7 +14,7 @@ from vadbench import hookimpl
 from vadbench.api.errors import UsageError
 from vadbench.api.executor import Executor, WorkerFailure, describe_error
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.engine.runner import Runner
+from vadbench.engine.runner import Runner, runs_on_cpu
 from vadbench.plugins.manager import Plugins
 
 
@@ -33,6 +33,9 @@ class SerialExecutor(Executor):
     """One run after another in this process (the default)."""
 
     Config = SerialConfig
+
+    def threads(self, spec: RunSpec) -> int | None:
+        return (self.config.cpus_per_run or torch.get_num_threads()) if runs_on_cpu(spec) else None
 
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         self._runner = Runner(plugins, progress=progress)

@@ -11,15 +11,18 @@ numbers are the ones its key stands for.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+
+import torch
 
 from vadbench import hookimpl
 from vadbench.api.errors import UsageError
 from vadbench.api.executor import Executor, WorkerFailure, describe_error
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.engine.runner import Runner
-from vadbench.engine.stacking import can_stack, stack_groups
+from vadbench.engine.runner import Runner, runs_on_cpu
+from vadbench.engine.stacking import check_stackable, stack_groups
 from vadbench.plugins.manager import Plugins
 
 
@@ -37,12 +40,22 @@ class StackedExecutor(Executor):
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         self._runner = Runner(plugins, progress=progress)
 
+    def threads(self, spec: RunSpec) -> int | None:
+        return torch.get_num_threads() if runs_on_cpu(spec) else None
+
     def plan(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
         """Each run of a group that can stack, marked with the group's seeds in training order (sorted)."""
+        specs = super().plan(specs, plugins)
         marked: dict[int, tuple[int, ...]] = {}
         for group in stack_groups(specs):
-            if can_stack(group, plugins.methods.create(group[0].method, group[0].method_options)):
-                marked.update({id(spec): tuple(sorted(s.seed for s in group)) for spec in group})
+            try:
+                check_stackable(group, plugins.methods.create(group[0].method, group[0].method_options))
+            except UsageError as refusal:  # said, not silent: the user asked for stacked runs
+                seeds = ", ".join(str(spec.seed) for spec in group)
+                print(f"vadbench: --executor stacked: {group[0].method} on {group[0].dataset} (seeds {seeds}) "
+                      f"trains each seed alone: {refusal}", file=sys.stderr)
+                continue
+            marked.update({id(spec): tuple(sorted(s.seed for s in group)) for spec in group})
         return [replace(spec, stacked=marked[id(spec)]) if id(spec) in marked else spec for spec in specs]
 
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:

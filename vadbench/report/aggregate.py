@@ -151,8 +151,8 @@ class Row:
     @property
     def options(self) -> str:
         """The options that make this configuration differ from the defaults (``steps=500``), and how it was
-        computed when that changes the numbers (``compile=True``, ``stacked=0,1,2``); averaged replicate
-        options are left out."""
+        computed when that changes the numbers (``compile=True``, ``stacked=0,1,2``, the CPU ``threads``);
+        averaged replicate options are left out."""
         spec = self.spec
         options: dict[str, Any] = {**spec.dataset_options, **spec.method_options}
         if spec.steps is not None:
@@ -161,6 +161,8 @@ class Row:
             options["compile"] = True
         if spec.stacked:
             options["stacked"] = ",".join(map(str, spec.stacked))
+        if spec.threads is not None:
+            options["threads"] = spec.threads
         return " ".join(f"{key}={value}" for key, value in sorted(options.items()) if key not in self.averaged)
 
 

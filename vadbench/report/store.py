@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,20 +214,49 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
     older version may have stored a run under a key that named default values); it is called only for
     such results, so a store written by this version is read without any plugin. Several results
     of one run (one key) count once: the newest, by the modification time of its ``result.json``,
-    which is written last, when the run finished (ties: the last folder in name order).
+    which is written last, when the run finished (ties: the last folder in name order). Where they
+    differ in their numbers (copied from another machine, or made by a version that keyed less), a
+    `ConflictingResults` warning names them all: one key, two numbers, never chosen silently.
     """
     store = RunStore(root)
     if not store.runs.is_dir():
         raise UsageError(f"{root}: no vadbench results here (expected a runs/ folder written by `vadbench run`)")
-    newest: dict[str, tuple[float, RunResult]] = {}
+    stored: dict[str, list[tuple[float, Path, RunResult]]] = {}
     for path in sorted(store.runs.glob(f"*/{RESULT_FILE}")):
         result = _read_result(path)
         if upgrade is not None and not has_report_metadata(result):
             result = upgrade(result)
-        finished = path.stat().st_mtime
-        if result.spec.key not in newest or finished >= newest[result.spec.key][0]:
-            newest[result.spec.key] = (finished, result)
-    return [newest[key][1] for key in sorted(newest)]
+        stored.setdefault(result.spec.key, []).append((path.stat().st_mtime, path.parent, result))
+    chosen = []
+    for key in sorted(stored):
+        copies = sorted(stored[key], key=lambda copy: copy[0])  # stable: ties keep the folder-name order
+        if len({_numbers(result) for _, _, result in copies}) > 1:
+            warnings.warn(ConflictingResults(key, [(folder, result) for _, folder, result in copies]), stacklevel=2)
+        chosen.append(copies[-1][2])
+    return chosen
+
+
+class ConflictingResults(UserWarning):
+    """Results of one run key with different numbers: the tables use the newest, and this says so."""
+
+    def __init__(self, key: str, copies: list[tuple[Path, RunResult]]) -> None:
+        spec = copies[-1][1].spec
+        found = "; ".join(f"{_describe_numbers(result)} in {folder.name} ({result.device or 'device unknown'})"
+                          for folder, result in copies)
+        super().__init__(f"run {key} ({spec.method} on {spec.dataset}, seed {spec.seed}) is stored "
+                         f"{len(copies)} times with different numbers: {found}; the tables use the newest, "
+                         f"{copies[-1][0].name}")
+
+
+def _numbers(result: RunResult) -> tuple[Any, ...]:
+    """What must agree between two results of one key: status and the required metrics."""
+    return (result.status, *(result.metrics.get(name) for name in REQUIRED_METRICS))
+
+
+def _describe_numbers(result: RunResult) -> str:
+    if result.status != "ok":
+        return result.status
+    return f"AUC {100 * result.metrics['auc']:.2f} AP {100 * result.metrics['ap']:.2f}"
 
 
 def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> None:
