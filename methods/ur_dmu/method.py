@@ -55,8 +55,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 - Cost: at the published sizes a step is about 1 TFLOP (forward and backward of 128 samples x 200
   segments of 1024-d features through a 512-wide transformer); the published 3000 steps are meant for a
   GPU (one CPU thread needs tens of seconds a step).
-- BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), computed in float32 with autocast
-  off (torch refuses it under CUDA autocast).
+- BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), with autocast off (torch refuses it
+  under CUDA autocast): in float32 under bf16 autocast, otherwise in the working precision (float64 in a
+  float64 run, where the public code's ``_label.float()`` would refuse to run at all).
 - History: until commit 152c4dc the anchor of the distance term was gathered with the abnormal top-k
   indices; vadbench follows HEAD (the normal indices).
 """
@@ -121,9 +122,11 @@ class URDMUConfig:
 
 
 def binary_cross_entropy(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean BCE as torch's ``BCELoss`` (log clamped at -100), in float32 even under autocast."""
+    """Mean BCE as torch's ``BCELoss`` (log clamped at -100) in the working precision: float32 or float64
+    as the probabilities, and float32 for lower-precision ones (autocast, under which torch refuses it)."""
+    dtype = torch.promote_types(probabilities.dtype, torch.float32)
     with torch.autocast(probabilities.device.type, enabled=False):
-        return F.binary_cross_entropy(probabilities.float(), targets.float())
+        return F.binary_cross_entropy(probabilities.to(dtype), targets.to(dtype))
 
 
 def top_k_time_mean(scores: torch.Tensor) -> torch.Tensor:
