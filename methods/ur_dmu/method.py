@@ -2,7 +2,8 @@
 
 Zhou, Yu, Yang: "Dual Memory Units with Uncertainty Regulation for Weakly Supervised Video Anomaly
 Detection", AAAI 2023 (arXiv 2302.05160). Public code: henrryzh1/UR-DMU, read at commit 40cfdf5f8beb
-(the last code change is 152c4dc, March 2023); see /work/shared/METHODS.md section 1 for its facts.
+(the last code change is 152c4dc, 17 March 2023); the facts below are that code's, and
+tests/reference/ur_dmu_reference.py runs it for the equality tests.
 
 Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries), every
 crop is a sample of its own, and a batch is `batch_size` normal then `batch_size` abnormal samples
@@ -56,8 +57,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   segments of 1024-d features through a 512-wide transformer); the published 3000 steps are meant for a
   GPU (one CPU thread needs tens of seconds a step).
 - BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), with autocast off (torch refuses it
-  under CUDA autocast): in float32 under bf16 autocast, otherwise in the working precision (float64 in a
-  float64 run, where the public code's ``_label.float()`` would refuse to run at all).
+  under CUDA autocast): in float32 under bf16 autocast, otherwise in the working precision. (The public
+  loss cannot run in float64 as written: ``AD_Loss`` casts the labels with ``.float()`` and ``BCELoss``
+  refuses a float32 target for a float64 input; the equality reference casts the target for it.)
 - History: until commit 152c4dc the anchor of the distance term was gathered with the abnormal top-k
   indices; vadbench follows HEAD (the normal indices).
 """

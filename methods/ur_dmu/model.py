@@ -1,8 +1,8 @@
 """The UR-DMU network: temporal embedding, global/local transformer, dual memory units, VAE head, classifier.
 
 Zhou, Yu, Yang: "Dual Memory Units with Uncertainty Regulation for Weakly Supervised Video Anomaly
-Detection", AAAI 2023 (arXiv 2302.05160). Structure as in the public code (henrryzh1/UR-DMU, see
-METHODS.md section 1.4); written for vadbench, with the input width taken from the data.
+Detection", AAAI 2023 (arXiv 2302.05160). Structure as in the public code (henrryzh1/UR-DMU at 40cfdf5:
+model.py, translayer.py, memory.py); written for vadbench, with the input width taken from the data.
 
 Shapes: sequences (N, T, D) of snippet features, one crop per sequence. The network has two forward
 branches, as the public code's ``flag``:
