@@ -4,7 +4,7 @@ Get the code (its checkpoint and label files are not needed):
 
     git clone https://github.com/cool-xuan/BN-WVAD && git -C BN-WVAD checkout 4fa3a5dfb139d5c97a0511016110f15058d7c235
 
-Packages the public modules need: torch and einops (``pip install einops``); numpy comes with torch. The
+Packages the public modules need: torch, numpy and einops (``pip install torch numpy einops``). The
 ``ipdb`` import of models/translayer.py is stubbed: nothing of it runs here.
 
 Command, from the root of a vadbench checkout (it refuses a checkout at another commit):
@@ -115,11 +115,13 @@ def sample_index(numel: int) -> list[int]:
 
 
 def checked_out(repo: Path) -> None:
-    """Exit with one line unless `repo` is a checkout at the pinned commit."""
+    """Exit 2 with one line unless `repo` is a checkout at the pinned commit."""
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0 or head.stdout.strip() != COMMIT:
-        sys.exit(f"{sys.argv[0]}: --repo {repo}: expected a checkout of {REPOSITORY} at {COMMIT}, "
-                 f"found {head.stdout.strip() or head.stderr.strip()}")
+        found = head.stdout.strip() or head.stderr.strip().splitlines()[-1]
+        print(f"{Path(sys.argv[0]).name}: --repo {repo}: expected a checkout of {REPOSITORY} at {COMMIT}, "
+              f"found {found}", file=sys.stderr)
+        sys.exit(2)
 
 
 def public_modules(repo: Path) -> types.SimpleNamespace:

@@ -4,7 +4,7 @@ Get the code (its large binary files, checkpoints and labels, are not needed):
 
     git clone https://github.com/henrryzh1/UR-DMU && git -C UR-DMU checkout 40cfdf5f8bebbc3b59373935f9d6ca00e2f32bbc
 
-Packages the public modules need: torch and einops (``pip install einops``); numpy comes with torch. Their
+Packages the public modules need: torch, numpy and einops (``pip install torch numpy einops``). Their
 other imports (``ipdb`` in translayer.py, ``visdom`` in utils.py) are stubbed: nothing of them runs here.
 
 Command, from the root of a vadbench checkout (it refuses a checkout at another commit):
@@ -100,11 +100,13 @@ def sample_index(numel: int) -> list[int]:
 
 
 def checked_out(repo: Path) -> None:
-    """Exit with one line unless `repo` is a checkout at the pinned commit."""
+    """Exit 2 with one line unless `repo` is a checkout at the pinned commit."""
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0 or head.stdout.strip() != COMMIT:
-        sys.exit(f"{sys.argv[0]}: --repo {repo}: expected a checkout of {REPOSITORY} at {COMMIT}, "
-                 f"found {head.stdout.strip() or head.stderr.strip()}")
+        found = head.stdout.strip() or head.stderr.strip().splitlines()[-1]
+        print(f"{Path(sys.argv[0]).name}: --repo {repo}: expected a checkout of {REPOSITORY} at {COMMIT}, "
+              f"found {found}", file=sys.stderr)
+        sys.exit(2)
 
 
 def public_modules(repo: Path) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
