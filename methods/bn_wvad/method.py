@@ -2,7 +2,8 @@
 
 Zhou, Qu, Xu, Shen, Song, Shen: "BatchNorm-based Weakly Supervised Video Anomaly Detection", arXiv
 2311.15367 (IEEE TCSVT 2024, doi 10.1109/TCSVT.2024.3450734)
-(public code: github.com/cool-xuan/BN-WVAD, commit 4fa3a5d).
+(public code: github.com/cool-xuan/BN-WVAD, commit 4fa3a5d; tests/reference/bn_wvad_reference.py runs it for
+the equality tests).
 
 Training: every crop is an independent sample (B, S, D) of S = 200 mean-pooled segments, in balanced
 batches of `batch_size` normal then as many abnormal samples. One forward pass in training mode (the two

@@ -4,9 +4,10 @@ Zhou, Yu, Yang: "Dual Memory Units with Uncertainty Regulation for Weakly Superv
 Detection", AAAI 2023 (arXiv 2302.05160). Public code: henrryzh1/UR-DMU. The DIFFERENCES between the
 paper, the public code and vadbench are listed in `vadbench.methods.ur_dmu.method`.
 
-No presets: the public code trains UCF-Crime and XD-Violence with one model, loss and optimiser
-(METHODS.md section 1.9); its per-dataset differences (list split, test batching, selection metric) are
-not method options.
+No presets: the public code (henrryzh1/UR-DMU at 40cfdf5) trains UCF-Crime and XD-Violence with one model,
+loss and optimiser: its ucf_main.py and xd_main.py differ only in the dataset class and list split, the test
+batching (one crop per forward, or a 5-crop batch) and the selection metric (AUC, or AP), none of which is a
+method option.
 """
 
 from collections.abc import Callable

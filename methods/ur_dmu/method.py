@@ -2,7 +2,8 @@
 
 Zhou, Yu, Yang: "Dual Memory Units with Uncertainty Regulation for Weakly Supervised Video Anomaly
 Detection", AAAI 2023 (arXiv 2302.05160). Public code: henrryzh1/UR-DMU, read at commit 40cfdf5f8beb
-(the last code change is 152c4dc, March 2023); see /work/shared/METHODS.md section 1 for its facts.
+(the last code change is 152c4dc, 17 March 2023); the facts below are that code's, and
+tests/reference/ur_dmu_reference.py runs it for the equality tests.
 
 Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries), every
 crop is a sample of its own, and a batch is `batch_size` normal then `batch_size` abnormal samples
@@ -55,8 +56,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 - Cost: at the published sizes a step is about 1 TFLOP (forward and backward of 128 samples x 200
   segments of 1024-d features through a 512-wide transformer); the published 3000 steps are meant for a
   GPU (one CPU thread needs tens of seconds a step).
-- BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), computed in float32 with autocast
-  off (torch refuses it under CUDA autocast).
+- BCE: torch's ``binary_cross_entropy`` (as the code's ``BCELoss``), with autocast off (torch refuses it
+  under CUDA autocast): in float32 under bf16 autocast, otherwise in the working precision. (The public
+  loss cannot run in float64 as written: ``AD_Loss`` casts the labels with ``.float()`` and ``BCELoss``
+  refuses a float32 target for a float64 input; the equality reference casts the target for it.)
 - History: until commit 152c4dc the anchor of the distance term was gathered with the abnormal top-k
   indices; vadbench follows HEAD (the normal indices).
 """
@@ -121,9 +124,11 @@ class URDMUConfig:
 
 
 def binary_cross_entropy(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean BCE as torch's ``BCELoss`` (log clamped at -100), in float32 even under autocast."""
+    """Mean BCE as torch's ``BCELoss`` (log clamped at -100) in the working precision: float32 or float64
+    as the probabilities, and float32 for lower-precision ones (autocast, under which torch refuses it)."""
+    dtype = torch.promote_types(probabilities.dtype, torch.float32)
     with torch.autocast(probabilities.device.type, enabled=False):
-        return F.binary_cross_entropy(probabilities.float(), targets.float())
+        return F.binary_cross_entropy(probabilities.to(dtype), targets.to(dtype))
 
 
 def top_k_time_mean(scores: torch.Tensor) -> torch.Tensor:

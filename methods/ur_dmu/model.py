@@ -1,8 +1,8 @@
 """The UR-DMU network: temporal embedding, global/local transformer, dual memory units, VAE head, classifier.
 
 Zhou, Yu, Yang: "Dual Memory Units with Uncertainty Regulation for Weakly Supervised Video Anomaly
-Detection", AAAI 2023 (arXiv 2302.05160). Structure as in the public code (henrryzh1/UR-DMU, see
-METHODS.md section 1.4); written for vadbench, with the input width taken from the data.
+Detection", AAAI 2023 (arXiv 2302.05160). Structure as in the public code (henrryzh1/UR-DMU at 40cfdf5:
+model.py, translayer.py, memory.py); written for vadbench, with the input width taken from the data.
 
 Shapes: sequences (N, T, D) of snippet features, one crop per sequence. The network has two forward
 branches, as the public code's ``flag``:
@@ -29,15 +29,19 @@ def snippet_k(length: int) -> int:
     return length // 16 + 1
 
 
-def local_attention(length: int, device: torch.device | None = None) -> torch.Tensor:
+def local_attention(
+    length: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The fixed local attention matrix G (T, T): G[i, j] = exp(-|i - j| / e) / s_j, s_j = sum_k exp(-|j - k| / e).
 
     Column-normalised, as the public code's broadcasting divides (its rows near the ends do not sum
-    to 1). Built in float32 from 1-based positions, with e = exp(1) in float32.
+    to 1). Built in `dtype` from 1-based positions, with e = exp(1) computed in `dtype`: the public code
+    builds it in torch's default dtype, i.e. in its working precision (float32, or float64 when that is
+    the default).
     """
-    positions = torch.arange(1, length + 1, dtype=torch.float32, device=device)
+    positions = torch.arange(1, length + 1, dtype=dtype, device=device)
     distance = (positions[None, :] - positions[:, None]).abs()
-    weights = torch.exp(-distance / torch.exp(torch.tensor(1.0, device=device)))
+    weights = torch.exp(-distance / torch.exp(torch.tensor(1.0, dtype=dtype, device=device)))
     return weights / weights.sum(dim=-1)
 
 
@@ -68,7 +72,8 @@ class GlobalLocalAttention(nn.Module):
         # (N, T, 4 h d) -> four (N, h, T, d): channel blocks Q, K, V, U, each split head by head.
         q, k, v, u = self.qkvu(x).reshape(count, length, 4, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
         attention = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.dim_head**-0.5, dim=-1)
-        local = local_attention(length, x.device).to(u.dtype)
+        # Built in the parameters' precision (float32 or float64), then cast to U's (bf16 under autocast).
+        local = local_attention(length, x.device, self.qkvu.weight.dtype).to(u.dtype)
         heads = torch.cat([torch.matmul(attention, v), torch.matmul(local, u)], dim=-1)
         return self.dropout(self.out(heads.transpose(1, 2).reshape(count, length, -1)))
 

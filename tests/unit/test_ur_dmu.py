@@ -1,10 +1,13 @@
 """Unit tests of the UR-DMU plugin: equality with the public code (fixture), loss pieces, scoring, registration.
 
-The fixture tests/unit/data/ur_dmu_reference.json was produced by running the public code (henrryzh1/UR-DMU
-@ 40cfdf5, its WSAD model and AD_Loss, one Adam step) on CPU in float32 with parameters, inputs and the
-VAE noise set by the rules recorded in it (its "produced_by" says how). Dropout is neutralised on both
-sides by eval mode (the public ``flag = "Train"`` and vadbench's ``train_forward`` still select the
-training branch), and the VAE noise by making ``torch.randn_like`` return the fixed noise tensor.
+The fixture tests/unit/data/ur_dmu_reference.json is written by tests/reference/ur_dmu_reference.py, which runs
+the public code (henrryzh1/UR-DMU at 40cfdf5: its WSAD model, AD_Loss, one Adam step and the test branch) in
+float32 and in float64, with parameters, inputs and the VAE noise set by the rules recorded in the fixture.
+Dropout is neutralised on both sides by eval mode (the public ``flag = "Train"`` and vadbench's
+``train_forward`` still select the training branch), and the VAE noise by making ``torch.randn_like``
+return the fixed noise tensor. vadbench runs the same step in float32 and in float64 and is compared with
+the public float64 values as tests/public_reference.py says (float64: 1e-12; float32: from the public code's
+own float32 rounding of each quantity).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from public_reference import assert_matches, gap
 from torch import nn
 
 from vadbench.api.method import TrainBatch
@@ -23,6 +27,7 @@ from vadbench.methods import ur_dmu
 from vadbench.methods.ur_dmu.method import (
     URDMU,
     URDMUConfig,
+    binary_cross_entropy,
     kl_term,
     l2_normalise,
     top_k_time_mean,
@@ -35,9 +40,41 @@ from vadbench.methods.ur_dmu.model import local_attention, snippet_k
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ur_dmu_reference.json").read_text())
-#: Largest relative gap allowed (float32 rounding of differently ordered but equal computations).
-RTOL = 1e-5
-#: vadbench loss entry -> the public AD_Loss entry.
+SIZES = FIXTURE["sizes"]
+PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+#: The public parameter -> vadbench's.
+NAME_MAP = {
+    "embedding.conv_1.0.weight": "embedding.conv.weight",
+    "embedding.conv_1.0.bias": "embedding.conv.bias",
+    "cls_head.mlp.0.weight": "classifier.0.weight",
+    "cls_head.mlp.0.bias": "classifier.0.bias",
+    "cls_head.mlp.2.weight": "classifier.2.weight",
+    "cls_head.mlp.2.bias": "classifier.2.bias",
+    "Amemory.memory_block": "abnormal_memory.items",
+    "Nmemory.memory_block": "normal_memory.items",
+    "encoder_mu.0.weight": "encoder_mu.weight",
+    "encoder_mu.0.bias": "encoder_mu.bias",
+    "encoder_var.0.weight": "encoder_var.weight",
+    "encoder_var.0.bias": "encoder_var.bias",
+    **{
+        f"selfatt.layers.{layer}.{public}": f"transformer.{layer}.{ours}"
+        for layer in range(2)
+        for public, ours in {
+            "0.norm.weight": "attention_norm.weight",
+            "0.norm.bias": "attention_norm.bias",
+            "0.fn.to_qkv.weight": "attention.qkvu.weight",
+            "0.fn.to_out.0.weight": "attention.out.weight",
+            "0.fn.to_out.0.bias": "attention.out.bias",
+            "1.norm.weight": "feedforward_norm.weight",
+            "1.norm.bias": "feedforward_norm.bias",
+            "1.fn.net.0.weight": "feedforward.0.weight",
+            "1.fn.net.0.bias": "feedforward.0.bias",
+            "1.fn.net.3.weight": "feedforward.3.weight",
+            "1.fn.net.3.bias": "feedforward.3.bias",
+        }.items()
+    },
+}
+#: vadbench loss entry -> the public AD_Loss entry (the distance term is the public model's output).
 LOSS_NAMES = {
     "loss": "total_loss", "mil": "att_loss", "pseudo": "N_Aatt", "abnormal": "A_loss", "normal": "N_loss",
     "abnormal_on_normal": "A_Nloss", "triplet": "triplet", "kl": "kl_loss", "distance": "distance",
@@ -78,38 +115,26 @@ def noise(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.cos(0.9 * j + 0.3).reshape(shape).float()
 
 
-def reference_model(method: URDMU) -> nn.Module:
-    """vadbench's model with the fixture's parameter values (public state_dict order, mapped names)."""
-    model = method.build(1, FIXTURE["D"])
+def reference_model(method: URDMU, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """vadbench's model with the fixture's parameter values (public state_dict order), in `dtype`."""
+    model = method.build(1, SIZES["D"])
     mine = dict(model.named_parameters())
-    assert len(mine) == len(FIXTURE["public_names"]) and not list(model.buffers())
     with torch.no_grad():
-        for k, public in enumerate(FIXTURE["public_names"]):
-            target = mine[FIXTURE["name_map"][public]]
-            target.copy_(value_rule(public, k, tuple(target.shape)))
-    return model
+        for k, (public, shape) in enumerate(FIXTURE["public_parameters"]):
+            mine[NAME_MAP[public]].copy_(value_rule(public, k, tuple(shape)))
+    return model.to(dtype)
 
 
-def reference_batch() -> TrainBatch:
-    b, t, d = FIXTURE["B"], FIXTURE["T"], FIXTURE["D"]
-    return TrainBatch.balanced(inputs(b, t, d, 0.0), inputs(b, t, d, 0.5) + 0.1)
+def reference_batch(dtype: torch.dtype = torch.float32) -> TrainBatch:
+    b, t, d = SIZES["B"], SIZES["T"], SIZES["D"]
+    return TrainBatch.balanced(inputs(b, t, d, 0.0).to(dtype), (inputs(b, t, d, 0.5) + 0.1).to(dtype))
 
 
-def relative_gap(ours: torch.Tensor | float, theirs: list[float] | float) -> float:
-    ours_t = torch.as_tensor(ours, dtype=torch.float64).reshape(-1)
-    theirs_t = torch.as_tensor(theirs, dtype=torch.float64).reshape(-1)
-    return ((ours_t - theirs_t).abs() / theirs_t.abs().clamp(min=1e-30)).max().item()
-
-
-def sampled(tensor: torch.Tensor, index: list[int]) -> torch.Tensor:
-    return tensor.detach().reshape(-1)[index]
-
-
-def one_step(method: URDMU, monkeypatch: pytest.MonkeyPatch) -> dict:
+def one_step(method: URDMU, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype = torch.float32) -> dict:
     """Forward, loss, backward and one optimiser step through vadbench's Method, as the fixture did."""
-    model = reference_model(method).eval()  # dropout off; loss still runs the training branch
-    batch = reference_batch()
-    eps = noise((FIXTURE["B"], FIXTURE["T"], method.config.width))
+    model = reference_model(method, dtype).eval()  # dropout off; loss still runs the training branch
+    batch = reference_batch(dtype)
+    eps = noise((SIZES["B"], SIZES["T"], method.config.width)).to(dtype)
     monkeypatch.setattr(torch, "randn_like", lambda like, *a, **k: eps.clone())
     outputs = model.train_forward(batch.features)
     terms = method.loss(model, batch)
@@ -124,84 +149,84 @@ def one_step(method: URDMU, monkeypatch: pytest.MonkeyPatch) -> dict:
     return {"outputs": outputs, "terms": terms, "grads": grads, "before": before, "after": params}
 
 
-@pytest.fixture(scope="module")
-def published_step() -> dict:
+@pytest.fixture(scope="module", params=list(PRECISIONS))
+def published_step(request) -> tuple[str, dict]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return one_step(URDMU(URDMUConfig()), monkeypatch)
+        return request.param, one_step(URDMU(URDMUConfig()), monkeypatch, PRECISIONS[request.param])
 
 
 # ------------------------------------------------------------------------------- equality with the code
 
 
-def test_fixture_is_the_public_code_run():
-    assert "henrryzh1/UR-DMU @ 40cfdf5f8bebbc3b59373935f9d6ca00e2f32bbc" in FIXTURE["produced_by"]
-    assert sorted(FIXTURE["name_map"]) == sorted(FIXTURE["public_names"])
+def test_every_public_parameter_has_a_counterpart_of_its_shape():
+    model = URDMU(URDMUConfig()).build(1, SIZES["D"])
+    mine = {name: list(p.shape) for name, p in model.named_parameters()}
+    assert sorted(NAME_MAP) == sorted(name for name, _ in FIXTURE["public_parameters"])
+    assert sorted(NAME_MAP.values()) == sorted(mine) and not list(model.buffers())
+    assert {NAME_MAP[public]: shape for public, shape in FIXTURE["public_parameters"]} == mine
 
 
 def test_training_branch_outputs_match_the_public_code(published_step):
-    outputs = published_step["outputs"]
+    precision, step = published_step
     for ours, theirs in FORWARD_NAMES.items():
-        reference = FIXTURE["forward"][theirs]
-        value = getattr(outputs, ours)
-        assert list(value.shape) == reference["shape"], ours
-        assert relative_gap(value.sum(), reference["sum"]) < RTOL, ours
-        assert relative_gap(sampled(value, reference["index"]), reference["value"]) < RTOL, ours
+        assert_matches(getattr(step["outputs"], ours), FIXTURE, precision, "forward", theirs)
 
 
 def test_loss_terms_match_the_public_code(published_step):
+    precision, step = published_step
     for ours, theirs in LOSS_NAMES.items():
-        gap = relative_gap(published_step["terms"][ours], FIXTURE["losses"][theirs])
-        assert gap < RTOL, f"{ours}: relative gap {gap:.2e}"
+        assert_matches(step["terms"][ours], FIXTURE, precision, "losses", theirs)
 
 
 def test_gradients_match_the_public_code(published_step):
-    for public, ours in FIXTURE["name_map"].items():
-        reference, grad = FIXTURE["grads"][public], published_step["grads"][ours]
-        assert relative_gap(grad.norm(), reference["norm"]) < RTOL, public
-        theirs = torch.tensor(reference["value"], dtype=torch.float64)
-        # Entries near zero are compared against the tensor's RMS gradient instead.
-        close = torch.isclose(sampled(grad, reference["index"]).double(), theirs, rtol=RTOL,
-                              atol=RTOL * reference["norm"] / math.sqrt(grad.numel()))
-        assert bool(close.all()), public
+    precision, step = published_step
+    for public, ours in NAME_MAP.items():
+        assert_matches(step["grads"][ours].norm(), FIXTURE, precision, "grads", public, "norm")
+        assert_matches(step["grads"][ours], FIXTURE, precision, "grads", public)
 
 
 def test_one_adam_step_matches_the_public_code(published_step):
-    for public, ours in FIXTURE["name_map"].items():
-        after = published_step["after"][ours]
-        reference = FIXTURE["params_after_step"][public]
-        assert relative_gap(sampled(after, reference["index"]), reference["value"]) < RTOL, public
-        update = FIXTURE["update"][public]
-        ours_update = sampled(after, update["index"]) - sampled(published_step["before"][ours], update["index"])
-        # The first Adam update is about lr * sign(grad) = 1e-4; 1e-8 absolute allows one float32 ulp of a
-        # parameter of magnitude ~0.1.
-        assert torch.allclose(ours_update.double(), torch.tensor(update["value"], dtype=torch.float64),
-                              rtol=RTOL, atol=1e-8), public
+    precision, step = published_step
+    for public, ours in NAME_MAP.items():
+        assert_matches(step["after"][ours], FIXTURE, precision, "after_step", public)
+        assert_matches(step["after"][ours].detach() - step["before"][ours], FIXTURE, precision, "update", public)
 
 
-def test_test_branch_crop_mean_matches_the_public_code():
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_test_branch_crop_mean_matches_the_public_code(precision):
     method = URDMU(URDMUConfig())
-    model = reference_model(method).eval()
-    for n, reference in enumerate(FIXTURE["test"]):
-        video = inputs(FIXTURE["test_crops"], reference["length"], FIXTURE["D"], 1.7 + n)  # (C, T, D)
+    model = reference_model(method, PRECISIONS[precision]).eval()
+    for n, reference in enumerate(FIXTURE[precision]["test"]):
+        length = reference["length"]
+        video = inputs(SIZES["test_crops"], length, SIZES["D"], 1.7 + n).to(PRECISIONS[precision])  # (C, T, D)
         with torch.inference_mode():
             crop_scores = model(video)
-            scores = method.score(model, video.transpose(0, 1)[None], torch.tensor([reference["length"]]))
-        assert relative_gap(crop_scores, reference["crop_scores"]) < RTOL
-        assert relative_gap(scores[0], reference["scores"]) < RTOL
+            scores = method.score(model, video.transpose(0, 1)[None], torch.tensor([length]))
+        assert_matches(crop_scores, FIXTURE, precision, "test", n, "crop_scores")
+        assert_matches(scores[0], FIXTURE, precision, "test", n, "scores")
 
 
 def test_a_wrong_loss_weight_fails_the_comparison(monkeypatch):
-    wrong = one_step(URDMU(URDMUConfig(kl_weight=0.002)), monkeypatch)
-    assert relative_gap(wrong["terms"]["loss"], FIXTURE["losses"]["total_loss"]) > 1e-3
+    wrong = one_step(URDMU(URDMUConfig(kl_weight=0.002)), monkeypatch, torch.float64)
+    assert gap(wrong["terms"]["loss"], FIXTURE["float64"]["losses"]["total_loss"]) > 1e-3
+
+
+def test_defaults_are_the_public_options():
+    config, public = URDMUConfig(), FIXTURE["defaults"]
+    assert (config.lr, config.steps, config.batch_size, config.segments, config.slots) == (
+        public["lr"], public["steps"], public["batch_size"], public["train_segments"], public["slots"])
+    assert public["lr_schedule_constant"]
+    method = URDMU(config)
+    optimizer = method.optimizer([nn.Parameter(torch.zeros(1))])
+    group = optimizer.param_groups[0]
+    assert (group["weight_decay"], list(group["betas"])) == (public["weight_decay"], public["betas"])
+    assert method.scheduler(optimizer, method.steps) is None
 
 
 @pytest.mark.parametrize("dim", [1024, 2048])
 def test_parameter_count_matches_the_public_model(dim):
     model = URDMU(URDMUConfig()).build(10, dim)
-    count = sum(p.numel() for p in model.parameters())
-    assert count == FIXTURE["parameter_count"][str(dim)]
-    if dim == 1024:
-        assert count == 6_492_929  # METHODS.md section 5
+    assert sum(p.numel() for p in model.parameters()) == FIXTURE["parameter_count"][str(dim)]
 
 
 # ------------------------------------------------------------------------------------------ the pieces
@@ -212,6 +237,16 @@ def test_local_attention_is_column_normalised():
     assert torch.allclose(g.sum(dim=0), torch.ones(200))
     assert g.sum(dim=1)[0].item() == pytest.approx(0.81, abs=0.01)
     assert torch.equal(local_attention(1), torch.ones(1, 1))
+
+
+def test_bce_and_local_attention_run_in_the_working_precision():
+    probabilities, targets = torch.tensor([0.3, 0.8], dtype=torch.float64), torch.tensor([0.0, 1.0])
+    assert binary_cross_entropy(probabilities, targets).dtype == torch.float64
+    assert binary_cross_entropy(probabilities.float(), targets).dtype == torch.float32
+    assert binary_cross_entropy(probabilities.bfloat16(), targets).dtype == torch.float32  # autocast's inputs
+    exact = local_attention(50, dtype=torch.float64)
+    assert exact.dtype == torch.float64 and local_attention(50).dtype == torch.float32
+    assert torch.allclose(local_attention(50).double(), exact, rtol=1e-5, atol=0)
 
 
 def test_top_k_sizes():
