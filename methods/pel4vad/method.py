@@ -128,11 +128,17 @@ def epoch_cosine_factor(step: int, steps: int, epochs: int, t_max: int) -> float
     return (1 + math.cos(math.pi * epoch / t_max)) / 2
 
 
+def at_least_float32(values: torch.Tensor) -> torch.Tensor:
+    """`values` in float32, or in their own precision where it is wider (a float64 run stays float64)."""
+    return values.to(torch.promote_types(values.dtype, torch.float32))
+
+
 def bce(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.BCELoss`` (mean) in float32, autocast off (autocast refuses it): its logs are clamped at
-    -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
+    """``torch.nn.BCELoss`` (mean) in float32 or wider, autocast off (autocast refuses it): its logs are
+    clamped at -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
     with torch.autocast(probabilities.device.type, enabled=False):
-        return F.binary_cross_entropy(probabilities.float(), labels.float())
+        probabilities = at_least_float32(probabilities)
+        return F.binary_cross_entropy(probabilities, labels.to(probabilities.dtype))
 
 
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -177,7 +183,7 @@ def prompt_loss(
     features = features / features.norm(dim=-1, keepdim=True)
     prompts = prompts / prompts.norm(dim=-1, keepdim=True)
     logits = (logit_scale.exp() * features) @ prompts.T
-    log_probabilities = logits.float().log_softmax(dim=1)
+    log_probabilities = at_least_float32(logits).log_softmax(dim=1)
     if torch.isnan(log_probabilities).any():
         return log_probabilities.new_zeros(())
     same = (classes[:, None] == classes[None, :]).to(log_probabilities.dtype)
