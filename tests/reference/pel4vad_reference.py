@@ -50,6 +50,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,10 +64,12 @@ FEATURE_DIM = 1024
 PROMPT_DIM = 512
 SEGMENTS = 24
 TEST_SHAPE = (2, 13)  # crops, snippets
-SMOOTHING = {"kappas": [3, 7, 8], "length": 23, "short": 5}
+#: Smoothing windows, and the lengths of the smoothed score sequences (all of them, then the first 5).
+KAPPAS = (3, 7, 8)
+SMOOTHED_LENGTHS = (23, 5)
 #: The training batch of each case: true lengths, labels and each sample's video classes (the first is its class
 #: label; ShanghaiTech's are read by the public SHDataset from its relabel.list: see SH_SAMPLES).
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "ucf": {"config": "ucf", "lengths": [21, 17, 9, 5, 19, 12], "labels": [0, 1, 0, 1, 1, 0],
             "class_sets": [[0], [3], [0], [1], [3], [0]], "prompt_classes": 4},
     "xd": {"config": "xd", "lengths": [21, 17, 9, 5, 19, 12], "labels": [0, 1, 0, 1, 1, 0],
@@ -117,7 +120,7 @@ def rule_test_video() -> np.ndarray:
 
 
 def rule_smoothing_scores() -> np.ndarray:
-    return (0.5 + 0.45 * np.sin(1.3 * np.arange(SMOOTHING["length"]) + 0.2)).astype(np.float32)
+    return (0.5 + 0.45 * np.sin(1.3 * np.arange(SMOOTHED_LENGTHS[0]) + 0.2)).astype(np.float32)
 
 
 def parameter_spec(name: str, shape: tuple[int, ...], k: int, cfg) -> dict:
@@ -168,17 +171,15 @@ class Public:
 
     def __init__(self, repo: Path) -> None:
         sys.path.insert(0, str(repo))
-        for name in ("configs", "model", "train", "test", "utils", "dataset"):
-            setattr(self, name, importlib.import_module(name))
         self.repo = repo
+        self.configs, self.model, self.train, self.test, self.utils, self.dataset = (
+            importlib.import_module(name) for name in ("configs", "model", "train", "test", "utils", "dataset")
+        )
 
-    def config(self, case: dict, folder: Path | None = None):
+    def config(self, case: dict):
+        """The public configuration of `case`, dropout 0."""
         cfg = self.configs.build_config(case["config"])
         cfg.dropout = 0.0
-        if folder is not None:
-            cfg.feat_prefix, cfg.train_list, cfg.token_feat = str(folder), str(folder / "train.list"), ""
-            cfg.abn_label = str(self.repo / "list" / "sh" / "relabel.list")
-            cfg.max_seqlen = SEGMENTS
         return cfg
 
 
@@ -191,8 +192,9 @@ def sh_loader(public: Public, case: dict, folder: Path, dtype: torch.dtype):
     (folder / "train.list").write_text("".join(f"{file} {label}\n" for file, label in SH_SAMPLES))
     prompts = folder / f"prompts-{str(dtype)[6:]}.npy"
     np.save(prompts, rule_prompts(case["prompt_classes"]).astype(np.float64 if dtype == torch.float64 else np.float32))
-    cfg = public.config(case, folder)
-    cfg.token_feat = str(prompts)
+    cfg = public.config(case)
+    cfg.feat_prefix, cfg.train_list, cfg.token_feat = str(folder), str(folder / "train.list"), str(prompts)
+    cfg.abn_label, cfg.max_seqlen = str(public.repo / "list" / "sh" / "relabel.list"), SEGMENTS
     data = public.dataset.SHDataset(cfg)
     return torch.utils.data.DataLoader(data, batch_size=len(SH_SAMPLES), shuffle=False), data
 
@@ -276,11 +278,10 @@ def smoothing(public: Public, dtype: torch.dtype) -> dict:
     """infer.py's smoothing (utils.slide_smooth / fixed_smooth, cut to the video's length) of the rule's scores."""
     scores = torch.from_numpy(rule_smoothing_scores()).to(dtype)
     out = {}
-    for kappa in SMOOTHING["kappas"]:
+    for kappa in KAPPAS:
         for kind, smooth in (("slide", public.utils.slide_smooth), ("fixed", public.utils.fixed_smooth)):
-            out[f"{kind}_{kappa}"] = smooth(scores, kappa)[: len(scores)].tolist()
-            short = scores[: SMOOTHING["short"]]
-            out[f"{kind}_{kappa}_short"] = smooth(short, kappa)[: len(short)].tolist()
+            for length, suffix in zip(SMOOTHED_LENGTHS, ("", "_short"), strict=True):
+                out[f"{kind}_{kappa}{suffix}"] = smooth(scores[:length], kappa)[:length].tolist()
     return out
 
 
