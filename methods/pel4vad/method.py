@@ -13,8 +13,11 @@ Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T),
   scores if y = 1; BCE against y (``torch.nn.BCELoss``), mean over the batch;
 - prompt: a_t = exp(10 s_t) - 1 and n_t = exp(10 (1 - s_t)) - 1, each L1-normalised over all T positions of
   the cropped batch (padding included); f_abn = sum_t a_t h_t, f_nor = sum_t n_t h_t. A normal sample
-  (c = 0) gives the pair (f_abn, prompt 0, class 0); an abnormal one gives (f_abn, prompt c, class c) and
-  (f_nor, prompt 0, class 0). With the M pairs: logits = exp(logit_scale) F P^T of the L2-normalised rows,
+  (c = 0) gives the pair (f_abn, prompt 0, class 0); an abnormal one gives (f_abn, its class prompt, class c)
+  and (f_nor, prompt 0, class 0), where a video's class prompt is the mean of the prompt rows of every class
+  it shows (``batch.class_sets``): row c for a video of one class; on ShanghaiTech, where 7 of the 63
+  abnormal training videos show two actions, the mean of both rows as the public loader gives it (c stays
+  the first action). With the M pairs: logits = exp(logit_scale) F P^T of the L2-normalised rows,
   target_i = softmax_j(10 [class_i = class_j]), prompt = KL(target || softmax(logits)) summed and divided
   by M (``KLDivLoss(reduction="batchmean")``); 0 if the log-probabilities hold a NaN;
 - loss = mil + lamda * prompt (the returned ``mil`` and ``prompt`` are unweighted).
@@ -26,10 +29,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 
 - Side inputs: the code parses each video's class from its file name and reads CLIP ViT-B/16 prompt
   vectors from ``list/*/...-prompt.npy``; vadbench takes them from the dataset (``batch.classes``,
-  ``batch.prompts``, `PEL4VAD.side_inputs`) and refuses a dataset that supplies no prompt vectors or no
-  classes (ValueError). The UCF loader rounds the prompts to float16 first; vadbench uses them as given.
-  ShanghaiTech: the code's class prompt is the mean over all actions listed for the video while its class
-  label is the first action; vadbench uses the prompt row of the video's class index.
+  ``batch.class_sets``, ``batch.prompts``, `PEL4VAD.side_inputs`) and refuses a dataset that supplies no
+  prompt vectors or no classes (ValueError). The UCF loader rounds the prompts to float16 first; vadbench
+  uses them as given.
 - Input width: the code hard-codes D = 1024 and linear1 D -> D/2 = 512, the width of the CLIP prompts;
   vadbench takes D from the data and keeps linear1's output at ``prompt_dim`` = 512 (it must equal the
   prompt width P; a mismatch is a ValueError).
@@ -128,11 +130,17 @@ def epoch_cosine_factor(step: int, steps: int, epochs: int, t_max: int) -> float
     return (1 + math.cos(math.pi * epoch / t_max)) / 2
 
 
+def at_least_float32(values: torch.Tensor) -> torch.Tensor:
+    """`values` in float32, or in their own precision where it is wider (a float64 run stays float64)."""
+    return values.to(torch.promote_types(values.dtype, torch.float32))
+
+
 def bce(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.BCELoss`` (mean) in float32, autocast off (autocast refuses it): its logs are clamped at
-    -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
+    """``torch.nn.BCELoss`` (mean) in float32 or wider, autocast off (autocast refuses it): its logs are
+    clamped at -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
     with torch.autocast(probabilities.device.type, enabled=False):
-        return F.binary_cross_entropy(probabilities.float(), labels.float())
+        probabilities = at_least_float32(probabilities)
+        return F.binary_cross_entropy(probabilities, labels.to(probabilities.dtype))
 
 
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -146,28 +154,38 @@ def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) 
     return bce(video, labels)
 
 
+def class_prompts(prompts: torch.Tensor, class_sets: torch.Tensor) -> torch.Tensor:
+    """(B, P) each sample's class prompt: the mean of the prompt rows (K, P) of the classes its video shows
+    (`class_sets` (B, A), -1 after the last), as the public ShanghaiTech loader averages a video's actions;
+    a video of one class gets its row exactly."""
+    shown = (class_sets >= 0).to(prompts.dtype)
+    rows = prompts[class_sets.clamp(min=0)]
+    return (shown[..., None] * rows).sum(dim=1) / shown.sum(dim=1, keepdim=True)
+
+
 def prompt_pairs(
-    scores: torch.Tensor, video: torch.Tensor, classes: torch.Tensor, prompts: torch.Tensor
+    scores: torch.Tensor, video: torch.Tensor, classes: torch.Tensor, sample_prompts: torch.Tensor,
+    normal_prompt: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The (video feature, prompt, class) rows of the prompt loss, in the public code's order.
 
-    scores (B, T), video (B, P, T), classes (B,) with 0 = normal, prompts (K, P).
+    scores (B, T), video (B, P, T), classes (B,) with 0 = normal, sample_prompts (B, P) each sample's class
+    prompt (`class_prompts`), normal_prompt (P,).
     """
     abnormal_weights = F.normalize(torch.exp(POOLING_SCALE * scores) - 1, p=1, dim=1)
     normal_weights = F.normalize(torch.exp(POOLING_SCALE * (1 - scores)) - 1, p=1, dim=1)
     foreground = torch.einsum("bt,bpt->bp", abnormal_weights, video)
     background = torch.einsum("bt,bpt->bp", normal_weights, video)
-    features, rows, row_classes = [], [], []
+    features, prompts, row_classes = [], [], []
     for i, c in enumerate(classes.tolist()):
         features.append(foreground[i])
-        rows.append(c)
+        prompts.append(sample_prompts[i])
         row_classes.append(c)
         if c != 0:
             features.append(background[i])
-            rows.append(0)
+            prompts.append(normal_prompt)
             row_classes.append(0)
-    index = torch.tensor(rows, device=prompts.device)
-    return torch.stack(features), prompts.index_select(0, index), torch.tensor(row_classes, device=scores.device)
+    return torch.stack(features), torch.stack(prompts), torch.tensor(row_classes, device=scores.device)
 
 
 def prompt_loss(
@@ -177,7 +195,7 @@ def prompt_loss(
     features = features / features.norm(dim=-1, keepdim=True)
     prompts = prompts / prompts.norm(dim=-1, keepdim=True)
     logits = (logit_scale.exp() * features) @ prompts.T
-    log_probabilities = logits.float().log_softmax(dim=1)
+    log_probabilities = at_least_float32(logits).log_softmax(dim=1)
     if torch.isnan(log_probabilities).any():
         return log_probabilities.new_zeros(())
     same = (classes[:, None] == classes[None, :]).to(log_probabilities.dtype)
@@ -206,6 +224,8 @@ class PEL4VAD(Method):
 
     Config = PEL4VADConfig
     config: PEL4VADConfig
+    #: 2: a ShanghaiTech video of two actions gets the mean of their prompt rows, as the public loader gives it.
+    revision = 2
     padded_scoring = "alone"
     stackable = False
     side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})
@@ -232,7 +252,10 @@ class PEL4VAD(Method):
         longest = int(batch.lengths.max())
         scores, video = model(batch.features[:, :longest])
         mil = mil_loss(scores, batch.labels, batch.lengths)
-        features, matched, classes = prompt_pairs(scores, video, batch.classes, prompts.to(video.dtype))
+        prompts = prompts.to(video.dtype)
+        features, matched, classes = prompt_pairs(
+            scores, video, batch.classes, class_prompts(prompts, batch.class_sets), prompts[0]
+        )
         prompt = prompt_loss(features, matched, classes, cast(PEL4VADNet, model).logit_scale)
         return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
 

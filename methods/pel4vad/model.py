@@ -17,9 +17,9 @@ from torch import nn
 OUTSIDE_WINDOW = -1e9
 
 
-def distance_matrix(steps: int, device: torch.device | None = None) -> torch.Tensor:
-    """(T, T) float32 |i - j|."""
-    positions = torch.arange(steps, device=device, dtype=torch.float32)
+def distance_matrix(steps: int, like: torch.Tensor) -> torch.Tensor:
+    """(T, T) |i - j|, on the device and in the precision of `like`."""
+    positions = torch.arange(steps, device=like.device, dtype=like.dtype)
     return (positions[:, None] - positions[None, :]).abs()
 
 
@@ -40,7 +40,7 @@ class DistancePrior(nn.Module):
         self.b = nn.Parameter(torch.full((1,), float(beta)))
 
     def forward(self, steps: int) -> torch.Tensor:
-        distance = distance_matrix(steps, self.w.device)
+        distance = distance_matrix(steps, self.w)
         return torch.exp(-(self.w * distance.square() - self.b).abs())
 
 

@@ -117,3 +117,17 @@ def test_abnormal_subset_trains_on_fewer_abnormal_videos_from_one_cache(tmp_path
     assert subset.train.labels.sum() == 25 and (subset.train.labels == 0).sum() == 175
     assert np.array_equal(subset.test.frame_labels, full.test.frame_labels)
     assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1  # one cache entry serves both
+
+
+def test_two_action_videos_keep_both_actions_through_the_cache(tmp_path, root):
+    """A video's class is its first action in relabel.list, its class set every action it lists."""
+    relabel = bundled(ShanghaiTech, "relabel.list").read_text()
+    actions = {video: listed.split(",") for video, listed in (line.split() for line in relabel.splitlines() if line)}
+    for _ in range(2):  # built into the cache, then read from it
+        benchmark = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(tmp_path / "cache"))).load()
+        train, names = benchmark.train, benchmark.class_names
+        assert train.classes is not None and train.class_sets is not None
+        found = [[names[c] for c in row if c >= 0] for row in train.class_sets]
+        assert found == [actions[v] if y else ["Normal"] for v, y in zip(train.video_ids, train.labels, strict=True)]
+        assert [names[c] for c in train.classes] == [classes[0] for classes in found]
+    assert sum(len(classes) == 2 for classes in found) == 7

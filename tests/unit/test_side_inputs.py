@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_SYNTHETIC
 
 from vadbench.api.errors import UsageError
+from vadbench.api.method import TrainingInput
+from vadbench.api.types import TrainSet
 from vadbench.cli import main
 from vadbench.data.prompts import STAND_IN_DIM, load_prompts, stand_in_prompts
 from vadbench.engine.side_inputs import with_side_inputs
+from vadbench.engine.training import Sampler
 from vadbench.plugins.manager import get_plugins
 
 TINY = [arg for key, value in TINY_SYNTHETIC.items() for arg in ("--set", f"dataset.{key}={value}")]
@@ -104,6 +108,30 @@ def test_a_method_reading_classes_is_refused_on_a_dataset_without_them(contract_
     assert with_side_inputs("rtfm", plugins.methods.create("rtfm"), without) is without  # declares none
 
 
+@pytest.mark.parametrize("class_sets", [None, [[0, -1], [2, 5], [1, -1], [0, -1], [3, 1]]])
+def test_the_sampler_gives_each_sample_its_videos_classes(class_sets):
+    """Every crop of a video is a sample of its own and carries the video's class and class set."""
+    features = np.broadcast_to(np.arange(5, dtype=np.float32)[:, None, None, None], (5, 2, 3, 4))  # value = video
+    classes = np.array([0, 2, 1, 0, 3])
+    sets = None if class_sets is None else np.array(class_sets)
+    train = TrainSet(features, np.array([0, 1, 1, 0, 1]), tuple("abcde"), classes=classes, class_sets=sets)
+    sampler = Sampler.create(train, torch.from_numpy(features.copy()), TrainingInput(crops="independent",
+                                                                                     batch="mixed"), 10, seed=0)
+    batch = sampler.empty_batch()
+    sampler.draw_into(batch)
+    video = batch.features[:, 0, 0].long()
+    assert sorted(video.tolist()) == sorted([0, 1, 2, 3, 4] * 2)
+    assert torch.equal(batch.classes, torch.from_numpy(classes)[video])
+    expected = torch.from_numpy(classes[:, None] if sets is None else sets)[video]
+    assert torch.equal(batch.class_sets, expected)
+
+
+def test_class_sets_start_with_the_videos_class():
+    with pytest.raises(ValueError, match="each row starting with the video's class"):
+        TrainSet(np.zeros((2, 1, 3, 4), np.float32), np.array([0, 1]), ("a", "b"), classes=np.array([0, 2]),
+                 class_sets=np.array([[0, -1], [1, 2]]))
+
+
 @pytest.fixture(scope="module")
 def real_layouts(tmp_path_factory):
     """The training classes of each real adapter, read from fake roots in the published layouts."""
@@ -141,5 +169,6 @@ def test_real_adapters_give_every_training_video_its_class(real_layouts, dataset
     found = [benchmark.class_names[c] for c in train.classes]
     assert found == [expected_class(dataset, v, y) for v, y in zip(train.video_ids, train.labels, strict=True)]
     assert len(set(found)) >= (2 if dataset == "ucf-crime" else 3)  # the UCF root keeps 20 Abuse videos
+    assert (train.class_sets is None) == (dataset != "shanghaitech")  # only ShanghaiTech lists two actions
     # The feature set is named by its layout unless the user names it (UCF here in Wu's per-crop files).
     assert benchmark.meta["feature_set"] == ("rtfm" if dataset == "shanghaitech" else "wu")

@@ -13,7 +13,8 @@ the engine (each declaration is optional, typed, and recorded in every result's 
 - `Method.train_step`: a step of its own, where "loss, backward, one optimiser step" is not enough;
 - `Method.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
 - `Method.postprocess`: a test-time post-processing of each video's scores;
-- side inputs (`TrainBatch.classes`, `TrainBatch.prompts`) come from the dataset, never from file names.
+- side inputs (`TrainBatch.classes`, `TrainBatch.class_sets`, `TrainBatch.prompts`) come from the dataset,
+  never from file names.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class TrainBatch(NamedTuple):
     (balanced batches: the first half normal); lengths: (B,) true segments of each sample (S unless
     the reduction pads); classes: (B,) class index of each sample's video (0 = normal; -1 when the
     dataset has no classes); prompts: (K, P) one vector per class index, from the dataset ((0, 0) when
-    it supplies none).
+    it supplies none); class_sets: (B, A) every class of each sample's video, its `classes` entry first,
+    then -1 up to A (`vadbench.api.types.TrainSet.class_sets`; ``classes[:, None]`` where every video
+    shows one class).
     """
 
     features: torch.Tensor
@@ -73,6 +76,7 @@ class TrainBatch(NamedTuple):
     lengths: torch.Tensor
     classes: torch.Tensor
     prompts: torch.Tensor
+    class_sets: torch.Tensor
 
     @classmethod
     def balanced(cls, normal: torch.Tensor, abnormal: torch.Tensor) -> TrainBatch:
@@ -86,6 +90,7 @@ class TrainBatch(NamedTuple):
             torch.full((count,), features.shape[-2], device=device),
             torch.full((count,), -1, device=device),
             features.new_zeros((0, 0)),
+            torch.full((count, 1), -1, device=device),
         )
 
     @property

@@ -28,7 +28,10 @@ class TrainSet:
     features: (N, C, S, D) float32 (may be a memmap); labels: (N,) 0 = normal, 1 = abnormal;
     lengths: (N,) true segments of each video where the reduction zero-pads (None: all S);
     classes: (N,) class index of each video, 0 = normal, as `Benchmark.class_names` numbers them
-    (None: the dataset has no classes). Weak supervision: no frame labels, by construction.
+    (None: the dataset has no classes); class_sets: (N, A) every class each video shows where some video
+    shows several (ShanghaiTech's two-action videos): its `classes` entry first, then the others, then -1 up
+    to A, the most any video shows (None: each video shows its `classes` entry alone). Weak supervision: no
+    frame labels, by construction.
     """
 
     features: np.ndarray
@@ -36,6 +39,7 @@ class TrainSet:
     video_ids: tuple[str, ...]
     lengths: np.ndarray | None = None
     classes: np.ndarray | None = None
+    class_sets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 4:
@@ -46,6 +50,10 @@ class TrainSet:
             values = getattr(self, name)
             if values is not None and values.shape != (len(self.video_ids),):
                 raise ValueError(f"train {name} must have one entry per video, got shape {values.shape}")
+        if self.class_sets is not None and (
+            self.classes is None or self.class_sets.ndim != 2 or not np.array_equal(self.class_sets[:, 0], self.classes)
+        ):
+            raise ValueError("train class_sets must be (N, A), each row starting with the video's class")
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -71,6 +79,7 @@ class TrainSet:
             self.features[index], self.labels[index], tuple(self.video_ids[i] for i in index),
             None if self.lengths is None else self.lengths[index],
             None if self.classes is None else self.classes[index],
+            None if self.class_sets is None else self.class_sets[index],
         )
 
     def with_abnormal(self, count: int) -> TrainSet:

@@ -120,8 +120,8 @@ class Plan:
     test: list[TestVideo]
     sources: list[Path] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    #: the classes of `VideoFiles.category`, "Normal" first, where the adapter knows the training videos'
-    #: classes (then `TrainSet.classes` numbers them); empty: no classes
+    #: the classes of `VideoFiles.category` (and `other_categories`), "Normal" first, where the adapter knows
+    #: the training videos' classes (then `TrainSet.classes` and `class_sets` number them); empty: no classes
     class_names: tuple[str, ...] = ()
     #: a prebuilt ground truth to use instead of the built one (option ``gt``)
     prebuilt: Path | None = None
@@ -376,12 +376,14 @@ class FeatureDataset(Dataset):
         if trimmed:
             meta["audio_trimmed_videos"] = trimmed
         meta["train_snippets"] = sum(s.snippets for s in train_shapes)
+        classes, class_sets = _class_indices(plan)
         train = TrainSet(
             train_features,
             np.array([v.label for v in plan.train], np.int8),
             tuple(v.video_id for v in plan.train),
             lengths=np.array([reduction.length(s.snippets) for s in train_shapes]) if reduction.pads else None,
-            classes=_class_indices(plan),
+            classes=classes,
+            class_sets=class_sets,
         )
         test = TestSet(
             features=test_features,
@@ -394,15 +396,24 @@ class FeatureDataset(Dataset):
         return Benchmark(self.name, train, test, self.primary_metric, meta=meta, class_names=plan.class_names)
 
 
-def _class_indices(plan: Plan) -> np.ndarray | None:
-    """Each training video's index in `Plan.class_names` (None without classes)."""
+def _class_indices(plan: Plan) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each training video's index in `Plan.class_names`, and its class set where some video shows several
+    classes (`TrainSet.classes` and `TrainSet.class_sets`; None without classes)."""
     if not plan.class_names:
-        return None
+        return None, None
     index = {name: i for i, name in enumerate(plan.class_names)}
-    unknown = sorted({v.category for v in plan.train} - set(index))
+    named = [(v.category, *v.other_categories) for v in plan.train]
+    unknown = sorted({name for names in named for name in names} - set(index))
     if unknown:  # an adapter's own inconsistency, not the user's
         raise ValueError(f"training video classes {unknown} are not among the adapter's {plan.class_names}")
-    return np.array([index[v.category] for v in plan.train], np.int64)
+    classes = np.array([index[names[0]] for names in named], np.int64)
+    widest = max(map(len, named), default=1)
+    if widest == 1:
+        return classes, None
+    sets = np.full((len(named), widest), -1, np.int64)
+    for row, names in zip(sets, named, strict=True):
+        row[: len(names)] = [index[name] for name in names]
+    return classes, sets
 
 
 def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:

@@ -22,7 +22,8 @@ from vadbench.api.errors import UsageError
 class VideoFiles:
     """Where one video's features are: one ``[T, C, D]`` file, or one ``[T, D]`` file per crop.
 
-    audio: an optional ``[T, A]`` file concatenated to every crop (XD-Violence VGGish).
+    audio: an optional ``[T, A]`` file concatenated to every crop (XD-Violence VGGish). category: the video's
+    class; other_categories: the further classes it shows, in order (ShanghaiTech's second action).
     """
 
     video_id: str
@@ -31,6 +32,7 @@ class VideoFiles:
     per_crop: bool = False
     audio: Path | None = None
     category: str = "Normal"
+    other_categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from vadbench.api.types import Benchmark, TestSet, TrainSet
 from vadbench.report.store import umask_mode
 
 #: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint; 3: the
-#: training videos' classes).
-FORMAT = 3
+#: training videos' classes; 4: their class sets).
+FORMAT = 4
 
 Allocate = Callable[[str, tuple[int, ...], Any], np.ndarray]
 
@@ -89,7 +89,7 @@ class PrepCache:
 
         train = TrainSet(
             array("train_features"), np.asarray(array("train_labels")), tuple(meta["train_ids"]),
-            optional("train_lengths"), optional("train_classes"),
+            optional("train_lengths"), optional("train_classes"), optional("train_class_sets"),
         )
         test = TestSet(
             features=array("test_features"),
@@ -152,7 +152,9 @@ class PrepCache:
             else:
                 np.save(staging / f"{field}.npy", value)
         np.save(staging / "train_labels.npy", train.labels)
-        for field, optional in (("train_lengths", train.lengths), ("train_classes", train.classes)):
+        for field, optional in (
+            ("train_lengths", train.lengths), ("train_classes", train.classes), ("train_class_sets", train.class_sets)
+        ):
             if optional is not None:
                 np.save(staging / f"{field}.npy", optional)
         np.save(staging / "test_labels.npy", test.labels)

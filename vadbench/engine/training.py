@@ -62,7 +62,7 @@ class Sampler:
     """Draws the batches a method declared (`TrainingInput`), on the device, with a seeded generator.
 
     samples: (M, C, S, D) with joint crops, (M, S, D) with independent crops (M = videos x crops);
-    per sample: labels, true lengths and class indices. ``balanced``: `batch` normal samples then
+    per sample: labels, true lengths, class indices and class sets. ``balanced``: `batch` normal samples then
     `batch` abnormal ones, each class drawn without replacement within the step (the per-class
     batch is clamped to the smaller class: a weak UCSD split has 6 abnormal training clips);
     ``mixed``: `batch` samples drawn from all of them.
@@ -72,6 +72,7 @@ class Sampler:
     labels: torch.Tensor
     lengths: torch.Tensor
     classes: torch.Tensor
+    class_sets: torch.Tensor
     prompts: torch.Tensor
     normal: torch.Tensor
     abnormal: torch.Tensor
@@ -92,10 +93,11 @@ class Sampler:
         samples = features.reshape(-1, *features.shape[2:]) if independent else features
 
         def per_sample(values: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.repeat(np.asarray(values), crops), device=device)
+            return torch.as_tensor(np.repeat(np.asarray(values), crops, axis=0), device=device)
 
         labels = per_sample(train.labels)
         classes = per_sample(train.classes) if train.classes is not None else torch.full_like(labels, -1)
+        class_sets = per_sample(train.class_sets) if train.class_sets is not None else classes[:, None]
         prompts = prompts if prompts is not None else np.zeros((0, 0), np.float32)
         normal = torch.nonzero(labels == 0).reshape(-1)
         abnormal = torch.nonzero(labels == 1).reshape(-1)
@@ -105,7 +107,7 @@ class Sampler:
         generator.manual_seed(seed)
         mixed = declared.batch == "mixed"
         return cls(
-            samples, labels.float(), per_sample(train.segment_lengths).long(), classes.long(),
+            samples, labels.float(), per_sample(train.segment_lengths).long(), classes.long(), class_sets.long(),
             torch.as_tensor(np.asarray(prompts, np.float32), device=device), normal, abnormal,
             min(batch, len(labels)) if mixed else min(batch, len(normal), len(abnormal)), mixed, generator,
         )
@@ -129,6 +131,7 @@ class Sampler:
             self.lengths.new_empty(self.size),
             self.classes.new_empty(self.size),
             self.prompts,
+            self.class_sets.new_empty((self.size, self.class_sets.shape[1])),
         )
 
     def draw_into(self, batch: TrainBatch) -> None:
@@ -143,6 +146,7 @@ class Sampler:
         torch.index_select(self.samples, 0, index, out=batch.features)
         torch.index_select(self.lengths, 0, index, out=batch.lengths)
         torch.index_select(self.classes, 0, index, out=batch.classes)
+        torch.index_select(self.class_sets, 0, index, out=batch.class_sets)
 
     def _order(self, count: int) -> torch.Tensor:
         return torch.randperm(count, generator=self.generator, device=self.device)[: self.batch]
