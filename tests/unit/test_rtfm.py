@@ -76,6 +76,20 @@ def test_binary_cross_entropy_of_saturated_scores_has_finite_gradients() -> None
     assert probabilities.grad is not None and torch.isfinite(probabilities.grad).all()
 
 
+def test_scores_and_bce_follow_the_working_precision() -> None:
+    """float64 stays float64 (the float64 equality with the public code needs it); half precision is
+    computed in float32."""
+    model = method().build(1, D)
+    assert model.double()(torch.rand(2, 5, D, dtype=torch.float64))[1].dtype == torch.float64
+    model.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.rand(2, 5, D))[1].dtype == torch.float32
+    labels = torch.tensor([0.0, 1.0])
+    for given, computed in [(torch.float64, torch.float64), (torch.float32, torch.float32),
+                            (torch.bfloat16, torch.float32)]:
+        assert binary_cross_entropy(torch.tensor([0.25, 0.75], dtype=given), labels).dtype == computed
+
+
 @pytest.mark.parametrize("layout", ["two videos, one crop", "one video, two crops"])
 def test_feature_magnitude_loss_hand_value(layout: str) -> None:
     # pair 1: abnormal mean [3, 4] (norm 5), normal mean [0, 1] (norm 1): (|10 - 5| + 1)^2 = 36
