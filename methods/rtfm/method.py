@@ -24,9 +24,20 @@ smooth and sparse terms as above; the ``rank`` entry replaces ``cls`` and ``fm``
 top-k are computed. (Sultani et al.'s own code ranks every abnormal against every normal video and sums
 over the abnormal videos, see `vadbench.methods.sultani_mil`.)
 
-DIFFERENCES between the paper, the public code and vadbench (defaults follow the code, which produced
-the published numbers):
+DIFFERENCES between the paper, the public code (tianyu0207/RTFM at cf938f4) and vadbench (defaults follow
+the code, which produced the published numbers; tests/unit/test_rtfm.py checks vadbench against the
+code's forward, loss terms, gradients, Adam step and test scores):
 
+- Checkpoint selection: the public ``main.py`` evaluates the TEST set once before training and then after
+  every step s with s % 5 == 0 and s > 200 (steps count from 1: 205, 210, ..., 15000), always by
+  frame-level ROC AUC (its ``test`` computes AUC on ShanghaiTech and UCF-Crime alike); it saves the
+  weights whenever that AUC beats the best so far (strictly, so the first best is kept on ties), and the
+  final weights at the end. The published numbers are those of the best test-AUC checkpoint. vadbench
+  evaluates the final weights (protocol ``last``, the default); protocol ``oracle-test`` applies the
+  code's rule, and its rows are shown apart as test-selected.
+- Input width: the public model is fixed to 2048-d features (its PDC branches are 512 channels, its TSA
+  512 with 256 inside the non-local block) and 10 crops; vadbench takes D and the crops from the data,
+  with D/4 channels per branch and D/8 inside the non-local block (the public widths at D = 2048).
 - Fuse conv (Conv1d D -> D, k=3, no bias -> ReLU -> BN after the PDC/TSA concat): public code only.
 - Weight decay: 5e-3 (code); the paper says 5e-4 (``weight_decay=5e-4``).
 - Sparsity: L2 norm of the flattened abnormal-batch scores (code, ``sparsity="l2"``); the paper sums
@@ -34,7 +45,15 @@ the published numbers):
 - Smoothness: over the flattened abnormal batch, so it crosses video boundaries, and the last score is
   compared with itself (code); the paper writes it per video.
 - Learning rate: 1e-3 for every dataset here; the paper uses 1e-4 on XD-Violence (``lr=1e-4``).
-- Top-k with a dropout mask on the magnitudes (code); the paper takes the plain top-k.
+- Top-k with a dropout mask on the magnitudes (code); the paper takes the plain top-k. The code draws two
+  (B, T) masks, abnormal videos first, from the one dropout module it also applies to the features and
+  the hidden layers; vadbench draws one (2B, T) mask, normal rows first (`RTFM.selection_mask`). The
+  masks follow the same law; the public code sets no seed, so there is no stream to reproduce.
+- BCE: probabilities are floored at the smallest normal float32 before the log (torch's ``BCELoss`` in
+  the code clamps the log at -100); the two differ only for saturated scores.
+- Batches with one video per class: the public model takes any forward with one normal video for a test
+  forward and uses the normal video's magnitudes, scores and features in place of the abnormal video's,
+  so the code cannot train with ``--batch-size 1``; vadbench trains with any ``batch_size``.
 - Videos with T < k (vadbench): k is clamped to T instead of failing; this only arises when a method is
   trained on fewer segments than k.
 """
@@ -121,13 +140,16 @@ def gather_top_k(
 
 
 def binary_cross_entropy(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean BCE of probabilities in [0, 1], computed in float32.
+    """Mean BCE of probabilities in [0, 1], computed in float32 (half precision is promoted), or in float64
+    when they are float64.
 
     Written out because torch's ``binary_cross_entropy`` refuses to run under CUDA autocast. Saturated
-    probabilities (exactly 0 or 1) are floored at the smallest normal float32 before the log, so the
-    term is at most about 87 and its gradient stays finite (a log clamped after the fact gives 0 / 0).
+    probabilities (exactly 0 or 1) are floored at the smallest normal float32 before the log, in every
+    precision, so the term is at most about 87 and its gradient stays finite (a log clamped after the
+    fact gives 0 / 0).
     """
-    p, y = probabilities.float(), labels.float()
+    dtype = torch.promote_types(probabilities.dtype, torch.float32)
+    p, y = probabilities.to(dtype), labels.to(dtype)
     tiny = torch.finfo(torch.float32).tiny
     return -(y * p.clamp(min=tiny).log() + (1 - y) * (1 - p).clamp(min=tiny).log()).mean()
 
@@ -201,12 +223,16 @@ class RTFM(Method):
         total = total + terms["smooth"] + terms["sparse"]
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}
 
+    def selection_mask(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        """The (2B, S) dropout mask of the magnitudes before the top-k, one draw for the whole batch."""
+        return magnitude_dropout_mask(magnitudes, self.config.mask_dropout)
+
     def _fm_terms(self, features: torch.Tensor, scores: torch.Tensor, count: int) -> dict[str, torch.Tensor]:
         """Classification and feature-magnitude terms of the top-k snippets of every video."""
         cfg = self.config
         # Only indices come out of the magnitudes, so they need no graph.
         magnitudes = torch.linalg.vector_norm(features.detach(), dim=-1).mean(dim=1)
-        index = top_k_indices(magnitudes, cfg.k, magnitude_dropout_mask(magnitudes, cfg.mask_dropout))
+        index = top_k_indices(magnitudes, cfg.k, self.selection_mask(magnitudes))
         selected, selected_scores = gather_top_k(features, scores, index)
         labels = torch.arange(2 * count, device=scores.device) >= count
         return {

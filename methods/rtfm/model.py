@@ -145,7 +145,7 @@ class PointwiseBaseline(nn.Module):
 class RTFMNet(nn.Module):
     """MTN -> dropout (snippet features X) -> FC D -> h1 -> h2 -> 1 -> sigmoid (snippet scores).
 
-    The classifier holds the FC layers; the sigmoid is applied in float32 by `forward`.
+    The classifier holds the FC layers; `forward` applies the sigmoid in float32, or float64 in a float64 run.
     """
 
     def __init__(
@@ -184,8 +184,9 @@ class RTFMNet(nn.Module):
         """
         channel_mask = None if mask is None else mask[:, None, :].to(x.dtype)
         features = self.dropout(self.mtn(x.transpose(1, 2), channel_mask).transpose(1, 2))
-        # The sigmoid runs in float32: under bf16 autocast it would round scores above ~0.996 to 1.
-        return features, self.classifier(features).squeeze(-1).float().sigmoid()
+        logits = self.classifier(features).squeeze(-1)
+        # The sigmoid runs in at least float32: under bf16 autocast it would round scores above ~0.996 to 1.
+        return features, logits.to(torch.promote_types(logits.dtype, torch.float32)).sigmoid()
 
 
 def check_feature_dim(dim: int, *, use_pdc: bool, use_tsa: bool) -> None:

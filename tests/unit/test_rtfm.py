@@ -1,11 +1,29 @@
-"""Unit tests of the RTFM plugin: loss terms against hand values, top-k, masking, ablations, training."""
+"""Unit tests of the RTFM plugin: equality with the public code (fixture), loss terms against hand values,
+top-k, masking, ablations, training.
+
+The fixture data/rtfm_reference.json was written by tests/reference/rtfm_reference.py from the public code
+(tianyu0207/RTFM at cf938f4, its ``produced_by`` says how): its Model, test function and one train step (one
+Adam step), at the code's fixed widths (2048-d input, 10 crops, 32 segments), with every parameter, buffer,
+input and selection mask set by the rule of tests/reference/fixture_rule.py, run in float32 and in float64.
+Here vadbench's RTFM gets the same values, in both precisions, and is compared with the public float64
+values as tests/reference/fixture_gaps.py says (float64: 1e-12 relative; float32: within 10x the public
+code's own float32 noise in the group: forward outputs, loss terms, gradients...). Dropout is neutralised
+identically on both sides: the public model's dropout module is replaced by one that passes features
+unchanged and returns the fixture's selection masks (vadbench: ``dropout=0`` and `RTFM.selection_mask`
+replaced).
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from reference import fixture_gaps
+from reference.fixture_rule import selection_mask, snippet_features, state_value
 from torch import nn
 
 from vadbench.api.method import TrainBatch, valid_mask
@@ -26,6 +44,174 @@ from vadbench.plugins.registry import build_config
 #: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
 #: whose order depends on the thread count.
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+FIXTURE = json.loads((Path(__file__).parent / "data" / "rtfm_reference.json").read_text())
+SHAPE, STREAMS = FIXTURE["shape"], FIXTURE["rule"]["streams"]
+#: Public module name prefix -> vadbench's (the first that matches).
+NAME_PREFIXES = [
+    ("Aggregate.conv_1.", "mtn.pdc.branches.0."),
+    ("Aggregate.conv_2.", "mtn.pdc.branches.1."),
+    ("Aggregate.conv_3.", "mtn.pdc.branches.2."),
+    ("Aggregate.conv_4.", "mtn.tsa.reduce."),
+    ("Aggregate.conv_5.", "mtn.fuse."),
+    ("Aggregate.non_local.W.", "mtn.tsa.non_local.project."),
+    ("Aggregate.non_local.", "mtn.tsa.non_local."),
+    ("fc1.", "classifier.0."),
+    ("fc2.", "classifier.3."),
+    ("fc3.", "classifier.6."),
+]
+PRECISIONS = [torch.float32, torch.float64]
+
+
+def our_name(public: str) -> str:
+    return next(ours + public.removeprefix(theirs) for theirs, ours in NAME_PREFIXES if public.startswith(theirs))
+
+
+def fixture_masks() -> torch.Tensor:
+    """The (2B, S) selection masks of the fixture, normal rows first."""
+    return selection_mask(STREAMS["mask"], 2 * SHAPE["per_class"], SHAPE["segments"], FIXTURE["rule"]["mask_p"])
+
+
+def fixture_method(**options: object) -> RTFM:
+    """RTFM at the fixture's settings: dropout off, the fixture's selection masks."""
+    method = RTFM(RTFMConfig(dropout=0.0, **options))
+    method.selection_mask = lambda magnitudes: fixture_masks().to(magnitudes.dtype)  # type: ignore[method-assign]
+    return method
+
+
+@functools.cache
+def rule_state() -> dict[str, torch.Tensor]:
+    """The fixture rule's values of the public state, under vadbench's names (float32, public shapes)."""
+    rows = enumerate(FIXTURE["public_state"])
+    return {our_name(name): state_value(kind, k, shape) for k, (name, shape, kind) in rows}
+
+
+def fixture_model(method: RTFM, dtype: torch.dtype) -> nn.Module:
+    """The method's model with the fixture's values (built on the meta device: no initialisation)."""
+    with torch.device("meta"):
+        model = method.build(SHAPE["crops"], SHAPE["feature_dim"])
+    model.to_empty(device="cpu")
+    values = rule_state()
+    assert sorted(values) == sorted(model.state_dict()), "the name map does not cover the model"
+    model.load_state_dict(values)
+    return model.to(dtype)
+
+
+def fixture_batch(dtype: torch.dtype) -> TrainBatch:
+    n = SHAPE["per_class"]
+    labels = [0] * n + [1] * n
+    videos = snippet_features(STREAMS["train"], labels, SHAPE["crops"], SHAPE["segments"], SHAPE["feature_dim"])
+    return TrainBatch.balanced(videos[:n].to(dtype), videos[n:].to(dtype))
+
+
+def scored_video(n: int, dtype: torch.dtype) -> torch.Tensor:
+    """Test video n as vadbench scores it, (1, T, C, D)."""
+    video = snippet_features(STREAMS["test"] + n, [0], SHAPE["crops"], SHAPE["test_lengths"][n], SHAPE["feature_dim"])
+    return video.transpose(1, 2).to(dtype)
+
+
+def training_step(method: RTFM, dtype: torch.dtype) -> dict:
+    """vadbench's RTFM on the fixture's inputs: test scores (eval mode, the rule's BatchNorm statistics),
+    then one training step, as the public code ran them; every quantity keyed by the fixture's names."""
+    model = fixture_model(method, dtype).eval()
+    with torch.inference_mode():
+        test_scores = [method.score(model, scored_video(n, dtype), torch.tensor([length]))[0]
+                       for n, length in enumerate(SHAPE["test_lengths"])]
+    model.train()
+    captured = {}
+    handle = model.register_forward_hook(lambda _m, _i, out: captured.setdefault("out", out))
+    batch = fixture_batch(dtype)
+    terms = method.loss(model, batch)
+    handle.remove()
+    state = model.state_dict()
+    batchnorm = {public: state[our_name(public)].clone() for public in FIXTURE["batchnorm"]}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = method.optimizer(model.parameters())
+    optimizer.zero_grad()
+    terms["loss"].backward()
+    optimizer.step()
+    params = dict(model.named_parameters())
+    mapped = {public: our_name(public) for public in FIXTURE["grads"]}
+    return {
+        "forward": public_forward_outputs(*captured["out"], batch, method),
+        "terms": {name: term.detach() for name, term in terms.items()},
+        "batchnorm": batchnorm,
+        "grads": {public: params[ours].grad for public, ours in mapped.items()},
+        "updates": {public: params[ours].detach().double() - before[ours].double() for public, ours in mapped.items()},
+        "test_scores": test_scores,
+        "outputs": tuple(output.detach() for output in captured["out"]),
+    }
+
+
+def public_forward_outputs(features: torch.Tensor, crop_scores: torch.Tensor, batch: TrainBatch, method: RTFM) -> dict:
+    """vadbench's forward outputs in the public model's layout: crop-mean scores and magnitudes (2B, S),
+    the selected snippets (2B, k), their mean scores per class and their features (C B, k, D) per class,
+    rows crop-major."""
+    videos, crops, steps, dim = batch.features.shape
+    n = videos // 2
+    features, crop_scores = features.detach().reshape(videos, crops, steps, dim), crop_scores.detach()
+    scores = crop_scores.reshape(videos, crops, steps).mean(dim=1)
+    magnitudes = torch.linalg.vector_norm(features, dim=-1).mean(dim=1)
+    index = top_k_indices(magnitudes, method.config.k, method.selection_mask(magnitudes))
+    selected, selected_scores = gather_top_k(features, scores, index)
+    rows = selected.transpose(0, 1)  # (C, 2B, k, D)
+    return {
+        "scores": scores,
+        "magnitudes": magnitudes,
+        "score_normal": selected_scores[:n].mean(dim=1),
+        "score_abnormal": selected_scores[n:].mean(dim=1),
+        "selected_normal_features": rows[:, :n].reshape(crops * n, -1, dim),
+        "selected_abnormal_features": rows[:, n:].reshape(crops * n, -1, dim),
+        "index": index.sort(dim=1).values,
+    }
+
+
+@functools.cache
+def published_step(dtype: torch.dtype) -> dict:
+    return training_step(fixture_method(), dtype)
+
+
+@pytest.fixture(scope="module", params=PRECISIONS, ids=["float32", "float64"])
+def step(request: pytest.FixtureRequest) -> tuple[torch.dtype, dict]:
+    return request.param, published_step(request.param)
+
+
+def test_parameter_count_equals_the_public_models() -> None:
+    """The public Model's widths are fixed (2048-d input, hidden 512 and 128): the fixture's count."""
+    with torch.device("meta"):
+        model = RTFM(RTFMConfig()).build(SHAPE["crops"], SHAPE["feature_dim"])
+    assert sum(p.numel() for p in model.parameters()) == FIXTURE["parameter_count"]
+
+
+def test_selected_snippets_equal_the_public_codes(step) -> None:
+    assert step[1]["forward"]["index"].tolist() == FIXTURE["selected"]
+
+
+@pytest.mark.parametrize("group", ["forward", "terms", "batchnorm", "updates"])
+def test_training_step_equals_the_public_code(step, group: str) -> None:
+    dtype, ours = step
+    assert fixture_gaps.failures(ours[group], FIXTURE[group], dtype) == []
+
+
+def test_gradients_equal_the_public_code(step) -> None:
+    dtype, ours = step
+    assert fixture_gaps.failures(ours["grads"], FIXTURE["grads"], dtype) == []
+
+
+def test_test_scores_equal_the_public_code(step) -> None:
+    dtype, ours = step
+    scores = dict(enumerate(ours["test_scores"]))
+    assert fixture_gaps.failures(scores, dict(enumerate(FIXTURE["test_scores"])), dtype) == []
+
+
+@pytest.mark.parametrize("option", [{"alpha": 2e-4}, {"smooth": 1e-3}, {"sparse": 1e-2}, {"margin": 101.0}])
+def test_a_changed_loss_weight_fails_the_comparison(step, option: dict) -> None:
+    """The same check catches a loss weight that is not the code's (the loss recomputed from the step's
+    network outputs, without another forward)."""
+    dtype, ours = step
+    changed = fixture_method(**option).loss(lambda _: ours["outputs"], fixture_batch(dtype))
+    assert "loss" in "".join(fixture_gaps.failures(changed, FIXTURE["terms"], dtype))
+
 
 D = 16
 SMALL = {"hidden1": 16, "hidden2": 8}
@@ -74,6 +260,20 @@ def test_binary_cross_entropy_of_saturated_scores_has_finite_gradients() -> None
     value.backward()
     assert value.item() == pytest.approx(-math.log(torch.finfo(torch.float32).tiny), rel=1e-6)
     assert probabilities.grad is not None and torch.isfinite(probabilities.grad).all()
+
+
+def test_scores_and_bce_follow_the_working_precision() -> None:
+    """float64 stays float64 (the float64 equality with the public code needs it); half precision is
+    computed in float32."""
+    model = method().build(1, D)
+    assert model.double()(torch.rand(2, 5, D, dtype=torch.float64))[1].dtype == torch.float64
+    model.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.rand(2, 5, D))[1].dtype == torch.float32
+    labels = torch.tensor([0.0, 1.0])
+    for given, computed in [(torch.float64, torch.float64), (torch.float32, torch.float32),
+                            (torch.bfloat16, torch.float32)]:
+        assert binary_cross_entropy(torch.tensor([0.25, 0.75], dtype=given), labels).dtype == computed
 
 
 @pytest.mark.parametrize("layout", ["two videos, one crop", "one video, two crops"])
