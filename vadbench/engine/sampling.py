@@ -224,8 +224,8 @@ class Sampler:
 
 def rows(batch: TrainBatch, count: int, dim: int = 0) -> TrainBatch:
     """The first `count` samples of `batch` (along `dim`: 1 for stacked runs), sharing its buffers."""
-    features, labels, lengths, classes, prompts = batch
-    return TrainBatch(*(t.narrow(dim, 0, count) for t in (features, labels, lengths, classes)), prompts)
+    features, labels, lengths, classes = (t.narrow(dim, 0, count) for t in batch[:4])
+    return TrainBatch(features, labels, lengths, classes, batch.prompts)
 
 
 def per_step_draws(
