@@ -58,9 +58,10 @@ from vadbench.api.method import TrainingInput
 from vadbench.api.types import RunSpec, TrainSet
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import Runner, seed_everything
+from vadbench.engine.sampling import Sampler
 from vadbench.engine.scoring import TestScorer
 from vadbench.engine.stacking import stacked_step
-from vadbench.engine.training import Sampler, TrainingLog, TrainingStep, train
+from vadbench.engine.training import TrainingLog, TrainingStep, train
 from vadbench.methods.rtfm import ABLATIONS
 from vadbench.plugins.manager import get_plugins
 

@@ -22,7 +22,8 @@ from vadbench.api.method import TrainingInput
 from vadbench.api.types import TrainSet
 from vadbench.data.reduction import pool_segments
 from vadbench.engine.acceleration import Acceleration
-from vadbench.engine.training import Sampler, TrainingStep
+from vadbench.engine.sampling import Sampler
+from vadbench.engine.training import TrainingStep
 from vadbench.plugins.manager import load_plugins
 
 VIDEOS_PER_CLASS, CROPS, DIM, BATCH = 48, 10, 64, 8

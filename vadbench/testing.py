@@ -54,8 +54,9 @@ from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
 from vadbench.data.prompts import stand_in_prompts
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import seed_everything
+from vadbench.engine.sampling import Sampler
 from vadbench.engine.stacking import stack_refusal, stacked_step
-from vadbench.engine.training import Sampler, TrainingLog, TrainingStep, train
+from vadbench.engine.training import TrainingLog, TrainingStep, train
 from vadbench.executors.serial import SerialConfig, SerialExecutor
 from vadbench.plan.grid import flatten
 from vadbench.plugins.manager import get_plugins
@@ -89,8 +90,8 @@ def check_loss_terms_detached(method: Method, *, crops: int = 2, feature_dim: in
     must be one number per step.
     """
     model = _seeded_model(method, crops, feature_dim).train()
-    batch = _sampler(method, crops, feature_dim).empty_batch()
-    _sampler(method, crops, feature_dim).draw_into(batch)
+    sampler = _sampler(method, crops, feature_dim)
+    batch = sampler.draw_into(sampler.empty_batch()).batch
     terms = method.loss(model, batch)
     for name, value in terms.items():
         if name == "loss":

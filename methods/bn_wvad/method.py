@@ -38,10 +38,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   are therefore vadbench's, not reproductions. On small training sets (UCSD Ped2's weak splits) the engine
   clamps the batch to the smaller class, and the batch-level selection count floor(B * S * ratio_batch)
   follows the batch actually drawn, as the code's formula does.
-- Crops: the public loader reads one crop-file per sample, so a balanced batch is 64 normal + 64 abnormal
-  crop-files drawn from the per-crop lists; vadbench draws `batch_size` crop samples per class through its
-  own sampler (`TrainingInput(crops="independent")`), with its own shuffling and epoch boundaries (the
-  public code re-creates each loader every len(loader) steps).
+- Crops and batches: the public loaders read one crop-file per sample, so a balanced batch is 64 normal +
+  64 abnormal crop-files; vadbench walks the crop samples as those loaders do (`BNWVAD.training_input`),
+  but each loader shuffles with a generator of its own seeded from the run's seed, where the code's
+  loaders share torch's global generator (seeded by the code) with initialisation and dropout.
 - Checkpoint selection: the public code evaluates on the test set every 5 steps and keeps the checkpoint of
   the best test AP (its reported step 900); vadbench evaluates the weights after the 1000 steps by default
   (protocol ``last``); the test-set selection is available as a protocol.
@@ -66,7 +66,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.data.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
@@ -176,10 +176,18 @@ class BNWVAD(Method):
     stackable = False
     #: (d_1 + d_2) * sigmoid: unbounded above, not a probability.
     probability_scores = False
+    #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
+    revision = 2
 
     @property
     def training_input(self) -> TrainingInput:
-        return TrainingInput(Reduction("mean", self.config.segments), crops="independent", batch="balanced")
+        """`segments` mean-pooled segments (200), every crop its own sample, balanced batches (normal first)
+        from the public code's loaders: a normal and an abnormal one of `batch_size` crop samples,
+        shuffled, the last incomplete batch dropped, 4 workers, each restarted after its own length."""
+        return TrainingInput(
+            Reduction("mean", self.config.segments), crops="independent", batch="balanced",
+            sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own", workers=4),
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

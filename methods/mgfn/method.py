@@ -54,9 +54,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   comments suggest the same lr and batch for XD), the data's crops (5 on XD) jointly in one sample and the
   data's width (1024 on XD): an unpublished configuration, not the paper's XD number (whose features are
   uncertain).
-- Training data: the public loaders are not shuffled (each "epoch" zips 50 normal and 50 abnormal batches in
-  file order, the last 10 abnormal UCF videos are never used); vadbench's engine draws balanced batches of
-  16 + 16 videos by its own seeded sampler. The public code sets no seed.
+- Training data: as the public loaders (`MGFN.training_input`): not shuffled, each "epoch" zips 50 normal
+  and 50 abnormal batches of 16 videos in list order (vadbench: the training set's order, a real dataset's
+  list file), so the same batches come every epoch and the last 10 abnormal UCF videos are never used.
+  Nothing random remains in them; the public code sets no seed.
 - Steps: 1000 "epochs" x 50 iterations = 50,000 (``steps``), constant lr 1e-3, Adam weight decay 5e-4.
 - Checkpoint selection: the public code tests after every epoch and keeps the best test AUC (UCF) or AP
   (XD); vadbench does not select on the test set by default.
@@ -80,7 +81,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.data.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.mgfn.model import BLOCK_TYPES, MGFNNet
@@ -178,10 +179,18 @@ class MGFN(Method):
     stackable: ClassVar[bool] = False
     #: k counts the pooled training segments whose magnitudes are averaged.
     segment_options = {"k": "top-k"}
+    #: 2: batches from the public code's unshuffled zipped loaders instead of fresh draws every step.
+    revision = 2
 
     @property
     def training_input(self) -> TrainingInput:
-        return TrainingInput(Reduction("mean", self.config.segments), crops="joint", batch="balanced")
+        """`segments` mean-pooled segments, crops joint, balanced batches from the public code's loaders: a
+        normal and an abnormal one of `batch_size` videos, not shuffled, the last incomplete batch dropped,
+        both restarted when the shorter ends (``for epoch: for n, a in zip(nloader, aloader)``)."""
+        return TrainingInput(
+            Reduction("mean", self.config.segments), crops="joint", batch="balanced",
+            sampling=Sampling("epochs", shuffle=False, drop_last=True, restart="zip"),
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

@@ -4,8 +4,10 @@ Pu, Wu, Yang, Wang: "Learning Prompt-Enhanced Context Features for Weakly-Superv
 Detection", IEEE TIP 2024 (arXiv 2306.14451). Public code: github.com/yujiangpu20/PEL4VAD at eeb31f4.
 
 Training input: every crop of a video is a sample of its own; a video of T snippets becomes 200 uniformly
-sub-sampled snippets (T > 200) or its T snippets followed by zero rows; batches of 128 samples drawn from
-all of them (not class-balanced). The batch is cropped to its longest true length (``batch.lengths``).
+sub-sampled snippets (T > 200) or its T snippets followed by zero rows; one shuffled loader walks all of
+them (not class-balanced) in batches of 128, the last batch of each epoch smaller (`PEL4VAD.training_input`).
+The batch is cropped to its longest true length (``batch.lengths``). The learning rate follows
+``CosineAnnealingLR(T_max=60)``, stepped once per epoch (`PEL4VAD.scheduler_interval`).
 
 Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T), labels y, classes c:
 
@@ -37,13 +39,16 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   prompt width P; a mismatch is a ValueError).
 - True lengths: the code recovers them as the number of non-zero rows; vadbench reads ``batch.lengths``
   (identical unless a real snippet is all zeros).
-- Batches: the code shuffles the crop-file list once per epoch and walks it in batches of 128 (the last
-  one smaller, e.g. 100 on UCF); vadbench draws 128 samples at random at every step.
-- Schedule: ``CosineAnnealingLR(T_max=60)`` stepped once per epoch over 50 epochs. vadbench steps its
-  scheduler after every step, so the epoch of step i is floor(i * epochs / steps) and the learning rate
-  is lr (1 + cos(pi * epoch / t_max)) / 2, constant within an epoch. ``steps`` = 50 epochs of the
-  published list: UCF ceil(16100 / 128) = 126 steps per epoch (6300), XD ceil(19770 / 128) = 155 (7750),
-  SH ceil(2380 / 128) = 19 (950); on other data an "epoch" is steps / 50 steps.
+- Batches: as the code's loader, which shuffles the crop-file list every epoch and walks it in batches of
+  128, the last one smaller (100 on UCF), but with a generator of its own seeded from the run's seed, where
+  the code's loader shares torch's global generator (seeded by the code) with initialisation and dropout.
+  The loader walks the training set's order (video by video, crop by crop): the code's UCF-Crime and
+  XD-Violence lists order the videos as the RTFM and Wu lists vadbench reads do; its ShanghaiTech list
+  sorts them by name, where vadbench's (RTFM's list, or the official split) puts the anomalous ones first.
+- Schedule: the training length is ``steps``, each epoch ceil(N / 128) steps for N training samples;
+  ``steps`` = 50 epochs of the published list: UCF ceil(16100 / 128) = 126 steps per epoch (6300), XD
+  ceil(19770 / 128) = 155 (7750), SH ceil(2380 / 128) = 19 (950). On other data the epochs are as many as
+  the steps make (beyond T_max = 60 the cosine rises again, as torch's does).
 - Model selection: the code tests after every epoch without smoothing and keeps the best test AUC (UCF,
   SH) or AP (XD); its reported numbers are that checkpoint with smoothing. vadbench does not select on
   the test set by default (its protocol decides) and smooths whenever ``smoothing`` is not "none".
@@ -69,7 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput
 from vadbench.data.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.pel4vad.model import PEL4VADNet
@@ -83,8 +88,8 @@ TARGET_SCALE = 10.0
 class PEL4VADConfig:
     """Hyper-parameters of PEL4VAD (defaults: the public code's UCF-Crime configuration).
 
-    batch_size: samples per (mixed) batch; steps: training iterations (50 epochs, see DIFFERENCES);
-    epochs: epochs the steps are divided into; t_max: the cosine schedule's period in epochs; lr: Adam's;
+    batch_size: samples per (mixed) batch; steps: training iterations (50 epochs of the published UCF list,
+    see DIFFERENCES); t_max: the cosine schedule's T_max in epochs; lr: Adam's;
     segments: snippets a training video is sub-sampled/padded to; hidden: TCA width; out_dim: width of
     the second 1x1 conv; prompt_dim: width of linear1's output, the video feature matched with the prompt
     vectors; window: TCA's local window; gamma, beta: initial w and b of the distance prior; norm: power
@@ -95,7 +100,6 @@ class PEL4VADConfig:
 
     batch_size: int = 128
     steps: int = 6300
-    epochs: int = 50
     t_max: int = 60
     lr: float = 5e-4
     segments: int = 200
@@ -116,18 +120,12 @@ class PEL4VADConfig:
     def __post_init__(self) -> None:
         check_options(
             self,
-            positive=("batch_size", "steps", "epochs", "t_max", "lr", "segments", "hidden", "out_dim",
+            positive=("batch_size", "steps", "t_max", "lr", "segments", "hidden", "out_dim",
                       "prompt_dim", "window", "t_step", "temperature", "kappa"),
             non_negative=("lamda",),
             probability=("dropout",),
             choices={"smoothing": ("slide", "fixed", "none")},
         )
-
-
-def epoch_cosine_factor(step: int, steps: int, epochs: int, t_max: int) -> float:
-    """The learning-rate factor at `step`: (1 + cos(pi e / t_max)) / 2 for epoch e = floor(step epochs / steps)."""
-    epoch = step * epochs // steps
-    return (1 + math.cos(math.pi * epoch / t_max)) / 2
 
 
 def at_least_float32(values: torch.Tensor) -> torch.Tensor:
@@ -224,15 +222,25 @@ class PEL4VAD(Method):
 
     Config = PEL4VADConfig
     config: PEL4VADConfig
-    #: 2: a ShanghaiTech video of two actions gets the mean of their prompt rows, as the public loader gives it.
-    revision = 2
     padded_scoring = "alone"
     stackable = False
     side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})
+    #: The code calls ``scheduler.step()`` after each epoch.
+    scheduler_interval = "epoch"
+    #: 2: batches and epochs of the public code's loader instead of fresh draws every step and epochs of
+    #: steps / 50 steps; a ShanghaiTech video of two actions gets the mean of their prompt rows, as the
+    #: public loader gives it.
+    revision = 2
 
     @property
     def training_input(self) -> TrainingInput:
-        return TrainingInput(Reduction("subsample", self.config.segments), crops="independent", batch="mixed")
+        """`segments` sub-sampled snippets, every crop its own sample, mixed batches from the public code's
+        loader: one over all samples, `batch_size` a batch, shuffled, the last batch smaller, 8 workers,
+        ``for epoch: for batch in loader``."""
+        return TrainingInput(
+            Reduction("subsample", self.config.segments), crops="independent", batch="mixed",
+            sampling=Sampling("epochs", shuffle=True, drop_last=False, restart="zip", workers=8),
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)
@@ -268,10 +276,8 @@ class PEL4VAD(Method):
         return torch.optim.Adam(parameters, lr=self.config.lr)
 
     def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-        cfg = self.config
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: epoch_cosine_factor(step, steps, cfg.epochs, cfg.t_max)
-        )
+        """The code's ``CosineAnnealingLR(T_max=60, eta_min=0)``, which the engine steps after each epoch."""
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.config.t_max, eta_min=0)
 
     def prompt_width(self) -> int:
         """linear1's output width, which the prompt vectors are matched with (CLIP ViT-B/16: 512)."""

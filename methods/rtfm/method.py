@@ -56,6 +56,9 @@ code's forward, loss terms, gradients, Adam step and test scores):
   so the code cannot train with ``--batch-size 1``; vadbench trains with any ``batch_size``.
 - Videos with T < k (vadbench): k is clamped to T instead of failing; this only arises when a method is
   trained on fewer segments than k.
+- Batches: the code's two shuffled loaders (`RTFM.training_input`), but each shuffles with a generator
+  of its own seeded from the run's seed, where the code's loaders share torch's global generator with
+  initialisation and dropout.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, valid_mask
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.rtfm.model import RTFMNet
 from vadbench.methods.sultani_mil.method import ranking_hinge
@@ -186,10 +189,19 @@ class RTFM(Method):
 
     Config = RTFMConfig
     config: RTFMConfig
+    #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
+    revision = 2
     #: Table 5's switches, shown as check marks in ablation tables.
     table_marks = {"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"}
     #: k counts the pooled training segments whose magnitudes are averaged.
     segment_options = {"k": "top-k"}
+
+    @property
+    def training_input(self) -> TrainingInput:
+        """32 mean-pooled segments, crops joint, and the public code's loaders: a normal and an abnormal one
+        of `batch_size` videos, shuffled, the last incomplete batch dropped, no workers, each restarted
+        after its own length (``if (step - 1) % len(loader) == 0``)."""
+        return TrainingInput(sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"))
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

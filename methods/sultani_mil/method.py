@@ -35,6 +35,8 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 - Crops (vadbench): Sultani et al. use one C3D feature per segment. For multi-crop features (such as the
   10-crop I3D features RTFM retrains this baseline on) every crop is scored and the scores are averaged
   over crops before the max and the ranking hinge, as RTFM averages its crop scores.
+- Batches: as the code, every step draws its B normal and B abnormal videos afresh (without replacement
+  within the batch), with a seeded torch generator of vadbench's where the code uses numpy's global one.
 - L2 normalisation: with ``l2_normalize`` each pooled training segment and each full-length test snippet
   is scaled to unit norm by the network itself (a no-op on segments the C3D script already normalised).
 """
@@ -48,7 +50,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.data.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.sultani_mil.model import MILNet
@@ -133,8 +135,10 @@ class SultaniMIL(Method):
 
     @property
     def training_input(self) -> TrainingInput:
-        """32 segments per video, pooled as RTFM does or as Sultani et al.'s C3D script does (``input``)."""
-        return TrainingInput(Reduction("mean" if self.config.input == "rtfm" else "c3d"))
+        """32 segments per video, pooled as RTFM does or as Sultani et al.'s C3D script does (``input``), in
+        balanced batches drawn afresh every step, as the public code draws random abnormal and normal videos
+        for every batch."""
+        return TrainingInput(Reduction("mean" if self.config.input == "rtfm" else "c3d"), sampling=Sampling("per_step"))
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

@@ -31,10 +31,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   the best checkpoint (UCF by AUC, XD by AP); its reported numbers (UCF AUC 86.97 at step 1430, XD AP
   81.66 at step 840 of 3000) are such test-selected checkpoints. vadbench trains `steps` (3000) and
   selects as its protocol says (by default the last model, no test-set selection).
-- Batches: the public code draws from two shuffled DataLoaders of crop files (drop_last, re-created
-  every epoch), so each epoch visits every crop once; vadbench's sampler draws the B normal and B
-  abnormal samples of each step without replacement within the step, independently across steps.
-  Either way a batch may hold several crops of one video.
+- Batches: the code's two shuffled loaders of crop files (`URDMU.training_input`; a batch may hold
+  several crops of one video), but each shuffles with a generator of its own seeded from the run's
+  seed, where the code's loaders share torch's global generator (seeded by the code) with
+  initialisation, dropout and the VAE noise.
 - Input width: the public code hard-codes 1024-d features (the first Conv1d's in-channels); vadbench
   builds that conv for the data's D (nothing else depends on it; 2048-d RTFM features add 1,572,864
   parameters). Pooling boundaries: int (UCF) or uint16 (XD) casts in the code, identical values;
@@ -74,7 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.data.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
@@ -174,11 +174,18 @@ class URDMU(Method):
     config: URDMUConfig
     #: The fixed local attention depends on T and the global attention attends to every snippet.
     padded_scoring = "alone"
+    #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
+    revision = 2
 
     @property
     def training_input(self) -> TrainingInput:
-        """`segments` mean-pooled segments (200), every crop its own sample, balanced batches (normal first)."""
-        return TrainingInput(Reduction("mean", self.config.segments), crops="independent", batch="balanced")
+        """`segments` mean-pooled segments (200), every crop its own sample, balanced batches (normal first)
+        from the public code's loaders: a normal and an abnormal one of `batch_size` crop samples,
+        shuffled, the last incomplete batch dropped, no workers, each restarted after its own length."""
+        return TrainingInput(
+            Reduction("mean", self.config.segments), crops="independent", batch="balanced",
+            sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"),
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

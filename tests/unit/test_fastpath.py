@@ -20,8 +20,9 @@ from vadbench.api.method import TrainBatch, TrainingInput
 from vadbench.api.types import RunSpec
 from vadbench.engine.acceleration import Acceleration, compile_function
 from vadbench.engine.runner import Runner
+from vadbench.engine.sampling import Sampler
 from vadbench.engine.scoring import TestScorer, list_order, score_videos
-from vadbench.engine.training import Sampler, train_method
+from vadbench.engine.training import train_method
 from vadbench.plugins.manager import load_plugins
 
 

@@ -6,9 +6,11 @@ loop, mixed precision, model selection, evaluation, timing), so every method get
 and fast path. Methods published after RTFM need more, and declare it instead of re-implementing
 the engine (each declaration is optional, typed, and recorded in every result's config):
 
-- `Method.training_input`: how a training video becomes a sample (`TrainingInput`: the reduction of
-  its T snippets, crops joint or independent, balanced or mixed batches);
-- `Method.scheduler`: a learning-rate schedule stepped by the engine after every step;
+- `Method.training_input`: how a training video becomes a sample and how samples are drawn
+  (`TrainingInput`: the reduction of its T snippets, crops joint or independent, balanced or mixed
+  batches, and the `Sampling` of the public code: fresh draws every step, or epoch-based loaders);
+- `Method.scheduler`: a learning-rate schedule stepped by the engine after every step, or after every
+  epoch (`Method.scheduler_interval`);
 - `Method.grad_clip`: the maximum global gradient norm;
 - `Method.train_step`: a step of its own, where "loss, backward, one optimiser step" is not enough;
 - `Method.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
@@ -20,7 +22,7 @@ the engine (each declaration is optional, typed, and recorded in every result's 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -32,31 +34,114 @@ from vadbench.data.reduction import Reduction
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How the public code walks its training samples; the engine draws the batches the same way.
+
+    kind ``per_step`` (the default; Sultani et al.'s code): every step draws its batch afresh, without
+    replacement within the step and independently of the other steps. kind ``epochs`` (a torch
+    DataLoader loop): balanced batches come from two loaders, one over the normal and one over the
+    abnormal samples, each giving `Config.batch_size` samples a batch; mixed batches from one loader over
+    all samples. A loader walks its samples in the training set's order (video by video, and crop by
+    crop within a video when crops are independent, as the public per-crop list files are), in passes:
+
+    - shuffle: each pass in a new random order, as ``DataLoader(shuffle=True)`` (`order`); else in order;
+    - drop_last: a pass ends with its last full batch; without it, a mixed pass ends with a smaller batch
+      of the samples left (a balanced batch needs equal halves: balanced loaders must drop the last);
+    - restart: ``own``, each loader starts a new pass when it has given all its batches, as
+      ``if (step - 1) % len(loader) == 0: iterator = iter(loader)`` does for each loader (RTFM); ``zip``,
+      both start a new pass when the shorter one ends, as ``for epoch: for n, a in zip(nloader, aloader)``
+      does (the longer loader's last batches are then never drawn in an unshuffled order). With one
+      (mixed) loader, ``zip`` is ``for epoch: for batch in loader`` and ``own`` the step-count restart:
+      the same batches, but a ``for`` loop reads each pass to its end (see workers);
+    - workers: the public loader's ``num_workers``. They do not change the order of a pass, but they read
+      it ahead of the batches (2 batches per worker), so a pass that the code leaves before its end may
+      still have been read to its end, which makes torch's sampler draw once more from the generator.
+
+    The per-class batch is clamped to the smaller class, so a loader gives at least one batch a pass. A
+    pass of the one mixed loader, or of the zipped pair, is an epoch (`Method.scheduler_interval`). Each
+    loader shuffles with a generator of its own, seeded from the run's seed
+    (`vadbench.engine.sampling.loader_generator`), where the public ``DataLoader`` shuffles with torch's
+    global generator (shared with initialisation and dropout); with that generator, a loader's batches
+    are those of ``DataLoader(range(n), batch_size, shuffle=..., drop_last=..., num_workers=...,
+    generator=...)`` iterated with the declared restart, index for index.
+
+    A method whose code walks its samples in an order of its own subclasses `Sampling` and overrides
+    `order`. A code that draws a random perturbation of each video every epoch applies it in its loss,
+    to the batch: with epoch-based loaders each sample is visited once per epoch, so a fresh draw every
+    visit is a fresh draw every epoch (it perturbs the reduced samples the engine holds).
+    """
+
+    kind: Literal["per_step", "epochs"] = "per_step"
+    shuffle: bool = True
+    drop_last: bool = True
+    restart: Literal["own", "zip"] = "own"
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("per_step", "epochs"):
+            raise ValueError(f"Sampling.kind must be 'per_step' or 'epochs', got {self.kind!r}")
+        if self.restart not in ("own", "zip"):
+            raise ValueError(f"Sampling.restart must be 'own' or 'zip', got {self.restart!r}")
+        if self.workers < 0:
+            raise ValueError(f"Sampling.workers must be at least 0, got {self.workers}")
+
+    def order(self, count: int, generator: torch.Generator) -> Iterator[int]:
+        """The `count` sample positions one pass of a loader visits, in order, as a torch sampler's
+        ``__iter__`` yields them (read lazily, batch by batch): torch's ``RandomSampler`` with `generator`
+        when shuffled, else the training order. The engine has drawn the ``DataLoader`` iterator's base
+        seed from `generator` before, as creating the iterator does."""
+        if not self.shuffle:
+            yield from range(count)
+            return
+        yield from torch.randperm(count, generator=generator).tolist()
+        # RandomSampler then draws the permutation of its last num_samples % count = 0 positions: once
+        # the pass has been read to its end, not when the code leaves it before.
+        torch.randperm(count, generator=generator)
+
+    def record(self) -> dict[str, Any]:
+        """The declaration as flat config entries (``input.sampling`` ...)."""
+        if self.kind == "per_step":
+            return {"input.sampling": self.kind}
+        own_order = type(self).order is not Sampling.order
+        return {
+            "input.sampling": self.kind, "input.shuffle": self.shuffle, "input.drop_last": self.drop_last,
+            "input.restart": self.restart, "input.workers": self.workers,
+            "input.order": type(self).__qualname__ if own_order else "torch",
+        }
+
+
+@dataclass(frozen=True)
 class TrainingInput:
-    """How the engine turns the training videos into the samples of a batch.
+    """How the engine turns the training videos into the samples of a batch, and draws the batches.
 
     reduction: how a video of T snippets becomes S segments (`vadbench.data.reduction.Reduction`; RTFM's
     mean over 32 segments by default). crops: ``joint`` keeps a video's C crops together in one sample
     (B, C, S, D), as RTFM and MGFN train; ``independent`` makes every crop a sample of its own (B, S, D),
     as UR-DMU, PEL4VAD and BN-WVAD train. batch: ``balanced`` draws `Config.batch_size` normal and as
     many abnormal samples, normal first; ``mixed`` draws `Config.batch_size` samples from all of them.
+    sampling: how the public code draws them (`Sampling`; by default afresh every step).
 
-    Example (UR-DMU): ``TrainingInput(Reduction("mean", 200), crops="independent")``.
+    Example (UR-DMU): ``TrainingInput(Reduction("mean", 200), crops="independent", sampling=Sampling("epochs"))``.
     """
 
     reduction: Reduction = field(default_factory=Reduction)
     crops: Literal["joint", "independent"] = "joint"
     batch: Literal["balanced", "mixed"] = "balanced"
+    sampling: Sampling = field(default_factory=Sampling)
 
     def __post_init__(self) -> None:
         if self.crops not in ("joint", "independent"):
             raise ValueError(f"TrainingInput.crops must be 'joint' or 'independent', got {self.crops!r}")
         if self.batch not in ("balanced", "mixed"):
             raise ValueError(f"TrainingInput.batch must be 'balanced' or 'mixed', got {self.batch!r}")
+        if self.batch == "balanced" and self.sampling.kind == "epochs" and not self.sampling.drop_last:
+            raise ValueError("balanced batches from epoch-based loaders need Sampling(drop_last=True): "
+                             "a smaller last batch would make the normal and abnormal halves unequal")
 
     def record(self) -> dict[str, Any]:
         """The declaration as flat config entries (``input.segments`` ...)."""
-        return {**self.reduction.record(), "input.crops": self.crops, "input.batch": self.batch}
+        return {**self.reduction.record(), "input.crops": self.crops, "input.batch": self.batch,
+                **self.sampling.record()}
 
 
 class TrainBatch(NamedTuple):
@@ -136,6 +221,11 @@ class Method(abc.ABC):
     #: dataset without classes) and ``prompts`` (one vector per class; `vadbench.data.prompts` gives a
     #: marked stand-in when the dataset has none). Recorded in each result.
     side_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: When the engine steps the `scheduler`: after every training ``step``, or after the last step of
+    #: every ``epoch`` (a pass of the declared `Sampling`: its one mixed loader, or its zipped loaders; a
+    #: method declaring it must declare such epochs), as a code that calls ``scheduler.step()`` once per
+    #: epoch does. Recorded in each result.
+    scheduler_interval: ClassVar[Literal["step", "epoch"]] = "step"
     #: Whether `score` returns probabilities in [0, 1]. A method whose scores are unbounded (BN-WVAD's
     #: distance x sigmoid) declares False: the conformance checks then ask only for finite scores, and its
     #: results record the false-alarm rate at 0.5 as absent (None), since the threshold means nothing there.
@@ -182,8 +272,8 @@ class Method(abc.ABC):
         """The optimiser of the published method."""
 
     def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
-        """A learning-rate schedule stepped after every training step (epoch schedules expressed in
-        steps), or None (the default: constant learning rate)."""
+        """A learning-rate schedule, or None (the default: constant learning rate). The engine steps it
+        after every training step of the `steps`, or after every epoch (`scheduler_interval`)."""
         return None
 
     def grad_clip(self) -> float | None:
@@ -222,6 +312,7 @@ class Method(abc.ABC):
             "padded_scoring": self.padded_scoring,
             "probability_scores": self.probability_scores,
             "grad_clip": self.grad_clip(),
+            "scheduler_interval": self.scheduler_interval,
             "train_step": "own" if own.train_step is not Method.train_step else "default",
             "postprocess": f"{own.__qualname__}.postprocess" if own.postprocess is not Method.postprocess else "none",
             "side_inputs": ",".join(sorted(self.side_inputs)) or "none",

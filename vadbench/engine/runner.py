@@ -28,11 +28,12 @@ from vadbench.api.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSe
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.magnitudes import magnitude_videos
+from vadbench.engine.sampling import Sampler
 from vadbench.engine.scoring import TestScorer
 from vadbench.engine.selection import create_selector
 from vadbench.engine.side_inputs import with_side_inputs
 from vadbench.engine.stacking import check_stackable, stacked_step
-from vadbench.engine.training import Sampler, TrainingLog, train, train_method
+from vadbench.engine.training import TrainingLog, train, train_method
 from vadbench.plan.protocols import parse_protocol
 from vadbench.plugins.manager import Plugins, get_plugins
 from vadbench.report.metrics import evaluate

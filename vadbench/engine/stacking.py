@@ -9,7 +9,8 @@ How the stacked runs relate to the same runs done one by one:
 
 - the same initial weights: each model is built right after seeding with its run's seed, as the
   runner does;
-- the same batches: each run keeps its own `Sampler`, seeded with its seed;
+- the same batches: each run keeps its own `Sampler`, seeded with its seed (runs of one group have the
+  same training set, so their loaders end their passes, and give a smaller last batch, at the same steps);
 - the same optimiser arithmetic: the optimiser updates the stacked tensors, and Adam, Adagrad and SGD
   act elementwise, so each slice is updated as it would be alone (an optimiser that couples elements,
   such as one that clips the global gradient norm, would couple the runs: do not stack it);
@@ -43,7 +44,8 @@ from vadbench.api.method import Method, TrainBatch
 from vadbench.api.types import RunSpec
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.cudagraph import StepOutputs
-from vadbench.engine.training import Sampler, TrainingStep
+from vadbench.engine.sampling import Drawn, Sampler, rows
+from vadbench.engine.training import TrainingStep, per_epoch
 
 
 class _MethodLoss(nn.Module):
@@ -78,12 +80,16 @@ def stacked_step(
     scheduler = method.scheduler(optimizer, steps)
     batch = TrainBatch(*(torch.stack(field) for field in zip(*(s.empty_batch() for s in samplers), strict=True)))
 
-    def draw(batch: TrainBatch) -> None:
-        for run, sampler in enumerate(samplers):
-            sampler.draw_into(TrainBatch(*(field[run] for field in batch)))
+    def draw(batch: TrainBatch) -> Drawn:
+        drawn = [sampler.draw_into(TrainBatch(*(f[run] for f in batch))) for run, sampler in enumerate(samplers)]
+        size = len(drawn[0].batch.features)
+        if any(len(d.batch.features) != size or d.ends_epoch != drawn[0].ends_epoch for d in drawn):
+            raise ValueError("stacked runs drew batches of different sizes or epochs")
+        return Drawn(batch if size == len(batch.features[0]) else rows(batch, size, dim=1), drawn[0].ends_epoch)
 
     step = TrainingStep(
-        lambda batch: all_runs(params, buffers, batch), optimizer, batch, draw, acceleration, scheduler=scheduler
+        lambda batch: all_runs(params, buffers, batch), optimizer, batch, draw, acceleration, scheduler=scheduler,
+        per_epoch=per_epoch(method, samplers), fixed_size=all(s.fixed_size for s in samplers),
     )
     return step, lambda: _unstack(params | buffers, models)
 

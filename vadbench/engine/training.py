@@ -1,31 +1,30 @@
 """The one training loop, for one model or several stacked ones: batches drawn on the device, no DataLoader.
 
-The reduced training set is moved to the device once; each step a `Sampler` draws the batch the
-method declared (`vadbench.api.method.TrainingInput`: balanced or mixed, crops joint or independent)
-with a seeded device generator into preallocated buffers, so the step itself never waits on the
-host. Loss terms are read back only every `log_every` steps, which is also where a non-finite loss
-is caught. `Acceleration` adds bf16 autocast, torch.compile and (on CUDA) replay of the whole step as
-one CUDA graph; the default (fp32, eager) runs the plain step. A method's declared gradient clip,
-learning-rate schedule and step of its own are applied here, so no method re-implements the loop.
+Each step a `vadbench.engine.sampling.Sampler` draws the batch the method declared
+(`vadbench.api.method.TrainingInput`: balanced or mixed, crops joint or independent, drawn afresh or
+by epoch-based loaders as the public code draws them) into preallocated buffers on the device, before
+the step's body runs. Loss terms are read back only every `log_every` steps, which is also where a
+non-finite loss is caught. `Acceleration` adds bf16 autocast, torch.compile and (on CUDA) replay of the
+whole step as one CUDA graph; the default (fp32, eager) runs the plain step. A method's declared
+gradient clip, learning-rate schedule (stepped every step or every epoch) and step of its own are
+applied here, so no method re-implements the loop.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from vadbench.api.method import Method, TrainBatch, TrainingInput
-from vadbench.api.types import TrainSet
+from vadbench.api.method import Method, TrainBatch
 from vadbench.engine.acceleration import Acceleration, FallBack, compile_function, device_flags
 from vadbench.engine.cudagraph import CapturedStep, StepOutputs
+from vadbench.engine.sampling import Drawn, Sampler
 
 
 @dataclass
@@ -57,130 +56,39 @@ class TrainingLog:
         return {"steps": list(self.steps), "terms": {name: [t[name] for t in self.terms] for name in names}}
 
 
-@dataclass(frozen=True)
-class Sampler:
-    """Draws the batches a method declared (`TrainingInput`), on the device, with a seeded generator.
-
-    samples: (M, C, S, D) with joint crops, (M, S, D) with independent crops (M = videos x crops);
-    per sample: labels, true lengths, class indices and class sets. ``balanced``: `batch` normal samples then
-    `batch` abnormal ones, each class drawn without replacement within the step (the per-class
-    batch is clamped to the smaller class: a weak UCSD split has 6 abnormal training clips);
-    ``mixed``: `batch` samples drawn from all of them.
-    """
-
-    samples: torch.Tensor
-    labels: torch.Tensor
-    lengths: torch.Tensor
-    classes: torch.Tensor
-    class_sets: torch.Tensor
-    prompts: torch.Tensor
-    normal: torch.Tensor
-    abnormal: torch.Tensor
-    batch: int
-    mixed: bool
-    generator: torch.Generator
-
-    @classmethod
-    def create(
-        cls, train: TrainSet, features: torch.Tensor, declared: TrainingInput, batch: int, seed: int,
-        prompts: np.ndarray | None = None,
-    ) -> Sampler:
-        """A sampler over `train` whose features are `features` (its (N, C, S, D) array on the device;
-        one copy may serve several samplers); `prompts`: the benchmark's class prompts, if any."""
-        device = features.device
-        independent = declared.crops == "independent"
-        crops = features.shape[1] if independent else 1
-        samples = features.reshape(-1, *features.shape[2:]) if independent else features
-
-        def per_sample(values: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.repeat(np.asarray(values), crops, axis=0), device=device)
-
-        labels = per_sample(train.labels)
-        classes = per_sample(train.classes) if train.classes is not None else torch.full_like(labels, -1)
-        class_sets = per_sample(train.class_sets) if train.class_sets is not None else classes[:, None]
-        prompts = prompts if prompts is not None else np.zeros((0, 0), np.float32)
-        normal = torch.nonzero(labels == 0).reshape(-1)
-        abnormal = torch.nonzero(labels == 1).reshape(-1)
-        if len(normal) == 0 or len(abnormal) == 0:
-            raise ValueError("training needs at least one normal and one abnormal video")
-        generator = torch.Generator(device=device)
-        generator.manual_seed(seed)
-        mixed = declared.batch == "mixed"
-        return cls(
-            samples, labels.float(), per_sample(train.segment_lengths).long(), classes.long(), class_sets.long(),
-            torch.as_tensor(np.asarray(prompts, np.float32), device=device), normal, abnormal,
-            min(batch, len(labels)) if mixed else min(batch, len(normal), len(abnormal)), mixed, generator,
-        )
-
-    @property
-    def device(self) -> torch.device:
-        return self.samples.device
-
-    @property
-    def size(self) -> int:
-        """Samples per batch."""
-        return self.batch if self.mixed else 2 * self.batch
-
-    def empty_batch(self) -> TrainBatch:
-        """Buffers of one batch for `draw_into` (features uninitialised; balanced labels already set)."""
-        labels = torch.cat([torch.zeros(self.batch), torch.ones(self.batch)]) if not self.mixed else torch.empty(
-            self.batch)
-        return TrainBatch(
-            self.samples.new_empty((self.size, *self.samples.shape[1:])),
-            labels.to(self.device),
-            self.lengths.new_empty(self.size),
-            self.classes.new_empty(self.size),
-            self.prompts,
-            self.class_sets.new_empty((self.size, self.class_sets.shape[1])),
-        )
-
-    def draw_into(self, batch: TrainBatch) -> None:
-        """Draw the next batch into `batch`'s buffers."""
-        if self.mixed:
-            index = torch.randperm(len(self.labels), generator=self.generator, device=self.device)[: self.batch]
-            torch.index_select(self.labels, 0, index, out=batch.labels)
-        else:
-            normal = self.normal[self._order(len(self.normal))]
-            abnormal = self.abnormal[self._order(len(self.abnormal))]
-            index = torch.cat([normal, abnormal])
-        torch.index_select(self.samples, 0, index, out=batch.features)
-        torch.index_select(self.lengths, 0, index, out=batch.lengths)
-        torch.index_select(self.classes, 0, index, out=batch.classes)
-        torch.index_select(self.class_sets, 0, index, out=batch.class_sets)
-
-    def _order(self, count: int) -> torch.Tensor:
-        return torch.randperm(count, generator=self.generator, device=self.device)[: self.batch]
-
-
 class TrainingStep:
     """One optimisation step per call: draw a batch into static buffers, then loss, backward, update.
 
     `loss(batch)` returns the loss terms; ``terms["loss"]`` is a scalar, or one loss per run when
-    several runs are stacked (`vadbench.engine.stacking`), and their sum is minimised. `clip` is the declared
-    maximum gradient norm; `scheduler` is stepped after each update. The body reads only the buffers,
-    so the same body runs eagerly, compiled, or captured in a CUDA graph (not with a scheduler, whose
-    learning rate a graph would freeze). `own_step` replaces the body with a method's own step (eager).
+    several runs are stacked (`vadbench.engine.stacking`), and their sum is minimised. `draw(buffers)`
+    fills the buffers and returns the batch to train on (the buffers, or their first rows when a pass of
+    a loader ends in a smaller batch: `fixed_size` False says it may) and whether it ends an epoch.
+    `clip` is the declared maximum gradient norm; `scheduler` is stepped after each update, or with
+    ``per_epoch`` after the update of each epoch's last batch. The body reads only the current batch, so
+    the same body runs eagerly, compiled, or captured in a CUDA graph (only on fixed-size batches, and not
+    with a scheduler, whose learning rate a graph would freeze). `own_step` replaces the body with a
+    method's own step (eager).
     """
 
     def __init__(
         self,
         loss: Callable[[TrainBatch], StepOutputs],
         optimizer: torch.optim.Optimizer,
-        batch: TrainBatch,
-        draw: Callable[[TrainBatch], None],
+        buffers: TrainBatch,
+        draw: Callable[[TrainBatch], Drawn],
         acceleration: Acceleration,
         *,
         clip: float | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        per_epoch: bool = False,
+        fixed_size: bool = True,
         own_step: Callable[[TrainBatch], StepOutputs] | None = None,
     ) -> None:
-        self.batch, self.draw, self.acceleration = batch, draw, acceleration
-        self.scheduler = scheduler
-        device = batch.features.device
+        self.buffers, self.batch, self.draw, self.acceleration = buffers, buffers, draw, acceleration
+        self.scheduler, self.per_epoch = scheduler, per_epoch
+        device = buffers.features.device
         loss = acceleration.autocast(loss, device)
-        eager: Callable[[], StepOutputs] = self._body(loss, optimizer, clip)
-        if own_step is not None:
-            eager = functools.partial(own_step, self.batch)
+        eager = self._body(loss, optimizer, clip) if own_step is None else self._own(own_step)
         self.compiled: FallBack[StepOutputs] | None = None
         body: Callable[[], StepOutputs] = eager
         if acceleration.compile and own_step is None:
@@ -189,7 +97,7 @@ class TrainingStep:
                 before_retry=lambda: optimizer.zero_grad(set_to_none=True),
             )
             body = self.compiled
-        graphs = acceleration.graphs(device) and scheduler is None and own_step is None
+        graphs = acceleration.graphs(device) and scheduler is None and own_step is None and fixed_size
         self.graphed = CapturedStep(body, optimizer) if graphs else None
         self._run = self.graphed or body
 
@@ -202,7 +110,8 @@ class TrainingStep:
         own = type(method).train_step is not Method.train_step
         return cls(
             lambda batch: method.loss(model, batch), optimizer, sampler.empty_batch(), sampler.draw_into,
-            acceleration, clip=method.grad_clip(), scheduler=scheduler,
+            acceleration, clip=method.grad_clip(), scheduler=scheduler, per_epoch=per_epoch(method, [sampler]),
+            fixed_size=sampler.fixed_size,
             own_step=(lambda batch: method.train_step(model, optimizer, batch)) if own else None,
         )
 
@@ -222,10 +131,13 @@ class TrainingStep:
 
         return body
 
+    def _own(self, own_step: Callable[[TrainBatch], StepOutputs]) -> Callable[[], StepOutputs]:
+        return lambda: own_step(self.batch)
+
     def __call__(self) -> StepOutputs:
-        self.draw(self.batch)
+        self.batch, ends_epoch = self.draw(self.buffers)
         terms = self._run()
-        if self.scheduler is not None:
+        if self.scheduler is not None and (ends_epoch or not self.per_epoch):
             self.scheduler.step()
         return terms
 
@@ -238,6 +150,18 @@ class TrainingStep:
         if self.graphed is not None and self.graphed.captured:
             parts.append("cudagraph")
         return "+".join(parts)
+
+
+def per_epoch(method: Method, samplers: Sequence[Sampler]) -> bool:
+    """Whether `method`'s scheduler steps once per epoch (`Method.scheduler_interval`); a ValueError when
+    it does but its declared sampling has no epochs."""
+    interval = method.scheduler_interval
+    if interval not in ("step", "epoch"):
+        raise ValueError(f"{type(method).__name__}.scheduler_interval must be 'step' or 'epoch', got {interval!r}")
+    if interval == "epoch" and not all(sampler.epochs for sampler in samplers):
+        raise ValueError(f"{type(method).__name__} steps its scheduler once per epoch, but its sampling has no "
+                         "epochs: declare Sampling('epochs') with one mixed loader or zipped loaders")
+    return interval == "epoch"
 
 
 def train(
@@ -257,7 +181,7 @@ def train(
     called after each (1-based) step: model-selection protocols hook in there.
     """
     with (
-        device_flags(step.batch.features.device),
+        device_flags(step.buffers.features.device),
         tqdm(total=steps, desc=description, disable=not progress, leave=False, unit="step") as bar,
     ):
         for index in range(1, steps + 1):
