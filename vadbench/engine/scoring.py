@@ -144,8 +144,9 @@ class VideoScorer:
 
     @property
     def engine(self) -> str:
-        """What ran: precision, plus compile unless it fell back to eager."""
-        compiled = isinstance(self.score, FallBack) and not self.score.failed
+        """What ran: precision, plus compile unless a scoring call fell back to eager."""
+        calls = (self.score, self.score_with_magnitudes)
+        compiled = self.acceleration.compile and not any(isinstance(c, FallBack) and c.failed for c in calls)
         return self.acceleration.precision + ("+compile" if compiled else "")
 
     def padded_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -165,8 +166,8 @@ class VideoScorer:
         with device_flags(self.device):
             for features, lengths in self.padded_batches():
                 if magnitudes:
-                    found = self.score_with_magnitudes(model, features, lengths)
-                    outputs = [found[0]] if found[1] is None else list(found)
+                    scores, found = self.score_with_magnitudes(model, features, lengths)
+                    outputs = [scores] if found is None else [scores, found]
                 else:
                     outputs = [self.score(model, features, lengths)]
                 rows.append([output.float().reshape(-1) for output in outputs])
