@@ -172,6 +172,8 @@ class MGFN(Method):
 
     Config = MGFNConfig
     config: MGFNConfig
+    #: 2: stored feature magnitudes computed for each test video alone (they were batched by length).
+    revision = 2
     #: Global self-attention over time: zero padding changes the scores, so each test video is scored alone.
     padded_scoring: ClassVar[Literal["safe", "alone"]] = "alone"
     #: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
