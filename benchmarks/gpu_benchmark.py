@@ -59,7 +59,7 @@ from vadbench.api.types import RunSpec, TrainSet
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import Runner, seed_everything
 from vadbench.engine.sampling import Sampler
-from vadbench.engine.scoring import TestScorer
+from vadbench.engine.scoring import VideoScorer
 from vadbench.engine.stacking import stacked_step
 from vadbench.engine.training import TrainingLog, TrainingStep, train
 from vadbench.methods.rtfm import ABLATIONS
@@ -349,7 +349,7 @@ class Bench:
                 figures[name] = {"skipped": "budget"}
                 continue
             start = time.perf_counter()
-            scorer = TestScorer(method, test, self.device, acceleration=acceleration)
+            scorer = VideoScorer(method, test, self.device, acceleration=acceleration)
             self.sync()
             prepare = time.perf_counter() - start
             start = time.perf_counter()

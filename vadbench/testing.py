@@ -17,8 +17,10 @@ a few videos, a small hidden width), because every check builds, trains or loads
 * methods (`vadbench.api.method.Method`, probed with `crops` crops of `feature_dim` dimensions): one
   training step (a finite scalar loss that changes the parameters), logged loss terms detached, the
   same step twice under one seed gives the same model, score shape and range, short videos (T = 1,
-  2, 3, fewer snippets than a top-k needs), padding invariance, and training as a stacked model
-  (`torch.func.vmap` over the loss, as the ``stacked`` executor does);
+  2, 3, fewer snippets than a top-k needs), padding invariance, the engine's scoring path giving each
+  video what it gets alone (`val` selection's held-out video scores; the test pass's stored feature
+  magnitudes), and training as a stacked model (`torch.func.vmap` over the loss, as the ``stacked``
+  executor does);
 * datasets (`vadbench.api.dataset.Dataset`): `load` gives a Benchmark of the declared types, video
   labels only in training, test ground truth of 16 frames per snippet consistent with the video
   labels, unique video ids in disjoint splits, the primary metric computable, the same data twice;
@@ -27,7 +29,8 @@ a few videos, a small hidden width), because every check builds, trains or loads
   the reference uses one torch thread).
 
 Some checks apply only to what a method declares (`vadbench.api.method`): ``padded_scoring = "alone"``
-(the method cannot score zero-padded batches) skips the padding check, and a method that cannot be
+(the method cannot score zero-padded batches) skips the padding check, a method without feature
+magnitudes (`Method.magnitudes` not overridden) skips the stored-magnitudes check, and a method that cannot be
 stacked (``stackable = False``, a gradient clip, which would couple stacked runs, or a training step
 of its own) skips the stacked-training check; the test shows as skipped with the reason. Training
 checks draw batches of the method's declared `TrainingInput` through the engine's own sampler and
@@ -55,6 +58,8 @@ from vadbench.data.prompts import stand_in_prompts
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import seed_everything
 from vadbench.engine.sampling import Sampler
+from vadbench.engine.scoring import VideoScorer
+from vadbench.engine.selection import ValidationSelector, top_tenth_mean
 from vadbench.engine.stacking import stack_refusal, stacked_step
 from vadbench.engine.training import TrainingLog, TrainingStep, train
 from vadbench.executors.serial import SerialConfig, SerialExecutor
@@ -177,6 +182,89 @@ def check_stacked_training(method: Method, *, crops: int = 2, feature_dim: int =
     for run, (model, weights) in enumerate(zip(models, before, strict=True)):
         changed = any(not torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True))
         assert changed, f"stacked training did not change the parameters of run {run}"
+
+
+def check_val_scoring(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """`val` selection gives each held-out video (zero-padded training segments of several true lengths) the
+    score it gets alone: the top tenth of its true segments' scores, post-processed as the method declares
+    (`ValidationSelector.video_scores`)."""
+    model = _seeded_model(method, crops, feature_dim).eval()
+    videos = _videos(crops, feature_dim)
+    held_out = TrainSet(_padded(videos).transpose(0, 2, 1, 3), np.arange(len(videos)) % 2,
+                        tuple(f"video_{i}" for i in range(len(videos))), lengths=_lengths(videos))
+    selector = ValidationSelector(method, held_out, held_out, torch.device("cpu"), steps=1, every=1)
+    found = selector.video_scores(model)
+    for row, video in enumerate(videos):
+        alone = top_tenth_mean(_alone(method, model, video)[0])
+        assert _close(found[row], alone), (
+            f"held-out video {row} (T={len(video)}): its val score {found[row]:.6g} differs from scoring it alone "
+            f"({alone:.6g}); mask the padding, or declare padded_scoring = \"alone\""
+        )
+
+
+def check_stored_magnitudes(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
+    """For a method with feature magnitudes: the test pass (the engine's batching of test videos of several
+    lengths, `Method.score_with_magnitudes`) stores each video's magnitudes and scores as the method computes
+    them for the video alone (`Method.magnitudes`, `Method.score`)."""
+    model = _seeded_model(method, crops, feature_dim).eval()
+    videos = _videos(crops, feature_dim)
+    lengths = _lengths(videos)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    test = TestSet(np.concatenate(videos), offsets, np.zeros(len(videos), np.int64),
+                   np.zeros(16 * offsets[-1], np.int64), tuple(f"video_{i}" for i in range(len(videos))),
+                   ("Normal",) * len(videos))
+    scored = VideoScorer(method, test, torch.device("cpu"))(model, magnitudes=True)
+    for row, video in enumerate(videos):
+        scores, magnitudes = _alone(method, model, video)
+        assert magnitudes is not None, "Method.magnitudes returned None for a method that has magnitudes"
+        assert scored.magnitudes is not None, "the test pass stored no magnitudes (Method.score_with_magnitudes)"
+        for name, found, expected in (("scores", scored.scores[row], scores),
+                                      ("magnitudes", scored.magnitudes[row], magnitudes)):
+            assert found.shape == expected.shape and _close(found, expected), (
+                f"video {row} (T={len(video)}): the stored {name} differ from computing them alone by "
+                f"{np.abs(found - expected).max():.2e}; mask the padding in both, or declare "
+                f"padded_scoring = \"alone\" (and let score_with_magnitudes agree with score and magnitudes)"
+            )
+
+
+def _has_magnitudes(method: Method) -> bool:
+    """Whether the method has feature magnitudes (it overrides `Method.magnitudes` or the one-pass hook)."""
+    own = type(method)
+    return own.magnitudes is not Method.magnitudes or own.score_with_magnitudes is not Method.score_with_magnitudes
+
+
+def _videos(crops: int, feature_dim: int) -> list[np.ndarray]:
+    """Random videos (T, C, D) of 7, 19, 1, 12, 33 and 26 snippets: several lengths, some with a top tenth of
+    more than one snippet."""
+    rng = np.random.default_rng(SEED)
+    return [rng.random((n, crops, feature_dim), dtype=np.float32) for n in (7, 19, 1, 12, 33, 26)]
+
+
+def _lengths(videos: list[np.ndarray]) -> np.ndarray:
+    return np.array([len(video) for video in videos])
+
+
+def _padded(videos: list[np.ndarray]) -> np.ndarray:
+    """The videos zero-padded to the longest: (B, T_max, C, D)."""
+    padded = np.zeros((len(videos), max(len(v) for v in videos), *videos[0].shape[1:]), np.float32)
+    for row, video in enumerate(videos):
+        padded[row, : len(video)] = video
+    return padded
+
+
+def _alone(method: Method, model: nn.Module, video: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A video's post-processed scores and its magnitudes (None if the method has none), scored alone."""
+    features, length = torch.from_numpy(video)[None], torch.tensor([len(video)])
+    with torch.inference_mode():
+        scores = method.score(model, features, length)[0].float().numpy()
+        magnitudes = method.magnitudes(model, features, length)
+    return (np.asarray(method.postprocess(scores), np.float32),
+            None if magnitudes is None else magnitudes[0].float().numpy())
+
+
+def _close(found: np.ndarray | float, expected: np.ndarray | float) -> bool:
+    """Equal within `ATOL`, relative to the values' size where they exceed 1 (magnitudes may)."""
+    return bool(np.all(np.abs(np.subtract(found, expected)) <= ATOL * np.maximum(1.0, np.abs(expected))))
 
 
 def _seeded_model(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> nn.Module:
@@ -374,7 +462,8 @@ def _compare(result: RunResult, reference: RunResult, exact: bool) -> None:
 
 METHOD_CHECKS = (
     check_training_step, check_loss_terms_detached, check_deterministic_under_seed, check_scores,
-    check_short_videos, check_padding_invariance, check_stacked_training,
+    check_short_videos, check_padding_invariance, check_val_scoring, check_stored_magnitudes,
+    check_stacked_training,
 )
 DATASET_CHECKS = (
     check_benchmark_types, check_weak_training_labels, check_test_ground_truth, check_video_ids,
@@ -385,6 +474,8 @@ EXECUTOR_CHECKS = (check_same_results_as_serial,)
 DECLARED: dict[Callable[..., None], Callable[[Any], str | None]] = {
     check_padding_invariance: lambda method: None if method.padded_scoring == "safe" else (
         f"{type(method).__name__} declares padded_scoring = {method.padded_scoring!r}"),
+    check_stored_magnitudes: lambda method: None if _has_magnitudes(method) else (
+        f"{type(method).__name__} has no feature magnitudes (Method.magnitudes is not overridden)"),
     check_stacked_training: stack_refusal,
 }
 

@@ -173,6 +173,8 @@ class MGFN(Method):
 
     Config = MGFNConfig
     config: MGFNConfig
+    #: 2: stored feature magnitudes computed for each test video alone (they were batched by length).
+    revision = 2
     #: Global self-attention over time: zero padding changes the scores, so each test video is scored alone.
     padded_scoring: ClassVar[Literal["safe", "alone"]] = "alone"
     #: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
@@ -256,8 +258,14 @@ class MGFN(Method):
 
     def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Crop-averaged magnitudes ||X_t||_2 (B, T) of the final features (the selection's); zero at padding."""
-        snippet_features, _, mask = self._forward(model, features, lengths)
-        return torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
+        return self.score_with_magnitudes(model, features, lengths)[1]
+
+    def score_with_magnitudes(
+        self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`score` and `magnitudes` from one forward pass (the test pass stores both)."""
+        snippet_features, scores, mask = self._forward(model, features, lengths)
+        return scores.mean(dim=1) * mask, torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
 
     def _forward(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor

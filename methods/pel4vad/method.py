@@ -222,6 +222,8 @@ class PEL4VAD(Method):
 
     Config = PEL4VADConfig
     config: PEL4VADConfig
+    #: 2: `val` selection scores each held-out video alone, over its true segments, smoothed as the test set.
+    revision = 2
     padded_scoring = "alone"
     stackable = False
     side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})

@@ -259,8 +259,14 @@ class RTFM(Method):
 
     def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Crop-averaged feature magnitudes ||X_t||_2 (B, T); zero at padding."""
-        snippet_features, _, mask = self._padded_forward(model, features, lengths)
-        return torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
+        return self.score_with_magnitudes(model, features, lengths)[1]
+
+    def score_with_magnitudes(
+        self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`score` and `magnitudes` from one forward pass (the test pass stores both)."""
+        snippet_features, scores, mask = self._padded_forward(model, features, lengths)
+        return scores.mean(dim=1) * mask, torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
 
     def _padded_forward(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor

@@ -112,6 +112,49 @@ def test_a_method_check_catches_its_fault(method, check, message):
         check(method(TinyConfig()))
 
 
+class Magnitudes(Tiny):
+    """A conforming method with feature magnitudes: the norm of each real snippet's features."""
+
+    def magnitudes(self, model, features, lengths):
+        return torch.linalg.vector_norm(features, dim=-1).mean(-1) * valid_mask(lengths, features.shape[1])
+
+
+class MagnitudeLeak(Magnitudes):
+    def magnitudes(self, model, features, lengths):
+        norms = super().magnitudes(model, features, lengths)
+        return norms + features.shape[1]  # the padded length leaks in: right only when scored alone
+
+
+class OneForwardDisagrees(Magnitudes):
+    def score_with_magnitudes(self, model, features, lengths):
+        scores, magnitudes = super().score_with_magnitudes(model, features, lengths)
+        return scores, 2 * magnitudes  # the one-pass hook computes them otherwise than magnitudes()
+
+
+@pytest.mark.parametrize(
+    ("method", "check", "message"),
+    [
+        (PaddingLeak, testing.check_val_scoring, "its val score .* differs from scoring it alone"),
+        (MagnitudeLeak, testing.check_stored_magnitudes, "the stored magnitudes differ from computing them alone"),
+        (OneForwardDisagrees, testing.check_stored_magnitudes, "the stored magnitudes differ"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_a_scoring_path_check_catches_its_fault(method, check, message):
+    check(Magnitudes(TinyConfig()))  # the conforming method passes
+    with pytest.raises(AssertionError, match=message):
+        check(method(TinyConfig()))
+
+
+@pytest.mark.parametrize("method", [PaddingLeak, MagnitudeLeak], ids=lambda value: value.__name__)
+def test_declaring_padding_unsafe_makes_the_scoring_path_checks_pass(method):
+    """The engine honours ``padded_scoring = "alone"``: each video is scored alone, so nothing leaks."""
+    declared = type(f"Alone{method.__name__}", (method,), {"padded_scoring": "alone"})(TinyConfig())
+    testing.check_val_scoring(declared)
+    if method is MagnitudeLeak:
+        testing.check_stored_magnitudes(declared)
+
+
 def test_a_declared_limitation_skips_its_check_naming_the_declaration():
     class Unpaddable(PaddingLeak):
         padded_scoring = "alone"

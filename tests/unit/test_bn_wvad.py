@@ -24,6 +24,7 @@ from public_reference import assert_matches, gap
 from vadbench.api.method import TrainBatch
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.engine.runner import record_evaluation
+from vadbench.engine.scoring import Scored
 from vadbench.methods.bn_wvad import BNWVAD, BNWVADConfig
 from vadbench.methods.bn_wvad.method import select_pairs
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
@@ -261,7 +262,7 @@ def test_no_false_alarm_rate_is_recorded_for_scores_that_are_not_probabilities()
     results = []
     for name, method in (("bn-wvad", tiny()), ("sultani-mil", SultaniMIL(SultaniMIL.Config()))):
         result = RunResult(RunSpec(name), "ok")
-        record_evaluation(result, method, torch.nn.Identity(), test, torch.device("cpu"), scores, 0.0)
+        record_evaluation(result, method, test, Scored(scores, None), 0.0)
         results.append(result)
     assert results[0].metrics["far"] is None
     assert results[1].metrics["far"] == pytest.approx(0.5)  # 2 of the 4 normal snippets >= 0.5

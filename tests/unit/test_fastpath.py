@@ -21,7 +21,7 @@ from vadbench.api.types import RunSpec
 from vadbench.engine.acceleration import Acceleration, compile_function
 from vadbench.engine.runner import Runner
 from vadbench.engine.sampling import Sampler
-from vadbench.engine.scoring import TestScorer, list_order, score_videos
+from vadbench.engine.scoring import VideoScorer, list_order, score_videos
 from vadbench.engine.training import train_method
 from vadbench.plugins.manager import load_plugins
 
@@ -132,9 +132,9 @@ def test_resident_scorer_equals_scoring_each_video_alone(plugins, synthetic):
     torch.manual_seed(0)
     model = method.build(synthetic.train.crops, synthetic.train.feature_dim).eval()
     # A small budget gives several batches, so the reordering across batches is exercised.
-    scorer = TestScorer(method, synthetic.test, torch.device("cpu"), budget=48, resident=True)
+    scorer = VideoScorer(method, synthetic.test, torch.device("cpu"), budget=48, resident=True)
     assert len(scorer.batches) > 2 and scorer.resident is not None
-    first, second = scorer(model), scorer(model)
+    first, second = scorer(model).scores, scorer(model).scores
     with torch.inference_mode():
         for i, (once, again) in enumerate(zip(first, second, strict=True)):
             video = torch.from_numpy(synthetic.test.video(i))[None]
@@ -145,14 +145,14 @@ def test_resident_scorer_equals_scoring_each_video_alone(plugins, synthetic):
 
 def test_list_order_picks_every_real_snippet_in_list_order(synthetic):
     test = synthetic.test
-    batches = TestScorer(load_plugins().methods.create("rtfm"), test, torch.device("cpu"), budget=48).batches
+    batches = VideoScorer(load_plugins().methods.create("rtfm"), test, torch.device("cpu"), budget=48).batches
     # Padded (B, T_max) grids labelled with (video, snippet) of each real position, -1 at padding.
     grids = []
     for videos in batches:
         steps = np.arange(test.lengths[videos].max())
         real = steps[None, :] < test.lengths[videos][:, None]
         grids.append(np.stack([np.where(real, videos[:, None], -1), np.where(real, steps[None, :], -1)], -1))
-    picked = np.concatenate([g.reshape(-1, 2) for g in grids])[list_order(test, batches)]
+    picked = np.concatenate([g.reshape(-1, 2) for g in grids])[list_order(test.lengths, batches)]
     np.testing.assert_array_equal(picked[:, 0], np.repeat(np.arange(len(test)), test.lengths))
     np.testing.assert_array_equal(picked[:, 1], np.concatenate([np.arange(n) for n in test.lengths]))
 
@@ -164,8 +164,8 @@ def test_compiled_scorer_equals_eager(plugins, synthetic, aot_eager):
     eager = score_videos(method, model, synthetic.test, torch.device("cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would hide the compiled path
-        compiled = TestScorer(method, synthetic.test, torch.device("cpu"), budget=48,
-                              acceleration=Acceleration(compile=True))(model)
+        compiled = VideoScorer(method, synthetic.test, torch.device("cpu"), budget=48,
+                               acceleration=Acceleration(compile=True))(model).scores
     for ours, theirs in zip(compiled, eager, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
 

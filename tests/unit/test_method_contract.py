@@ -13,7 +13,7 @@ from conftest import TINY_SYNTHETIC
 from vadbench.api.types import RunSpec
 from vadbench.cli import main
 from vadbench.engine.runner import Runner
-from vadbench.engine.scoring import TestScorer
+from vadbench.engine.scoring import VideoScorer
 from vadbench.plugins.manager import load_plugins
 
 
@@ -51,9 +51,9 @@ def test_unsafe_padding_is_scored_alone_and_postprocessed(contract_plugin):
     benchmark = plugins.datasets.create("synthetic", TINY_SYNTHETIC).load()
     torch.manual_seed(0)
     model = method.build(benchmark.test.features.shape[1], benchmark.test.features.shape[2]).eval()
-    scorer = TestScorer(method, benchmark.test, torch.device("cpu"))
+    scorer = VideoScorer(method, benchmark.test, torch.device("cpu"))
     assert all(len(batch) == 1 for batch in scorer.batches)  # never padded together
-    scored = scorer(model)
+    scored = scorer(model).scores
     for video in range(len(benchmark.test)):
         features = torch.as_tensor(benchmark.test.video(video))[None]
         with torch.inference_mode():

@@ -15,6 +15,7 @@ the engine (each declaration is optional, typed, and recorded in every result's 
 - `Method.train_step`: a step of its own, where "loss, backward, one optimiser step" is not enough;
 - `Method.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
 - `Method.postprocess`: a test-time post-processing of each video's scores;
+- `Method.magnitudes` (and `Method.score_with_magnitudes`): per-snippet feature magnitudes stored for plots;
 - side inputs (`TrainBatch.classes`, `TrainBatch.class_sets`, `TrainBatch.prompts`) come from the dataset,
   never from file names.
 """
@@ -300,8 +301,18 @@ class Method(abc.ABC):
         return scores
 
     def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
-        """Per-snippet feature magnitudes (B, T) where the method has them (for plots); else None."""
+        """Per-snippet feature magnitudes (B, T) where the method has them (for plots); else None. The
+        engine scores them as it scores the test set (same padding rule), so they are trimmed to each
+        video's length and with ``padded_scoring = "safe"`` must not depend on the padding either."""
         return None
+
+    def score_with_magnitudes(
+        self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`score` and `magnitudes` of one batch, as the engine's test pass stores both. The default calls
+        the two; a method whose magnitudes and scores come out of one forward pass overrides it to run
+        that pass once (the results must equal the two calls': a conformance check compares them)."""
+        return self.score(model, features, lengths), self.magnitudes(model, features, lengths)
 
     def declarations(self) -> dict[str, Any]:
         """What this method declares beyond the simple path, as flat config entries for the result

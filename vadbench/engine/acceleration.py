@@ -37,7 +37,7 @@ class Acceleration:
 
     precision: "fp32" (default) or "bf16" (autocast; numbers change slightly);
     compile: torch.compile the training step (on CUDA also replay it as a CUDA graph) and the scoring
-    call of a `TestScorer`; cuda_graph: override the CUDA-graph choice (None: follow `compile`), for
+    call of a `VideoScorer`; cuda_graph: override the CUDA-graph choice (None: follow `compile`), for
     benchmarks that separate the two effects.
     """
 

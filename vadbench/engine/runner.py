@@ -27,9 +27,8 @@ from vadbench.api.method import Method
 from vadbench.api.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.engine.acceleration import Acceleration
-from vadbench.engine.magnitudes import magnitude_videos
 from vadbench.engine.sampling import Sampler
-from vadbench.engine.scoring import TestScorer
+from vadbench.engine.scoring import Scored, VideoScorer
 from vadbench.engine.selection import create_selector
 from vadbench.engine.side_inputs import with_side_inputs
 from vadbench.engine.stacking import check_stackable, stacked_step
@@ -156,7 +155,7 @@ class Runner:
             run.result.config["method.scheduler"] = scheduler
         train_seconds = time.perf_counter() - train_start
         # A few passes only: compiling the scorer would cost more than it saves.
-        scorer = TestScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
+        scorer = VideoScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
         results = []
         for run, model, log in zip(prepared, models, logs, strict=True):
             result = run.result
@@ -168,7 +167,7 @@ class Runner:
             else:
                 selection = selector.finish(model)
                 eval_start = time.perf_counter()
-                record_evaluation(result, method, model, benchmark.test, device, scorer(model), log.terms[-1]["loss"])
+                record_evaluation(result, method, benchmark.test, scorer(model, magnitudes=True), log.terms[-1]["loss"])
                 result.metrics.update(selection)
                 result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
             results.append(result)
@@ -186,18 +185,17 @@ def check_data(spec: RunSpec, benchmark: Benchmark) -> None:
 
 
 def record_evaluation(
-    result: RunResult, method: Method, model: torch.nn.Module, test: TestSet, device: torch.device,
-    scores: list[np.ndarray], final_loss: float,
+    result: RunResult, method: Method, test: TestSet, scored: Scored, final_loss: float
 ) -> None:
-    """Metrics, per-video scores and (where the method has them) feature magnitudes, into `result`."""
-    result.metrics = evaluate(np.concatenate(scores), test)
+    """Metrics, per-video scores and (where the method has them) feature magnitudes of one test pass, into
+    `result`."""
+    result.metrics = evaluate(np.concatenate(scored.scores), test)
     if not method.probability_scores:
         result.metrics["far"] = None  # a threshold of 0.5 means nothing on unbounded scores: absent, not 0
     result.metrics["final_loss"] = final_loss
-    result.scores = dict(zip(test.video_ids, scores, strict=True))
-    magnitudes = magnitude_videos(method, model, test, device)
-    if magnitudes is not None:
-        result.magnitudes = dict(zip(test.video_ids, magnitudes, strict=True))
+    result.scores = dict(zip(test.video_ids, scored.scores, strict=True))
+    if scored.magnitudes is not None:
+        result.magnitudes = dict(zip(test.video_ids, scored.magnitudes, strict=True))
 
 
 def schedule(plugins: Plugins, spec: RunSpec) -> int:

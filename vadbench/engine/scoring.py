@@ -1,33 +1,80 @@
-"""Scoring a whole test set: videos sorted by length and scored in zero-padded batches.
+"""The one scoring path: test scoring, `val` selection and stored feature magnitudes all go through it.
 
-Sorting keeps padding small; a method whose ``padded_scoring`` is "safe" guarantees that padding does
-not change a video's scores (`Method.score`), so the result equals scoring each video alone; any other
-method gets each video scored alone. The method's declared `Method.postprocess` is applied to each
-video's scores after every pass (the final evaluation and checkpoint selection alike). A `TestScorer`
-prepares the batches once and scores them as often as asked (the final evaluation, or checkpoint selection every few
-steps): on an accelerator the padded batches stay on the device, and each pass copies only the scores
-back to the host, in one transfer.
+A `VideoScorer` scores a list of videos (`Videos`: the test set, or held-out training videos reduced to
+segments through `SegmentVideos`) with any model of a method, as many times as asked. Every pass
+applies the method's declarations in one place:
+
+- padding: a method whose ``padded_scoring`` is "safe" guarantees that zero padding does not change a
+  video's scores (`Method.score`), so its videos are sorted by length and scored in padded batches
+  under a row budget (sorting keeps padding small); any other method gets each video scored alone;
+- trimming: each video's scores (and magnitudes) are cut to its true length, so nothing downstream
+  ever sees a padded position (a `val` top-k included);
+- `Method.postprocess`: applied to each video's trimmed scores, once per pass, whatever consumes them
+  (the final evaluation, `oracle-test` and `val` checkpoint selection alike): every consumer sees the
+  scores the method's declared scoring gives;
+- magnitudes (`Method.magnitudes`), where asked, come from the same forward passes as the scores
+  (`Method.score_with_magnitudes`), so storing them costs no second pass over the test set.
+
+The batches are prepared once. On an accelerator they stay on the device (`resident`), and each pass
+copies only its results back to the host, in one transfer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from vadbench.api.method import Method
-from vadbench.api.types import TestSet
+from vadbench.api.types import TrainSet
 from vadbench.engine.acceleration import Acceleration, FallBack, compile_function, device_flags
 
 #: Upper bound on padded (snippet, crop) rows per scoring batch. Counted in rows, not feature values:
 #: a method's hidden layers (512 wide for RTFM and MIL) cost memory per row whatever D is.
 BATCH_ROWS = 2**15
 
+T = TypeVar("T")
+
+
+class Videos(Protocol):
+    """Videos to score: each one's true length and its features (T, C, D). `TestSet` is one."""
+
+    @property
+    def lengths(self) -> np.ndarray: ...
+
+    def video(self, i: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SegmentVideos:
+    """Training videos reduced to segments (N, C, S, D), as `Videos` of their true segments (T, C, D):
+    how `val` selection scores its held-out videos."""
+
+    train: TrainSet
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.train.segment_lengths
+
+    def video(self, i: int) -> np.ndarray:
+        return self.train.features[i, :, : self.lengths[i]].transpose(1, 0, 2)
+
+
+class Scored(NamedTuple):
+    """One pass: per-video scores (post-processed) and, where asked and the method has them, magnitudes,
+    each (T,) float32 in list order."""
+
+    scores: list[np.ndarray]
+    magnitudes: list[np.ndarray] | None
+
 
 def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) -> list[np.ndarray]:
-    """Video indices grouped into batches of similar length whose padded rows fit the budget."""
+    """Video indices grouped into batches of similar length whose padded rows fit the budget (a budget
+    of 0 puts every video in a batch of its own)."""
     order = np.argsort(lengths, kind="stable")
     batches: list[np.ndarray] = []
     start = 0
@@ -40,19 +87,20 @@ def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) ->
     return batches
 
 
-def pad_videos(test: TestSet, videos: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the given test videos."""
-    lengths = test.lengths[videos]
-    batch = np.zeros((len(videos), int(lengths.max()), *test.features.shape[1:]), dtype=np.float32)
-    for row, video in enumerate(videos):
-        batch[row, : lengths[row]] = test.video(int(video))
+def pad_videos(videos: Videos, chosen: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the `chosen` videos."""
+    lengths = videos.lengths[chosen]
+    first = videos.video(int(chosen[0]))
+    batch = np.zeros((len(chosen), int(lengths.max()), *first.shape[1:]), dtype=np.float32)
+    for row, video in enumerate(chosen):
+        batch[row, : lengths[row]] = videos.video(int(video))
     return torch.from_numpy(batch).to(device), torch.from_numpy(lengths.astype(np.int64)).to(device)
 
 
-def list_order(test: TestSet, batches: list[np.ndarray]) -> np.ndarray:
-    """Positions, in the flattened padded batch scores, of every real snippet in test-list order."""
-    lengths = test.lengths
-    starts = np.empty(len(test), dtype=np.int64)
+def list_order(lengths: np.ndarray, batches: list[np.ndarray]) -> np.ndarray:
+    """Positions, in the flattened padded batch scores, of every real snippet in list order (the gather
+    that trims and reorders in one step)."""
+    starts = np.empty(len(lengths), dtype=np.int64)
     base = 0
     for videos in batches:
         steps = int(lengths[videos].max())
@@ -61,8 +109,8 @@ def list_order(test: TestSet, batches: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.arange(start, start + n) for start, n in zip(starts, lengths, strict=True)])
 
 
-class TestScorer:
-    """Scores one test set with any model of `method`, as many times as asked.
+class VideoScorer:
+    """Scores `videos` with any model of `method`, as many times as asked (see the module docstring).
 
     `resident` (default: on any device but the CPU) pads the batches once, when the scorer is built,
     and keeps them on the device; otherwise they are padded anew in each pass (on the CPU keeping them
@@ -70,30 +118,35 @@ class TestScorer:
     (with dynamic shapes: batches differ in length) to the scoring call.
     """
 
-    __test__ = False  # not a pytest test class, despite the name
-
     def __init__(
-        self, method: Method, test: TestSet, device: torch.device, *,
+        self, method: Method, videos: Videos, device: torch.device, *,
         acceleration: Acceleration | None = None, budget: int = BATCH_ROWS, resident: bool | None = None,
     ) -> None:
-        self.test, self.device, self.method = test, device, method
-        # A budget of 0 rows puts every video in a batch of its own.
-        self.batches = length_batches(test.lengths, int(test.features.shape[1]),
-                                      budget if method.padded_scoring == "safe" else 0)
-        self.order = torch.from_numpy(list_order(test, self.batches)).to(device)
+        self.videos, self.device, self.method = videos, device, method
+        self.lengths = np.asarray(videos.lengths)
+        crops = int(videos.video(0).shape[1])
+        self.batches = length_batches(self.lengths, crops, budget if method.padded_scoring == "safe" else 0)
+        self.order = torch.from_numpy(list_order(self.lengths, self.batches)).to(device)
+        self.offsets = np.cumsum(self.lengths)[:-1]
         self.resident = None
         if device.type != "cpu" if resident is None else resident:
-            self.resident = [pad_videos(test, videos, device) for videos in self.batches]
+            self.resident = [pad_videos(videos, chosen, device) for chosen in self.batches]
         self.acceleration = acceleration or Acceleration()
-        score = self.acceleration.autocast(method.score, device)
-        self.score = score
-        if self.acceleration.compile:
-            self.score = FallBack(compile_function(score, dynamic=True), score, "torch.compile of the scorer")
+        self.score = self._accelerated(method.score)
+        self.score_with_magnitudes = self._accelerated(method.score_with_magnitudes)
+
+    def _accelerated(self, function: Callable[..., T]) -> Callable[..., T]:
+        """`function` under the scorer's autocast, compiled when asked (eager if compiling fails)."""
+        eager = self.acceleration.autocast(function, self.device)
+        if not self.acceleration.compile:
+            return eager
+        return FallBack(compile_function(eager, dynamic=True), eager, "torch.compile of the scorer")
 
     @property
     def engine(self) -> str:
-        """What ran: precision, plus compile unless it fell back to eager."""
-        compiled = isinstance(self.score, FallBack) and not self.score.failed
+        """What ran: precision, plus compile unless a scoring call fell back to eager."""
+        calls = (self.score, self.score_with_magnitudes)
+        compiled = self.acceleration.compile and not any(isinstance(c, FallBack) and c.failed for c in calls)
         return self.acceleration.precision + ("+compile" if compiled else "")
 
     def padded_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -101,28 +154,38 @@ class TestScorer:
         if self.resident is not None:
             yield from self.resident
         else:
-            for videos in self.batches:
-                yield pad_videos(self.test, videos, self.device)
+            for chosen in self.batches:
+                yield pad_videos(self.videos, chosen, self.device)
 
     @torch.inference_mode()
-    def scores(self, model: nn.Module) -> torch.Tensor:
-        """Snippet scores of all test videos concatenated in list order, (sum T,) float32 on the device."""
+    def flat(self, model: nn.Module, magnitudes: bool = False) -> torch.Tensor:
+        """Snippet scores of all videos concatenated in list order, (1, sum T) float32 on the device; with
+        `magnitudes`, (2, sum T): the magnitudes below, or (1, sum T) when the method has none."""
         model.eval()
+        rows: list[list[torch.Tensor]] = []
         with device_flags(self.device):
-            flat = [self.score(model, features, lengths).float().reshape(-1)
-                    for features, lengths in self.padded_batches()]
-        return torch.cat(flat)[self.order]
+            for features, lengths in self.padded_batches():
+                if magnitudes:
+                    scores, found = self.score_with_magnitudes(model, features, lengths)
+                    outputs = [scores] if found is None else [scores, found]
+                else:
+                    outputs = [self.score(model, features, lengths)]
+                rows.append([output.float().reshape(-1) for output in outputs])
+        return torch.stack([torch.cat(parts) for parts in zip(*rows, strict=True)])[:, self.order]
 
-    def __call__(self, model: nn.Module) -> list[np.ndarray]:
-        """Snippet scores of every test video, in test-list order, post-processed as the method declares."""
-        videos = np.split(self.scores(model).cpu().numpy(), self.test.offsets[1:-1])
-        if type(self.method).postprocess is Method.postprocess:
-            return videos
-        return [np.asarray(self.method.postprocess(scores), dtype=np.float32) for scores in videos]
+    def __call__(self, model: nn.Module, *, magnitudes: bool = False) -> Scored:
+        """One pass: every video's scores, trimmed and post-processed as the method declares, in list order;
+        with `magnitudes`, also its feature magnitudes from the same forward passes (None if it has none)."""
+        flat = self.flat(model, magnitudes).cpu().numpy()  # the pass's one transfer to the host
+        scores = np.split(flat[0], self.offsets)
+        if type(self.method).postprocess is not Method.postprocess:
+            scores = [np.asarray(self.method.postprocess(video), dtype=np.float32) for video in scores]
+        return Scored(scores, np.split(flat[1], self.offsets) if len(flat) > 1 else None)
 
 
 def score_videos(
-    method: Method, model: nn.Module, test: TestSet, device: torch.device, *, acceleration: Acceleration | None = None
+    method: Method, model: nn.Module, videos: Videos, device: torch.device, *,
+    acceleration: Acceleration | None = None,
 ) -> list[np.ndarray]:
-    """Snippet scores of every test video, in test-list order (one pass; keep a TestScorer for many)."""
-    return TestScorer(method, test, device, acceleration=acceleration)(model)
+    """Snippet scores of every video, in list order (one pass; keep a VideoScorer for many)."""
+    return VideoScorer(method, videos, device, acceleration=acceleration)(model).scores

@@ -18,7 +18,7 @@ from torch import nn
 from vadbench.api.errors import UsageError
 from vadbench.api.method import Method
 from vadbench.api.types import Benchmark, TrainSet
-from vadbench.engine.scoring import TestScorer
+from vadbench.engine.scoring import SegmentVideos, VideoScorer
 from vadbench.plan.protocols import parse_protocol
 from vadbench.report.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
 
@@ -104,7 +104,13 @@ class CheckpointSelector(Selector):
 
 
 class ValidationSelector(CheckpointSelector):
-    """Protocol ``val``: best video-level AUC on held-out training videos (video labels only)."""
+    """Protocol ``val``: best video-level AUC on held-out training videos (video labels only).
+
+    The held-out videos go through the one scoring path (`VideoScorer`) as the test set does: batched or
+    alone as the method declares, trimmed to their true segments, post-processed as the method declares.
+    A video's score is the mean of its top tenth of segments (at least one; 3 of RTFM's 32), over its
+    true segments only.
+    """
 
     criterion_name = "video AUC of held-out training videos"
 
@@ -113,12 +119,8 @@ class ValidationSelector(CheckpointSelector):
         steps: int, every: int,
     ) -> None:
         super().__init__(train, steps, every)
-        self.method = method
-        # (N, C, S, D) -> (N, S, C, D): the layout Method.score expects.
-        self.features = torch.as_tensor(np.asarray(held_out.features), device=device).transpose(1, 2)
-        self.lengths = torch.as_tensor(held_out.segment_lengths, device=device)
+        self.scorer = VideoScorer(method, SegmentVideos(held_out), device)
         self.labels = np.asarray(held_out.labels)
-        self.k = max(1, self.features.shape[1] // 10)
 
     def is_checkpoint(self, step: int) -> bool:
         """Every `every` steps and after the last one."""
@@ -128,12 +130,18 @@ class ValidationSelector(CheckpointSelector):
         """Ties keep the later checkpoint: a saturated validation AUC does not stop training short."""
         return score >= self.best_score
 
-    @torch.inference_mode()
+    def video_scores(self, model: nn.Module) -> np.ndarray:
+        """Each held-out video's score: the mean of the top tenth (at least one) of its segment scores."""
+        return np.array([top_tenth_mean(scores) for scores in self.scorer(model).scores])
+
     def criterion(self, model: nn.Module) -> float:
-        model.eval()
-        scores = self.method.score(model, self.features, self.lengths).float()
-        video_scores = scores.topk(self.k, dim=1).values.mean(dim=1).cpu().numpy()
-        return float(roc_auc_score(self.labels, video_scores))
+        return float(roc_auc_score(self.labels, self.video_scores(model)))
+
+
+def top_tenth_mean(scores: np.ndarray) -> float:
+    """The mean of the largest max(1, T // 10) of a video's T scores (RTFM's video score: 3 of 32)."""
+    count = max(1, len(scores) // 10)
+    return float(np.sort(scores)[::-1][:count].mean())  # largest first, summed in the order topk gives
 
 
 class OracleTestSelector(CheckpointSelector):
@@ -146,12 +154,12 @@ class OracleTestSelector(CheckpointSelector):
         self.after = after
         self.test = benchmark.test
         # Prepared once: the test set is scored every `every` steps.
-        self.scorer = TestScorer(method, benchmark.test, device)
+        self.scorer = VideoScorer(method, benchmark.test, device)
         self.metric = _METRICS[benchmark.primary_metric]
         self.criterion_name = f"frame {benchmark.primary_metric.upper()} of the test set"
 
     def criterion(self, model: nn.Module) -> float:
-        scores = np.concatenate(self.scorer(model))
+        scores = np.concatenate(self.scorer(model).scores)
         frames = expand_to_frames(scores, self.test.snippet_frames)
         value = self.metric(frames, np.asarray(self.test.frame_labels))
         return -np.inf if value != value else value

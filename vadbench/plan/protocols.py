@@ -10,9 +10,10 @@ always-labelled protocol:
 - ``val`` (honest): a stratified `fraction` of the TRAINING videos is held out before training starts
   (the model never trains on them). After every `every`-th step and after the last one the held-out
   videos are scored and the weights with the best video-level ROC AUC are kept. Only video labels are
-  used, as weak supervision allows: a held-out video's score is the mean of its top-k pooled segment
-  scores with k = S // 10 (3 of the 32 segments, RTFM's own video-level score). Ties keep the later
-  checkpoint, so a validation AUC that saturates early does not stop training short.
+  used, as weak supervision allows: a held-out video's score is the mean of the top tenth (at least one)
+  of its true segments' scores (3 of 32 segments, RTFM's own video-level score), scored through the same
+  path as the test set (the method's padding rule and post-processing). Ties keep the later checkpoint,
+  so a validation AUC that saturates early does not stop training short.
 - ``oracle-test`` (optimistic): the public code's rule to the letter. Steps count from 1; after each
   step with ``step % every == 0 and step > after`` (defaults 5 and 200: steps 205, 210, ...) the TEST
   set is scored with its ground truth, and a checkpoint is kept only when it strictly beats the best
