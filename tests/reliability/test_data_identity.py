@@ -128,3 +128,22 @@ def test_access_options_without_a_fingerprint_are_refused_naming_the_plugin():
         with_data([RunSpec("rtfm", "careless", dataset_options={"seed": 3})], plugins)
     # Unset, the option keeps nothing out of the key (the synthetic set's prompt file when none is given).
     assert with_data([RunSpec("rtfm", "careless")], plugins)[0].data is None
+
+
+def test_an_edited_class_list_is_other_data(tmp_path):
+    """The training videos' classes (and class sets) are read by methods like PEL4VAD: part of the data."""
+    from fakeroots import sh_root
+
+    from vadbench.data.reduction import Reduction
+
+    root = sh_root(tmp_path)
+    plugins = get_plugins()
+
+    def fingerprint() -> str:
+        return plugins.datasets.create("shanghaitech", {"root": str(root), "cache": False}).fingerprint(
+            Reduction("subsample", 200))
+
+    before = fingerprint()
+    relabel = root / "relabel.list"
+    relabel.write_text(relabel.read_text().replace("01_0026 fighting,chasing", "01_0026 fighting"))
+    assert fingerprint() != before

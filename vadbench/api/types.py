@@ -181,9 +181,12 @@ class Benchmark:
         digest = hashlib.sha256(json.dumps({
             "name": self.name, "primary_metric": self.primary_metric,
             "train_ids": train.video_ids, "test_ids": test.video_ids, "classes": test.classes,
-            "snippet_frames": test.snippet_frames,
+            "snippet_frames": test.snippet_frames, "class_names": self.class_names,
         }, sort_keys=True).encode())
-        for array in (train.features, train.labels, test.features, test.offsets, test.labels, test.frame_labels):
+        # The training side inputs too: an edited class list (ShanghaiTech's relabel.list) is other data.
+        optional = [array for array in (train.lengths, train.classes, train.class_sets) if array is not None]
+        for array in (train.features, train.labels, *optional, test.features, test.offsets, test.labels,
+                      test.frame_labels):
             _hash_array(digest, array)
         if self.prompts is None:
             return digest.hexdigest()[:16]
