@@ -1,10 +1,10 @@
 """The public RTFM code's training data path, rebuilt as the baseline of the speed benchmarks.
 
-Its per-step work, as PROTOCOL.md and the issue describe it: draw `batch` normal and `batch` abnormal
+Its per-step work, as the public code (tianyu0207/RTFM at cf938f4) does it: draw `batch` normal and `batch` abnormal
 videos, read each one's full-length features (T, C, D) from its own .npy file, mean-pool every crop
 to 32 segments in a Python loop over the segments (an empty segment takes its boundary row), stack
 the batch, move it to the device, and take one eager fp32 step whose loss is read back (the public
-code logs it every step). Written from that description; no code was copied.
+code logs it every step). Written from that behaviour; no code was copied.
 """
 
 from __future__ import annotations
