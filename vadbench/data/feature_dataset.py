@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import shlex
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text
 from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.data.official import Bundle
-from vadbench.data.prepcache import Allocate, P, PrepCache, Slot, TestPart, TrainPart
+from vadbench.data.prepcache import Allocate, CacheEntry, P, PrepCache, Slot, TestPart, TrainPart, holding
 from vadbench.data.prompts import with_prompts
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
@@ -214,7 +215,26 @@ class FeatureDataset(Dataset):
         if problems.messages or benchmark is None:
             return CheckReport(problems.messages)
         details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
+        details["preparation cache"] = self._cache_summary(root)
         return CheckReport([], summarize(benchmark, {"root": str(root), **details}))
+
+    def cache_entries(self) -> tuple[PrepCache, list[CacheEntry]]:
+        """The preparation cache of the root and this dataset's entries in it (`vadbench data cache`)."""
+        cache = PrepCache(self.cache_folder(self.root()))
+        if cache.directory.exists() and not cache.directory.is_dir():
+            raise UsageError(f"dataset {self.name!r}: the preparation cache {cache.directory} is not a folder")
+        return cache, cache.entries(self.name)
+
+    def _cache_summary(self, root: Path) -> str:
+        """How much the preparation cache holds, and how to see and remove its entries."""
+        _, entries = self.cache_entries()
+        if not entries:
+            return f"empty ({self.cache_folder(root)})"
+        command = shlex.join(["vadbench", "data", "cache", self.name, "--root", self.config.root] + (
+            ["--set", f"cache_dir={self.config.cache_dir}"] if self.config.cache_dir else []))
+        stale = any(entry.state != "current" for entry in entries)
+        return f"{holding(entries)}; `{command}{' --remove-stale' if stale else ''}` " + (
+            "removes the stale ones" if stale else "lists them")
 
     # -- helpers for subclasses ----------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,14 +155,16 @@ class CacheEntry:
     """One folder of the cache as `PrepCache.entries` lists it."""
 
     folder: Path
-    #: "test", "train-<reduction>", "unfinished" (a preparation that is under way or was killed) or
-    #: "old format" (written by an earlier vadbench, never read again)
+    #: "test" or "train-<reduction>" (`Reduction.key`); "test+train" for an entry of an earlier format
     part: str
+    #: bytes held
     size: int
     #: when it was last loaded (or written), seconds since the epoch
     used: float
-    #: whether every file it was made from is unchanged (False: no configuration of the files now there uses it)
-    current: bool
+    #: "current"; "stale" (a file it was made from changed or is gone: no configuration of the files now
+    #: there uses it); "old format" (written by an earlier vadbench, never read again); "unfinished" (a
+    #: preparation under way, or one that was killed)
+    state: str
 
     def remove(self) -> None:
         shutil.rmtree(self.folder)
@@ -292,11 +293,10 @@ def _required(read: Read, name: str) -> np.ndarray:
 
 def _entry(folder: Path, name: str) -> CacheEntry | None:
     """`folder` as an entry of dataset `name`, or None when it belongs to another dataset (or to nothing)."""
-    size, used = _usage(folder)
     if folder.name.startswith("."):
         # a staging folder: ".<dataset>-<part>-<key>-<random>" (earlier formats: ".<dataset>-<key>-<random>")
-        ours = re.fullmatch(rf"\.{re.escape(name)}-(test-|train-.+-)?[0-9a-f]{{20}}-\w+", folder.name)
-        return CacheEntry(folder, "unfinished", size, used, False) if ours else None
+        ours = re.fullmatch(rf"\.{re.escape(name)}-(test|train-.+)?-?[0-9a-f]{{20}}-\w+", folder.name)
+        return _described(folder, ours.group(1) or "test+train", "unfinished") if ours else None
     try:
         meta = json.loads((folder / "meta.json").read_text())
     except (OSError, ValueError):
@@ -304,15 +304,18 @@ def _entry(folder: Path, name: str) -> CacheEntry | None:
     if not isinstance(meta, dict) or meta.get("name") != name:
         return None
     if meta.get("format") != FORMAT:
-        return CacheEntry(folder, "old format", size, used, False)
-    return CacheEntry(folder, str(meta.get("part")), size, used, _unchanged(folder / "files.json"))
+        return _described(folder, "test+train", "old format")
+    return _described(folder, str(meta.get("part")), "current" if _unchanged(folder / "files.json") else "stale")
 
 
-def _usage(folder: Path) -> tuple[int, float]:
-    """Bytes held under `folder`, and when it was last used (its meta.json's mtime, else the folder's)."""
-    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+def _described(folder: Path, part: str, state: str) -> CacheEntry:
+    """The entry at `folder`: its bytes, and when it was last used (its meta.json's mtime, else the folder's)."""
+    size = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):  # removed meanwhile (a finished preparation renames its folder)
+            size += path.stat().st_size if path.is_file() else 0
     marker = folder / "meta.json"
-    return size, (marker if marker.exists() else folder).stat().st_mtime
+    return CacheEntry(folder, part, size, (marker if marker.exists() else folder).stat().st_mtime, state)
 
 
 def _unchanged(listing: Path) -> bool:
@@ -331,11 +334,30 @@ def _unchanged(listing: Path) -> bool:
     return True
 
 
-def age(seconds_since: float, now: float | None = None) -> str:
-    """How long ago `seconds_since` was, in the largest whole unit (e.g. "3 days ago")."""
-    elapsed = max(0.0, (time.time() if now is None else now) - seconds_since)
+def size_text(size: int) -> str:
+    """`size` bytes for people, in decimal units (e.g. "5.7 GB")."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def age(seconds_since: float, now: float) -> str:
+    """How long before `now` `seconds_since` was, in its largest whole unit (e.g. "3 days ago")."""
+    elapsed = max(0.0, now - seconds_since)
     for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if elapsed >= length:
             count = int(elapsed // length)
             return f"{count} {unit}{'s' * (count > 1)} ago"
     return "just now"
+
+
+def holding(entries: list[CacheEntry]) -> str:
+    """What `entries` hold, in a few words: "6.1 GB in 3 entries (0.4 GB stale in 1)"."""
+    stale = [entry for entry in entries if entry.state != "current"]
+    text = f"{_total(entries)} in {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    return text + (f" ({_total(stale)} stale in {len(stale)})" if stale else "")
+
+
+def _total(entries: list[CacheEntry]) -> str:
+    return size_text(sum(entry.size for entry in entries))
