@@ -497,7 +497,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_data_cache(args: argparse.Namespace) -> int:
     import time
 
-    from vadbench.data.prepcache import age, holding, size_text
+    from vadbench.data.prepcache import age, amount, holding, size_text
 
     dataset = _data_dataset(plugins_with_warnings(), args)
     if not callable(getattr(dataset, "cache_entries", None)):
@@ -511,13 +511,12 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows if entries else []:
         print("  " + "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]]))
-    print(f"total: {holding(entries)}" if entries else "total: nothing")
+    print(f"total: {holding(entries)}")
     removed = [entry for entry in entries if args.remove_all or (args.remove_stale and entry.state != "current")]
     for entry in removed:
         entry.remove()
     if args.remove_all or args.remove_stale:
-        left = [entry for entry in entries if entry not in removed]
-        print(f"removed {holding(removed) if removed else 'nothing'}; left {holding(left) if left else 'nothing'}")
+        print(f"removed {amount(removed)}; left {amount([entry for entry in entries if entry not in removed])}")
     return 0
 
 

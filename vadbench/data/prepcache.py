@@ -167,7 +167,10 @@ class CacheEntry:
     state: str
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder)
+        try:
+            shutil.rmtree(self.folder)
+        except OSError as error:
+            raise UsageError(f"{error.filename or self.folder}: cannot remove it ({error.strerror})") from None
 
 
 def sources(files: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -260,8 +263,9 @@ class PrepCache:
             return []
         found = []
         for folder in sorted(self.directory.iterdir()):
-            if folder.is_dir() and (entry := _entry(folder, name)) is not None:
-                found.append(entry)
+            with contextlib.suppress(FileNotFoundError):  # gone meanwhile (a staging folder renamed into place)
+                if folder.is_dir() and (entry := _entry(folder, name)) is not None:
+                    found.append(entry)
         return found
 
 
@@ -353,11 +357,14 @@ def age(seconds_since: float, now: float) -> str:
 
 
 def holding(entries: list[CacheEntry]) -> str:
-    """What `entries` hold, in a few words: "6.1 GB in 3 entries (0.4 GB stale in 1)"."""
+    """What `entries` hold, in a few words: "6.1 GB in 3 entries (0.4 GB in 1 entry stale)"."""
     stale = [entry for entry in entries if entry.state != "current"]
-    text = f"{_total(entries)} in {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-    return text + (f" ({_total(stale)} stale in {len(stale)})" if stale else "")
+    return amount(entries) + (f" ({amount(stale)} stale)" if stale else "")
 
 
-def _total(entries: list[CacheEntry]) -> str:
-    return size_text(sum(entry.size for entry in entries))
+def amount(entries: list[CacheEntry]) -> str:
+    """The bytes and number of `entries`: "6.1 GB in 3 entries" ("nothing" for none)."""
+    if not entries:
+        return "nothing"
+    size = size_text(sum(entry.size for entry in entries))
+    return f"{size} in {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
