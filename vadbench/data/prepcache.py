@@ -173,7 +173,7 @@ class CacheEntry:
             raise UsageError(f"{error.filename or self.folder}: cannot remove it ({error.strerror})") from None
 
 
-def sources(files: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+def _sources(files: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     """Each file's absolute path, size and mtime (absolute: a root given as a relative path, or with a
     trailing slash, finds the same entry)."""
     stats = []
@@ -201,7 +201,7 @@ class PrepCache:
 
     def slot(self, name: str, part: str, identity: dict[str, Any], files: Iterable[Path]) -> Slot:
         """The slot of dataset `name`'s `part` under the adapter `identity` (name and options), made from `files`."""
-        stats = sources(files)
+        stats = _sources(files)
         digest = hashlib.sha256(
             json.dumps({"format": FORMAT, "part": part, **identity}, sort_keys=True, default=str).encode()
         )
