@@ -15,7 +15,7 @@ import pytest
 from tinyroot import TRAIN, feature_file, tiny_ucf_root
 
 from vadbench.api.errors import UsageError
-from vadbench.api.types import Benchmark, RunSpec
+from vadbench.api.types import RunSpec, TestSet, TrainSet
 from vadbench.cli import main
 from vadbench.datasets.synthetic import Synthetic
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
@@ -91,13 +91,13 @@ def test_an_edited_feature_file_is_other_data(tmp_path, capsys):
 def test_the_fingerprint_is_hashed_once_per_cache_entry_whatever_the_spelling(tmp_path, monkeypatch):
     root = tiny_ucf_root(tmp_path / "root")
     hashed = []
-    original = Benchmark.fingerprint
-    monkeypatch.setattr(Benchmark, "fingerprint", lambda self: hashed.append(self) or original(self))
+    for part in (TrainSet, TestSet):
+        monkeypatch.setattr(part, "digest", lambda self, original=part.digest: hashed.append(self) or original(self))
     monkeypatch.chdir(tmp_path)
     fingerprints = {UCFCrime(UCFCrimeConfig(root=spelling)).fingerprint() for spelling in (str(root), "root", "root/")}
-    assert len(hashed) == 1 and len(list((root / ".vadbench-cache").iterdir())) == 1
+    assert len(hashed) == 2 and len(list((root / ".vadbench-cache").iterdir())) == 2  # a test and a training entry
     fingerprints.add(UCFCrime(UCFCrimeConfig(root="root", cache=False)).fingerprint())
-    assert len(hashed) == 2 and len(fingerprints) == 1  # without the cache: hashed again, same content
+    assert len(hashed) == 4 and len(fingerprints) == 1  # without the cache: hashed again, same content
 
 
 def test_a_run_keyed_on_other_data_is_refused_before_training(tmp_path):

@@ -98,11 +98,12 @@ def test_masks_under_the_root_replace_all_bundled_masks(tmp_path, root):
     assert benchmark.meta["bundled"] == "SH_Test.txt, SH_Train.txt"
 
 
-def test_each_reduction_pools_the_training_videos_and_has_its_own_cache_entry(tmp_path, root):
+def test_each_reduction_pools_the_training_videos_and_has_its_own_training_entry(tmp_path, root):
     cache = tmp_path / "cache"
     rtfm = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load()
     sultani = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache))).load(Reduction("c3d"))
-    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2  # not served by one entry
+    entries = sorted(p.name.rsplit("-", 1)[0] for p in cache.iterdir() if not p.name.startswith("."))
+    assert entries == ["shanghaitech-test", "shanghaitech-train-c3d-32", "shanghaitech-train-mean-32"]  # one test copy
     np.testing.assert_array_equal(rtfm.test.features, sultani.test.features)
     video = sultani.train.video_ids[0]
     raw = np.load(root / "train" / f"{video}_i3d.npy")
@@ -116,7 +117,7 @@ def test_abnormal_subset_trains_on_fewer_abnormal_videos_from_one_cache(tmp_path
     subset = ShanghaiTech(ShanghaiTechConfig(root=str(root), cache_dir=str(cache), abnormal_subset=25)).load()
     assert subset.train.labels.sum() == 25 and (subset.train.labels == 0).sum() == 175
     assert np.array_equal(subset.test.frame_labels, full.test.frame_labels)
-    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1  # one cache entry serves both
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2  # one test, one training entry
 
 
 def test_two_action_videos_keep_both_actions_through_the_cache(tmp_path, root):

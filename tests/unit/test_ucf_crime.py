@@ -115,17 +115,21 @@ def test_gt_convention_inclusive_adds_each_events_end_frame(tmp_path):
 def test_cache_is_written_once_then_memory_mapped_and_keyed_on_mtimes(rtfm_root, rtfm_benchmark, tmp_path):
     cache = tmp_path / "cache"
     first = load(rtfm_root, cache_dir=str(cache))
-    (entry,) = cache.iterdir()
+    entries = set(cache.iterdir())
+    assert sorted(p.name.split("-")[2] for p in entries) == ["test", "train"]
     second = load(rtfm_root, cache_dir=str(cache))
     assert isinstance(second.test.features, np.memmap) and not second.test.features.flags.writeable
+    assert isinstance(second.train.features, np.memmap) and not second.train.features.flags.writeable
     assert np.array_equal(first.train.features, second.train.features)
     assert np.array_equal(first.test.features, rtfm_benchmark.test.features)
-    assert second.test.classes == first.test.classes and second.meta["cache"] == str(entry)
+    assert second.test.classes == first.test.classes and second.meta["cache"] == str(cache)
+    assert second.meta["fingerprint"] == rtfm_benchmark.fingerprint()  # combined from the entries' digests
     touched = rtfm_root / "test" / "Abuse028_x264_i3d.npy"
     stat = touched.stat()
     os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     load(rtfm_root, cache_dir=str(cache))
-    assert len(list(cache.iterdir())) == 2
+    (new,) = set(cache.iterdir()) - entries
+    assert "-test-" in new.name  # the training entry still serves
 
 
 def test_a_prebuilt_ground_truth_is_used_when_it_fits(rtfm_root, rtfm_benchmark, tmp_path):

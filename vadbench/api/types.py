@@ -73,6 +73,14 @@ class TrainSet:
             return self.lengths
         return np.full(len(self), self.features.shape[2], dtype=np.int64)
 
+    def digest(self) -> str:
+        """A SHA-256 of everything a run reads from the training videos (`Benchmark.fingerprint` combines it
+        with the test set's): ids, features, labels and the side inputs (an edited class list, such as
+        ShanghaiTech's relabel.list, is other data)."""
+        digest = hashlib.sha256(json.dumps({"train_ids": self.video_ids}).encode())
+        _hash_fields(digest, self, ("features", "labels", "lengths", "classes", "class_sets"))
+        return digest.hexdigest()
+
     def subset(self, index: np.ndarray) -> TrainSet:
         """The videos at `index` (used to hold out a validation split)."""
         return TrainSet(
@@ -141,6 +149,15 @@ class TestSet:
         """Features (T, C, D) of test video `i`."""
         return self.features[self.offsets[i] : self.offsets[i + 1]]
 
+    def digest(self) -> str:
+        """A SHA-256 of everything a run reads from the test videos (`Benchmark.fingerprint` combines it with
+        the training set's): ids, classes, features, offsets, labels and ground truth."""
+        digest = hashlib.sha256(json.dumps({
+            "test_ids": self.video_ids, "classes": self.classes, "snippet_frames": self.snippet_frames,
+        }, sort_keys=True).encode())
+        _hash_fields(digest, self, ("features", "offsets", "labels", "frame_labels"))
+        return digest.hexdigest()
+
 
 @dataclass(frozen=True, eq=False)
 class Benchmark:
@@ -177,20 +194,16 @@ class Benchmark:
         It identifies data by content in the run key (`RunSpec.data`): a copied data root gives the same
         fingerprint, an edited feature file another one. `meta` (which names the cache folder) is left out.
         """
-        train, test = self.train, self.test
-        digest = hashlib.sha256(json.dumps({
-            "name": self.name, "primary_metric": self.primary_metric,
-            "train_ids": train.video_ids, "test_ids": test.video_ids, "classes": test.classes,
-            "snippet_frames": test.snippet_frames, "class_names": self.class_names,
-        }, sort_keys=True).encode())
-        # The training side inputs too: an edited class list (ShanghaiTech's relabel.list) is other data.
-        optional = [array for array in (train.lengths, train.classes, train.class_sets) if array is not None]
-        for array in (train.features, train.labels, *optional, test.features, test.offsets, test.labels,
-                      test.frame_labels):
-            _hash_array(digest, array)
-        if self.prompts is None:
-            return digest.hexdigest()[:16]
-        return prompted_fingerprint(digest.hexdigest()[:16], self.prompts)
+        fingerprint = self.fingerprint_of(self.train.digest(), self.test.digest())
+        return fingerprint if self.prompts is None else prompted_fingerprint(fingerprint, self.prompts)
+
+    def fingerprint_of(self, train_digest: str, test_digest: str) -> str:
+        """The fingerprint (prompts aside) given the digests of its training and test sets: the preparation
+        cache keeps each part's digest, so that a benchmark assembled from cached parts is not hashed again."""
+        return hashlib.sha256(json.dumps({
+            "name": self.name, "primary_metric": self.primary_metric, "class_names": self.class_names,
+            "train": train_digest, "test": test_digest,
+        }, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prompted_fingerprint(fingerprint: str, prompts: np.ndarray) -> str:
@@ -199,6 +212,15 @@ def prompted_fingerprint(fingerprint: str, prompts: np.ndarray) -> str:
     digest = hashlib.sha256(fingerprint.encode())
     _hash_array(digest, np.asarray(prompts, np.float32))
     return digest.hexdigest()[:16]
+
+
+def _hash_fields(digest: Any, owner: object, fields: tuple[str, ...]) -> None:
+    """Feed each named array field of `owner` to `digest`, with its name (a field that is None: its name alone)."""
+    for name in fields:
+        digest.update(f"\n{name}".encode())
+        array = getattr(owner, name)
+        if array is not None:
+            _hash_array(digest, array)
 
 
 def _hash_array(digest: Any, array: np.ndarray, chunk_bytes: int = 1 << 26) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import shlex
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text
 from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
 from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.data.official import Bundle
-from vadbench.data.prepcache import Allocate, PrepCache, cache_key
+from vadbench.data.prepcache import Allocate, CacheEntry, P, PrepCache, Slot, TestPart, TrainPart, holding
 from vadbench.data.prompts import with_prompts
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
@@ -167,27 +168,40 @@ class FeatureDataset(Dataset):
         if problems.messages:
             self._assemble(plan, problems, None, reduction)  # to count every problem in the one-line error
             self._raise(problems)
-        if not self.config.cache:
-            benchmark = self._assemble(plan, problems, _in_memory, reduction)
-            self._raise(problems)
-            assert benchmark is not None
-            return benchmark
-        cache = PrepCache(self.cache_folder(root))
-        key = cache_key({**self._identity(), "reduction": reduction.key}, self._source_files(plan))
-        cached = cache.load(self.name, key)
-        if cached is not None:
-            return cached
-        try:
-            benchmark = cache.write(
-                self.name, key, lambda allocate: self._assemble(plan, problems, allocate, reduction)
-            )
-        except OSError as error:  # a read-only root must not stop a run: build in memory instead
-            warnings.warn(f"cannot write the preparation cache in {cache.directory}: {error}", stacklevel=2)
-            problems = Problems()
+        if self.config.cache:
+            benchmark = self._through_cache(PrepCache(self.cache_folder(root)), plan, problems, reduction)
+        else:
             benchmark = self._assemble(plan, problems, _in_memory, reduction)
         self._raise(problems)
         assert benchmark is not None
         return benchmark
+
+    def _through_cache(
+        self, cache: PrepCache, plan: Plan, problems: Problems, reduction: Reduction
+    ) -> Benchmark | None:
+        """The benchmark from its cached test and training parts, preparing (and caching) the missing ones.
+
+        The test part depends on the configuration alone, so a new reduction reads the training files only.
+        """
+        identity = self._identity()
+        train_slot = cache.slot(self.name, f"train-{reduction.key}", identity, self._source_files(plan, plan.train))
+        test_slot = cache.slot(self.name, "test", identity, self._source_files(plan, [t.files for t in plan.test]))
+        train, test = cache.load(train_slot, TrainPart), cache.load(test_slot, TestPart)
+        if train is None or test is None:
+            shapes = self._measure(plan, problems, train, test)
+            if train is None:
+                train = _prepare(cache, train_slot, problems,
+                                 lambda allocate: self._train_part(plan, shapes, problems, allocate, reduction))
+            if test is None:
+                test = _prepare(cache, test_slot, problems,
+                                lambda allocate: self._test_part(plan, shapes, problems, allocate))
+        if train is None or test is None:
+            return None
+        benchmark = self._benchmark(plan, train, test)
+        meta = {**benchmark.meta, "cache": str(cache.directory)}
+        if train.digest and test.digest:  # both from the cache: their fingerprint without hashing them again
+            meta["fingerprint"] = benchmark.fingerprint_of(train.digest, test.digest)
+        return dataclasses.replace(benchmark, meta=meta)
 
     def check(self) -> CheckReport:
         """Every problem of the data root (reading every file once, writing nothing), or a summary."""
@@ -201,7 +215,26 @@ class FeatureDataset(Dataset):
         if problems.messages or benchmark is None:
             return CheckReport(problems.messages)
         details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
+        details["preparation cache"] = self._cache_summary(root)
         return CheckReport([], summarize(benchmark, {"root": str(root), **details}))
+
+    def cache_entries(self) -> tuple[PrepCache, list[CacheEntry]]:
+        """The preparation cache of the root and this dataset's entries in it (`vadbench data cache`)."""
+        cache = PrepCache(self.cache_folder(self.root()))
+        if cache.directory.exists() and not cache.directory.is_dir():
+            raise UsageError(f"dataset {self.name!r}: the preparation cache {cache.directory} is not a folder")
+        return cache, cache.entries(self.name)
+
+    def _cache_summary(self, root: Path) -> str:
+        """How much the preparation cache holds, and how to see and remove its entries."""
+        _, entries = self.cache_entries()
+        if not entries:
+            return f"empty ({self.cache_folder(root)})"
+        command = shlex.join(["vadbench", "data", "cache", self.name, "--root", self.config.root] + (
+            ["--set", f"cache_dir={self.config.cache_dir}"] if self.config.cache_dir else []))
+        stale = any(entry.state != "current" for entry in entries)
+        return f"{holding(entries)}; `{command}{' --remove-stale' if stale else ''}` " + (
+            "removes the stale ones" if stale else "lists them")
 
     # -- helpers for subclasses ----------------------------------------------------------------------
 
@@ -318,9 +351,11 @@ class FeatureDataset(Dataset):
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 
     @staticmethod
-    def _source_files(plan: Plan) -> list[Path]:
+    def _source_files(plan: Plan, videos: list[VideoFiles]) -> list[Path]:
+        """The files a part made of `videos` is read from: theirs, and the lists, annotations and ground truth
+        (which say which videos there are and how they are labelled)."""
         files = [*plan.sources, *([plan.prebuilt] if plan.prebuilt else [])]
-        for video in [*plan.train, *(t.files for t in plan.test)]:
+        for video in videos:
             files.extend(video.files)
             if video.audio is not None:
                 files.append(video.audio)
@@ -335,65 +370,128 @@ class FeatureDataset(Dataset):
         """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
 
         allocate None only validates (data check): nothing is stored and the returned benchmark's
-        features are zero-stride stand-ins that carry the shapes for the summary. Once a problem is
-        known, every readable video is still read and labelled, so that all problems are listed.
+        features are zero-stride stand-ins that carry the shapes for the summary.
         """
-        train_shapes = _probe(plan.train, problems)
-        test_shapes = _probe([t.files for t in plan.test], problems)
-        crops, dim = _consistent_crops_and_dim(plan, train_shapes + test_shapes, problems)
+        shapes = self._measure(plan, problems)
+        train = self._train_part(plan, shapes, problems, allocate, reduction)
+        test = self._test_part(plan, shapes, problems, allocate)
+        return None if train is None or test is None else self._benchmark(plan, train, test)
+
+    def _measure(
+        self, plan: Plan, problems: Problems, train: TrainPart | None = None, test: TestPart | None = None
+    ) -> Shapes:
+        """The shapes of the training and test videos from their headers, but for a part already prepared
+        (`train`, `test`): its files are not opened, and its first video stands for it in the check that every
+        video has the same crops and dimension (its videos had the first one's when it was prepared)."""
+        test_videos = [t.files for t in plan.test]
+        train_shapes = _probe(plan.train, problems) if train is None else []
+        test_shapes = _probe(test_videos, problems) if test is None else []
+        prepared = []
+        if train is not None and plan.train:
+            prepared.append((plan.train[0], VideoShape(1, train.train.crops, train.train.feature_dim)))
+        if test is not None and test_videos:
+            prepared.append((test_videos[0], VideoShape(1, *test.test.features.shape[1:])))
+        probed = [*zip(plan.train, train_shapes, strict=False), *zip(test_videos, test_shapes, strict=False)]
+        crops, dim = _consistent_crops_and_dim(prepared + probed, problems)
         if not problems.messages and (not plan.train or not plan.test):  # else already explained
             problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
-        store = allocate is not None and not problems.messages
-        lengths = np.array([s.snippets for s in test_shapes], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        segments = reduction.size(max((s.snippets for s in train_shapes), default=1))
-        train_shape = (len(plan.train), crops, segments, dim)
-        test_shape = (int(offsets[-1]), crops, dim)
-        if store:
-            assert allocate is not None
-            train_features = allocate("train_features", train_shape, np.float32)
-            test_features = allocate("test_features", test_shape, np.float32)
-        else:
-            train_features = np.broadcast_to(np.zeros((), np.float32), train_shape)
-            test_features = np.broadcast_to(np.zeros((), np.float32), test_shape)
-        for i, (video, shape) in enumerate(zip(plan.train, train_shapes, strict=True)):
+        return Shapes(train_shapes, test_shapes, crops, dim)
+
+    def _train_part(
+        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None, reduction: Reduction
+    ) -> TrainPart | None:
+        """The training videos reduced by `reduction` (None when a problem is known). Once a problem is known,
+        every readable video is still read, so that all problems are listed; nothing more is stored."""
+        segments = reduction.size(max((s.snippets for s in shapes.train), default=1))
+        features = _features(
+            allocate, problems, "train_features", (len(plan.train), shapes.crops, segments, shapes.dim)
+        )
+        for i, (video, shape) in enumerate(zip(plan.train, shapes.train, strict=True)):
             with problems.collect():
                 if shape.snippets:  # else its problem is known already
                     reduced = reduction(read_video(video, shape), segments)
-                    if store:
-                        train_features[i] = reduced
-        for i, (test_video, shape) in enumerate(zip(plan.test, test_shapes, strict=True)):
-            with problems.collect():
-                if shape.snippets:
-                    features = read_video(test_video.files, shape)
-                    if store:
-                        test_features[offsets[i] : offsets[i + 1]] = features
-        frame_labels = _frame_labels(plan, lengths, problems)
-        if problems.messages or frame_labels is None:
+                    if features.flags.writeable:  # stored (a stand-in is read-only)
+                        features[i] = reduced
+        if problems.messages:
             return None
-        trimmed = sum(1 for s in train_shapes + test_shapes if s.trimmed)
-        meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
-        if trimmed:
-            meta["audio_trimmed_videos"] = trimmed
-        meta["train_snippets"] = sum(s.snippets for s in train_shapes)
         classes, class_sets = _class_indices(plan)
         train = TrainSet(
-            train_features,
+            features,
             np.array([v.label for v in plan.train], np.int8),
             tuple(v.video_id for v in plan.train),
-            lengths=np.array([reduction.length(s.snippets) for s in train_shapes]) if reduction.pads else None,
+            lengths=np.array([reduction.length(s.snippets) for s in shapes.train]) if reduction.pads else None,
             classes=classes,
             class_sets=class_sets,
         )
+        return TrainPart(train, sum(s.snippets for s in shapes.train), sum(1 for s in shapes.train if s.trimmed))
+
+    def _test_part(
+        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None
+    ) -> TestPart | None:
+        """The test videos at full length, concatenated, with their ground truth (None when a problem is
+        known; every readable video is still read and labelled, so that all problems are listed)."""
+        lengths = np.array([s.snippets for s in shapes.test], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        features = _features(allocate, problems, "test_features", (int(offsets[-1]), shapes.crops, shapes.dim))
+        for i, (test_video, shape) in enumerate(zip(plan.test, shapes.test, strict=True)):
+            with problems.collect():
+                if shape.snippets:
+                    video = read_video(test_video.files, shape)
+                    if features.flags.writeable:
+                        features[offsets[i] : offsets[i + 1]] = video
+        frame_labels = _frame_labels(plan, lengths, problems)
+        if problems.messages or frame_labels is None:
+            return None
         test = TestSet(
-            features=test_features,
+            features=features,
             offsets=offsets,
             labels=np.array([t.files.label for t in plan.test], np.int8),
             frame_labels=frame_labels,
             video_ids=tuple(t.files.video_id for t in plan.test),
             classes=tuple(t.files.category for t in plan.test),
         )
-        return Benchmark(self.name, train, test, self.primary_metric, meta=meta, class_names=plan.class_names)
+        return TestPart(test, sum(1 for s in shapes.test if s.trimmed))
+
+    def _benchmark(self, plan: Plan, train: TrainPart, test: TestPart) -> Benchmark:
+        """The benchmark of the two parts, with what the adapter reports about them (`Benchmark.meta`)."""
+        crops, dim = train.train.crops, train.train.feature_dim
+        meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
+        if train.trimmed + test.trimmed:
+            meta["audio_trimmed_videos"] = train.trimmed + test.trimmed
+        meta["train_snippets"] = train.snippets
+        return Benchmark(self.name, train.train, test.test, self.primary_metric, meta=meta,
+                         class_names=plan.class_names)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The shapes of the videos a preparation reads (none for a part taken from the cache), and the (C, D)
+    every video has."""
+
+    train: list[VideoShape]
+    test: list[VideoShape]
+    crops: int
+    dim: int
+
+
+def _features(allocate: Allocate | None, problems: Problems, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Room for the features of one part: allocated when they are stored (nothing is wrong so far), else a
+    read-only zero-stride stand-in that carries the shape (validation only)."""
+    if allocate is not None and not problems.messages:
+        return allocate(field, shape, np.float32)
+    return np.broadcast_to(np.zeros((), np.float32), shape)
+
+
+def _prepare(cache: PrepCache, slot: Slot, problems: Problems, build: Callable[[Allocate], P | None]) -> P | None:
+    """The part `build` prepares, written into the cache; in memory when the cache cannot be written (a
+    read-only root must not stop a run)."""
+    known = len(problems)
+    try:
+        return cache.write(slot, build)
+    except OSError as error:
+        warnings.warn(f"cannot write the preparation cache in {cache.directory}: {error}", stacklevel=3)
+        del problems.messages[known:]  # found again by the second attempt
+        return build(_in_memory)
 
 
 def _class_indices(plan: Plan) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -477,10 +575,9 @@ def _probe(videos: list[VideoFiles], problems: Problems) -> list[VideoShape]:
     return shapes
 
 
-def _consistent_crops_and_dim(plan: Plan, shapes: list[VideoShape], problems: Problems) -> tuple[int, int]:
+def _consistent_crops_and_dim(videos: list[tuple[VideoFiles, VideoShape]], problems: Problems) -> tuple[int, int]:
     """The (C, D) of the first readable video; every other video with another C or D is a problem."""
-    videos = [*plan.train, *(t.files for t in plan.test)]
-    readable = [(v, s) for v, s in zip(videos, shapes, strict=True) if s.snippets]
+    readable = [(v, s) for v, s in videos if s.snippets]
     if not readable:
         return 0, 0
     first, reference = readable[0]
