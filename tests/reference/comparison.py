@@ -92,9 +92,22 @@ def from_records(entries: Mapping[Any, dict]) -> dict[Any, Public]:
     return {name: from_record(entry) for name, entry in entries.items()}
 
 
-def from_pairs(fp32: Mapping[Any, Any], fp64: Mapping[Any, Any]) -> dict[Any, Public]:
-    """A group of tensors stored once per precision (see `from_pair`), by name."""
-    return {name: from_pair(fp32[name], value) for name, value in fp64.items()}
+def stored_at(node: Any, path: tuple) -> Any:
+    for key in path:
+        node = node[key]
+    return node
+
+
+def public_at(node: Mapping[str, Any], *path: Any) -> Public:
+    """The tensor at `path` of a fixture node that holds its values under "float32" and "float64"."""
+    return from_pair(stored_at(node["float32"], path), stored_at(node["float64"], path))
+
+
+def group_at(node: Mapping[str, Any], *path: Any) -> dict[Any, Public]:
+    """The group at `path` of a fixture node that holds its values under "float32" and "float64": its tensors by
+    name (by position where the fixture lists them)."""
+    fp64 = stored_at(node["float64"], path)
+    return {name: public_at(node, *path, name) for name in (range(len(fp64)) if isinstance(fp64, list) else fp64)}
 
 
 def split(group: Mapping[Any, Public], *kinds: Collection) -> list[dict[Any, Public]]:

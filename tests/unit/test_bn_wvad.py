@@ -13,13 +13,14 @@ times the public code's own float32 rounding in the group).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from reference.comparison import failures, from_pair, from_pairs
+from reference.comparison import failures, group_at, public_at
 
 from vadbench.api.method import TrainBatch
 from vadbench.api.types import RunResult, RunSpec, TestSet
@@ -39,6 +40,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 REFERENCE = json.loads((Path(__file__).parent / "data" / "bn_wvad_reference.json").read_text())
 SIZES = REFERENCE["sizes"]
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+#: The fixture's group of tensors at a path (see tests/reference/comparison.py).
+group = functools.partial(group_at, REFERENCE)
 #: The public state_dict entry (parameters and BN buffers) -> vadbench's.
 MAPPING = {
     **{f"normal_head.{layer}.{kind}": f"head.{layer}.{kind}"
@@ -150,22 +153,6 @@ def test_defaults_are_the_public_options():
     assert (config.ratio_sample, config.ratio_batch) == (selection["ratio_sample"], selection["ratio_batch"])
 
 
-def stored(*path: str) -> tuple:
-    """The fixture's float32 and float64 values at `path`."""
-    fp32, fp64 = REFERENCE["float32"], REFERENCE["float64"]
-    for key in path:
-        fp32, fp64 = fp32[key], fp64[key]
-    return fp32, fp64
-
-
-def group(*path: str) -> dict:
-    """The fixture's group of tensors at `path`, by public name (a list's tensors by position)."""
-    fp32, fp64 = stored(*path)
-    if isinstance(fp64, list):
-        fp32, fp64 = dict(enumerate(fp32)), dict(enumerate(fp64))
-    return from_pairs(fp32, fp64)
-
-
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_test_scores_equal_the_public_code(precision):
     dtype = PRECISIONS[precision]
@@ -193,7 +180,7 @@ def test_forward_anchors_and_selection_equal_the_public_code(precision):
                   for layer, (mean, var) in zip(features, anchors, strict=True)]
     assert [len(negatives) for _, negatives in selections] == REFERENCE[precision]["forward"]["selected"]
     assert all(len(negatives) > int(SIZES["abnormal"] * SIZES["T"] * 0.4) for _, negatives in selections)  # unions
-    normal_scores = {"normal_scores": from_pair(*stored("forward", "normal_scores"))}
+    normal_scores = {"normal_scores": public_at(REFERENCE, "forward", "normal_scores")}
     assert failures({"normal_scores": scores[: SIZES["normal"]]}, normal_scores, dtype) == []
     assert failures(dict(enumerate(mean for mean, _ in anchors)), group("forward", "anchors"), dtype) == []
     assert failures(dict(enumerate(var for _, var in anchors)), group("forward", "variances"), dtype) == []
@@ -225,7 +212,7 @@ def test_gradients_and_one_clipped_adam_step_equal_the_public_code(precision):
     before = {name: p.detach().clone() for name, p in params.items()}
     assert failures({public: params[ours].grad for public, ours in names.items()}, group("grads"), dtype) == []
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), method.grad_clip())
-    total = {"total": from_pair(*stored("grad_total_norm_before_clip"))}
+    total = {"total": public_at(REFERENCE, "grad_total_norm_before_clip")}
     assert failures({"total": norm}, total, dtype) == []
     assert norm > 1  # the clip at 1.0 is active in this step
     optimizer.step()

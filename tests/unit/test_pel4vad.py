@@ -19,6 +19,7 @@ scores.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reference.comparison import failures, from_pair, from_pairs
+from reference.comparison import failures, group_at, public_at
 
 from vadbench.api.method import TrainBatch
 from vadbench.api.types import TrainSet
@@ -156,14 +157,7 @@ def vadbench_step(case: str, dtype: torch.dtype, **changes) -> dict[str, dict]:
 
 def public_groups(case: str) -> dict[str, dict]:
     """The fixture's quantities of `case`, in the groups of `vadbench_step`."""
-    fp32, fp64 = REFERENCE[case]["float32"], REFERENCE[case]["float64"]
-
-    def public(*path: str):
-        first, second = fp32, fp64
-        for key in path:
-            first, second = first[key], second[key]
-        return from_pair(first, second)
-
+    public = functools.partial(public_at, REFERENCE[case])
     return {
         "scores": {"scores": public("scores")},
         "video_feature": {"video_feature": public("video_feature")},
@@ -173,8 +167,8 @@ def public_groups(case: str) -> dict[str, dict]:
         "logits": {"pairs.logits": public("pairs", "logits")},
         "class_prompt_sums": {"class_prompt_sums": public("class_prompt_sums")},
         "losses": {name: public(name) for name in ("loss1", "loss2", "loss")},
-        "grads": from_pairs(fp32["grads"], fp64["grads"]),
-        "after_step": from_pairs(fp32["after_step"], fp64["after_step"]),
+        "grads": group_at(REFERENCE[case], "grads"),
+        "after_step": group_at(REFERENCE[case], "after_step"),
         "test_scores": {"test_scores": public("test_scores")},
     }
 
@@ -259,7 +253,7 @@ def test_smoothing_equals_infer(precision):
         for name, length in ((f"{smoothing}_{kappa}", None), (f"{smoothing}_{kappa}_short", 5)):
             ours[name] = method.postprocess(scores[:length])
             assert ours[name].dtype == scores.dtype and ours[name].shape == scores[:length].shape
-    assert failures(ours, from_pairs(record["float32"], record["float64"]), DTYPES[precision]) == []
+    assert failures(ours, group_at(record), DTYPES[precision]) == []
 
 
 def test_the_loss_keeps_float64_and_computes_bce_in_float32_under_bf16_autocast():

@@ -12,6 +12,7 @@ largest entry; float32: ten times the public code's own float32 rounding in the 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from importlib.metadata import entry_points
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from reference.comparison import failures, from_pair, from_pairs
+from reference.comparison import failures, group_at, public_at
 from torch import nn
 
 from vadbench.api.method import TrainBatch
@@ -42,6 +43,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ur_dmu_reference.json").read_text())
 SIZES = FIXTURE["sizes"]
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+#: The fixture's group of tensors at a path (see tests/reference/comparison.py).
+group = functools.partial(group_at, FIXTURE)
 #: The public parameter -> vadbench's.
 NAME_MAP = {
     "embedding.conv_1.0.weight": "embedding.conv.weight",
@@ -169,14 +172,6 @@ def test_every_public_parameter_has_a_counterpart_of_its_shape():
     assert {NAME_MAP[public]: shape for public, shape in FIXTURE["public_parameters"]} == mine
 
 
-def group(*path: str) -> dict:
-    """The fixture's group of tensors at `path`, by public name."""
-    fp32, fp64 = FIXTURE["float32"], FIXTURE["float64"]
-    for key in path:
-        fp32, fp64 = fp32[key], fp64[key]
-    return from_pairs(fp32, fp64)
-
-
 def test_training_branch_outputs_match_the_public_code(published_step):
     precision, step = published_step
     ours = {theirs: getattr(step["outputs"], name) for name, theirs in FORWARD_NAMES.items()}
@@ -214,10 +209,7 @@ def test_test_branch_crop_mean_matches_the_public_code(precision):
         with torch.inference_mode():
             ours[n, "crop_scores"] = model(video)
             ours[n, "scores"] = method.score(model, video.transpose(0, 1)[None], torch.tensor([length]))[0]
-    public = {(n, name): from_pair(fp32[name], fp64[name]) for n, (fp32, fp64) in
-              enumerate(zip(FIXTURE["float32"]["test"], FIXTURE["float64"]["test"], strict=True)) for name in
-              ("crop_scores", "scores")}
-    assert failures(ours, public, PRECISIONS[precision]) == []
+    assert failures(ours, {key: public_at(FIXTURE, "test", *key) for key in ours}, PRECISIONS[precision]) == []
 
 
 @pytest.mark.parametrize("precision", list(PRECISIONS))
