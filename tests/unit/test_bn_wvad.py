@@ -6,20 +6,21 @@ The fixture tests/unit/data/bn_wvad_reference.json is written by tests/reference
 the public code (cool-xuan/BN-WVAD at 4fa3a5d: its options' defaults, WSAD, LossComputer, train() and the test
 branch) in float32 and in float64, with every parameter, BN statistic and input set by the rule recorded in the
 fixture. vadbench runs the same step in float32 and in float64 and is compared with the public float64 values
-as tests/public_reference.py says (float64: 1e-12; float32: from the public code's own float32 rounding of each
-quantity).
+group by group as tests/reference/comparison.py says (float64: 1e-12 of the group's largest entry; float32: ten
+times the public code's own float32 rounding in the group).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from public_reference import assert_matches, gap
+from reference.comparison import failures, group_at, public_at
 
 from vadbench.api.method import TrainBatch
 from vadbench.api.types import RunResult, RunSpec, TestSet
@@ -40,6 +41,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 REFERENCE = json.loads((Path(__file__).parent / "data" / "bn_wvad_reference.json").read_text())
 SIZES = REFERENCE["sizes"]
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+#: The fixture's group of tensors at a path (see tests/reference/comparison.py).
+group = functools.partial(group_at, REFERENCE)
 #: The public state_dict entry (parameters and BN buffers) -> vadbench's.
 MAPPING = {
     **{f"normal_head.{layer}.{kind}": f"head.{layer}.{kind}"
@@ -161,65 +164,70 @@ def test_test_scores_equal_the_public_code(precision):
         per_crop = method.score(model, video[:, :, None], torch.full((SIZES["test_crops"],), SIZES["test_T"]))
         scores = method.score(model, video.transpose(0, 1)[None], torch.tensor([SIZES["test_T"]]))
         short = method.score(model, video_input(3000, 1).to(dtype).transpose(0, 1)[None], torch.tensor([1]))
-    assert_matches(per_crop, REFERENCE, precision, "test", "per_crop")
-    assert_matches(scores[0], REFERENCE, precision, "test", "video")
-    assert_matches(short[0], REFERENCE, precision, "test", "short_video")
+    ours = {"per_crop": per_crop, "video": scores[0], "short_video": short[0]}
+    assert failures(ours, group("test"), dtype) == []
     assert (scores >= 0).all() and scores.max() > 1  # distance x sigmoid: not a probability
 
 
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_forward_anchors_and_selection_equal_the_public_code(precision):
-    method, model = loaded(dtype=PRECISIONS[precision])
+    dtype = PRECISIONS[precision]
+    method, model = loaded(dtype=dtype)
     model.train()
-    features, scores = model(batch(PRECISIONS[precision]).features)
-    assert_matches(scores[: SIZES["normal"]], REFERENCE, precision, "forward", "normal_scores")
-    for layer, (head_features, (mean, var)) in enumerate(zip(features, model.anchors(), strict=True)):
-        # The running statistics after this batch's update are the anchors.
-        assert_matches(mean, REFERENCE, precision, "forward", "anchors", layer)
-        assert_matches(var, REFERENCE, precision, "forward", "variances", layer)
-        distances = mahalanobis(head_features.detach(), mean, var)
-        positives, negatives = select_pairs(head_features, distances, 0.2, 0.4)
-        assert len(negatives) == REFERENCE[precision]["forward"]["selected"][layer]
-        assert len(negatives) > int(SIZES["abnormal"] * SIZES["T"] * 0.4)  # a union
-        assert_matches(positives, REFERENCE, precision, "forward", "select_normals", layer)
-        assert_matches(negatives, REFERENCE, precision, "forward", "select_abnormals", layer)
+    features, scores = model(batch(dtype).features)
+    # The running statistics after this batch's update are the anchors.
+    anchors = model.anchors()
+    selections = [select_pairs(layer, mahalanobis(layer.detach(), mean, var), 0.2, 0.4)
+                  for layer, (mean, var) in zip(features, anchors, strict=True)]
+    assert [len(negatives) for _, negatives in selections] == REFERENCE[precision]["forward"]["selected"]
+    assert all(len(negatives) > int(SIZES["abnormal"] * SIZES["T"] * 0.4) for _, negatives in selections)  # unions
+    normal_scores = {"normal_scores": public_at(REFERENCE, "forward", "normal_scores")}
+    assert failures({"normal_scores": scores[: SIZES["normal"]]}, normal_scores, dtype) == []
+    assert failures(dict(enumerate(mean for mean, _ in anchors)), group("forward", "anchors"), dtype) == []
+    assert failures(dict(enumerate(var for _, var in anchors)), group("forward", "variances"), dtype) == []
+    assert failures(dict(enumerate(p for p, _ in selections)), group("forward", "select_normals"), dtype) == []
+    assert failures(dict(enumerate(n for _, n in selections)), group("forward", "select_abnormals"), dtype) == []
+
+
+def loss_terms(method: BNWVAD, model: BNWVADNet, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """vadbench's loss terms under the public names (mpp: the weighted sum of the two triplet terms)."""
+    terms = method.loss(model.train(), batch(dtype))
+    return {"total": terms["loss"], "normal": terms["normal"], "mpp": 5 * terms["mpp1"] + 20 * terms["mpp2"],
+            "mpp1": terms["mpp1"], "mpp2": terms["mpp2"]}
 
 
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_loss_terms_equal_the_public_code(precision):
     method, model = loaded(dtype=PRECISIONS[precision])
-    terms = method.loss(model.train(), batch(PRECISIONS[precision]))
-    assert_matches(terms["loss"], REFERENCE, precision, "loss", "total")
-    for term in ("normal", "mpp1", "mpp2"):
-        assert_matches(terms[term], REFERENCE, precision, "loss", term)
-    assert_matches(5 * terms["mpp1"] + 20 * terms["mpp2"], REFERENCE, precision, "loss", "mpp")
+    assert failures(loss_terms(method, model, PRECISIONS[precision]), group("loss"), PRECISIONS[precision]) == []
 
 
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_gradients_and_one_clipped_adam_step_equal_the_public_code(precision):
-    method, model = loaded(dtype=PRECISIONS[precision])
+    dtype = PRECISIONS[precision]
+    method, model = loaded(dtype=dtype)
     params = dict(model.named_parameters())
     names = {public: ours for public, ours in MAPPING.items() if ours in params}
     optimizer = method.optimizer(model.parameters())
-    method.loss(model.train(), batch(PRECISIONS[precision]))["loss"].backward()
+    method.loss(model.train(), batch(dtype))["loss"].backward()
     before = {name: p.detach().clone() for name, p in params.items()}
-    for public, ours in names.items():
-        assert_matches(params[ours].grad.norm(), REFERENCE, precision, "grads", public, "norm")
-        assert_matches(params[ours].grad, REFERENCE, precision, "grads", public)
+    assert failures({public: params[ours].grad for public, ours in names.items()}, group("grads"), dtype) == []
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), method.grad_clip())
-    assert_matches(norm, REFERENCE, precision, "grad_total_norm_before_clip")
+    total = {"total": public_at(REFERENCE, "grad_total_norm_before_clip")}
+    assert failures({"total": norm}, total, dtype) == []
     assert norm > 1  # the clip at 1.0 is active in this step
     optimizer.step()
-    for public, ours in names.items():
-        assert_matches(params[ours], REFERENCE, precision, "after_step", public)
-        assert_matches(params[ours].detach() - before[ours], REFERENCE, precision, "update", public)
+    assert failures({public: params[ours] for public, ours in names.items()}, group("after_step"), dtype) == []
+    update = {public: params[ours].detach() - before[ours] for public, ours in names.items()}
+    assert failures(update, group("update"), dtype) == []
 
 
+@pytest.mark.parametrize("precision", list(PRECISIONS))
 @pytest.mark.parametrize("change", [{"w_mpp2": 5.0}, {"margin": 0.5}, {"ratio_batch": 0.2}])
-def test_the_loss_check_can_fail(change):
-    method, model = loaded(BNWVAD(BNWVADConfig(**change)), torch.float64)
-    total = method.loss(model.train(), batch(torch.float64))["loss"]
-    assert gap(total, REFERENCE["float64"]["loss"]["total"]) > 1e-3
+def test_the_loss_check_can_fail(change, precision):
+    method, model = loaded(BNWVAD(BNWVADConfig(**change)), PRECISIONS[precision])
+    assert "total" in "".join(failures(loss_terms(method, model, PRECISIONS[precision]), group("loss"),
+                                       PRECISIONS[precision]))
 
 
 def test_anchors_before_the_update_would_select_other_pairs():
