@@ -143,12 +143,13 @@ def folder_bytes(folder: Path, skip: Path | None = None) -> int:
 
 
 def run_method(command: list[str], threads: int, log: Path) -> tuple[float, int, int]:
-    """Run `command` as a child with `threads` threads, its output into `log`; its wall seconds, peak RSS
-    (bytes) and exit status."""
+    """Run `command` as a child with `threads` threads, its output into `log`, in `log`'s folder (a Python
+    started in a checkout would import that checkout's vadbench); its wall seconds, peak RSS (bytes) and exit
+    status."""
     environment = {**os.environ, **{name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
     start = time.perf_counter()
     with open(log, "w") as output:
-        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=log.parent)
         _, status, usage = os.wait4(child.pid, 0)  # the child's own resource usage, as it is reaped
     child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
@@ -186,7 +187,8 @@ def git_revision(command: list[str]) -> str | None:
     """The git revision of the vadbench that `command` runs (its own ``vadbench --version`` is not enough:
     a checkout's revision identifies the code)."""
     probe = "import pathlib, vadbench; print(pathlib.Path(vadbench.__file__).resolve().parent.parent)"
-    found = subprocess.run([interpreter(command), "-c", probe], capture_output=True, text=True, check=False)
+    found = subprocess.run([interpreter(command), "-c", probe], capture_output=True, text=True, check=False,
+                           cwd=tempfile.gettempdir())  # not a checkout, whose vadbench it would import
     source = found.stdout.strip()
     if not source:
         return None

@@ -195,6 +195,7 @@ class VideoScorer:
                 else:
                     outputs = [self.score(model, features, lengths)]
                 rows.append([output.float().reshape(-1) for output in outputs])
+                del features  # freed before the next batch is padded: one padded batch at a time
         return torch.stack([torch.cat(parts) for parts in zip(*rows, strict=True)])[:, self.order]
 
     def __call__(self, model: nn.Module, *, magnitudes: bool = False) -> Scored:
