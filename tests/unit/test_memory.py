@@ -17,8 +17,10 @@ from typing import TypeVar
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_SYNTHETIC
 
 import vadbench.engine.runner as runner_module
+import vadbench.engine.selection as selection_module
 from vadbench.api.method import Sampling, TrainingInput
 from vadbench.api.types import RunSpec, TestSet, TrainSet
 from vadbench.data.mapped import mapping_of, release
@@ -241,3 +243,22 @@ def test_runs_gathering_from_the_map_equal_runs_on_a_copy_bit_for_bit(tmp_path, 
     assert mapped.metrics == copied.metrics
     for video, scores in copied.scores.items():
         np.testing.assert_array_equal(mapped.scores[video], scores)
+
+
+def test_oracle_test_and_the_final_evaluation_share_one_test_scorer(monkeypatch):
+    """Built once per run (on an accelerator it holds the test set): oracle-test's checkpoints and the final
+    evaluation use the same one."""
+    built: list[object] = []
+
+    class Counted(VideoScorer):
+        def __init__(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+            built.append(args[1])
+            super().__init__(*args, **options)
+
+    monkeypatch.setattr(runner_module, "VideoScorer", Counted)
+    monkeypatch.setattr(selection_module, "VideoScorer", Counted)
+    spec = RunSpec("rtfm", dataset_options=TINY_SYNTHETIC, steps=6, device="cpu",
+                   protocol="oracle-test:every=2,after=0")
+    result = Runner(progress=False).run(spec)
+    assert result.status == "ok" and result.metrics["checkpoints_scored"] == 3
+    assert len(built) == 1
