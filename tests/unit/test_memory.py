@@ -24,6 +24,7 @@ import vadbench.engine.selection as selection_module
 from vadbench.api.method import Sampling, TrainingInput
 from vadbench.api.types import RunSpec, TestSet, TrainSet
 from vadbench.data.mapped import mapping_of, release
+from vadbench.data.reduction import pool_segments, pool_segments_sultani, segment_bounds, sultani_ranges
 from vadbench.engine.placement import HostRows, fits, training_rows
 from vadbench.engine.runner import Runner
 from vadbench.engine.sampling import Sampler
@@ -262,3 +263,24 @@ def test_oracle_test_and_the_final_evaluation_share_one_test_scorer(monkeypatch)
     result = Runner(progress=False).run(spec)
     assert result.status == "ok" and result.metrics["checkpoints_scored"] == 3
     assert len(built) == 1
+
+
+@pytest.mark.parametrize("pool", [pool_segments, pool_segments_sultani])
+def test_pooling_a_long_video_sums_it_a_block_at_a_time_with_the_same_numbers(pool):
+    """Its float64 prefix sums over the whole video were 4 times the video's bytes (the longest UCF-Crime
+    training video: 5 GB of features); summed block by block, in the same order, they are the same."""
+    video = (np.random.default_rng(5).standard_normal((20_000, 2, 64)) * 10).astype(np.float32)  # 10 MB
+    pooled, peak = numpy_peak(lambda: pool(video))
+    assert peak < video.nbytes / 2, f"pooling allocated {peak} bytes; the video is {video.nbytes}"
+    prefix = np.concatenate([np.zeros((1, 2, 64)), np.cumsum(video, axis=0, dtype=np.float64)])  # in one go
+    starts, ends = (segment_ranges(len(video)) if pool is pool_segments else sultani_ranges(len(video)))
+    means = (prefix[ends] - prefix[starts]) / (ends - starts)[:, None, None]
+    if pool is pool_segments_sultani:
+        means = means / np.maximum(np.linalg.norm(means, axis=-1, keepdims=True), np.finfo(np.float64).tiny)
+    np.testing.assert_array_equal(pooled, means.transpose(1, 0, 2).astype(np.float32))
+
+
+def segment_ranges(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """`pool_segments`' [start, end) ranges of a video of `length` snippets (all non-empty here)."""
+    bounds = segment_bounds(length)
+    return bounds[:-1], bounds[1:]
