@@ -126,7 +126,8 @@ class Runner:
         if len(specs) > 1:
             check_stackable(specs, method)
         # One test scorer for the run, built when first asked for (by `oracle-test` during training, else for
-        # the final evaluation): after the training set took its place on the device.
+        # the final evaluation): after the training set took its place on the device. Not compiled: a few
+        # passes only, compiling would cost more than it saves.
         test_scorer = functools.cache(functools.partial(
             VideoScorer, method, benchmark.test, device, acceleration=Acceleration(first.precision)))
         selector = create_selector(first.protocol, method, benchmark, device, steps=steps, seed=first.seed,
@@ -162,7 +163,6 @@ class Runner:
         for run in prepared:
             run.result.config["method.scheduler"] = scheduler
         train_seconds = time.perf_counter() - train_start
-        # A few passes only: compiling the scorer would cost more than it saves.
         scorer = test_scorer()
         results = []
         for run, model, log in zip(prepared, models, logs, strict=True):

@@ -149,9 +149,9 @@ def top_tenth_mean(scores: np.ndarray) -> float:
 class OracleTestSelector(CheckpointSelector):
     """Protocol ``oracle-test``: best primary metric on the TEST set, selected as the public RTFM code does.
 
-    It scores with the run's test scorer (`test_scorer` builds it, or gives the one built already), in
-    fp32: the final evaluation then reuses the same prepared batches, and on an accelerator the test set
-    is held once. The scorer is asked for at the first checkpoint, after the training set took its place
+    It scores with the run's test scorer (`test_scorer` builds it, or gives the one built already), in fp32
+    whatever the run's precision, and shares its prepared batches with the final evaluation: on an
+    accelerator the test set is held once. The scorer is asked for at the first checkpoint, after the training set took its place
     on the device.
     """
 
