@@ -280,7 +280,8 @@ def main() -> None:
             print(table(rows[-1:]).splitlines()[-1], flush=True)
         report = {
             "benchmark": "scale", "when": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": machine(), "threads": args.threads, "vadbench": args.vadbench,
+            "machine": machine(), "threads": args.threads,
+            "vadbench": shlex.join([Path(command[0]).name, *command[1:]]),  # no path of this machine
             "git": git_revision(command), "root": described, "runs": rows,
         }
         out = args.out or RESULTS / (f"scale-{args.train_fraction:g}-{args.crops}x{args.dim}-"

@@ -151,8 +151,8 @@ class OracleTestSelector(CheckpointSelector):
 
     It scores with the run's test scorer (`test_scorer` builds it, or gives the one built already), in fp32
     whatever the run's precision, and shares its prepared batches with the final evaluation: on an
-    accelerator the test set is held once. The scorer is asked for at the first checkpoint, after the training set took its place
-    on the device.
+    accelerator the test set is held once. The scorer is asked for at the first checkpoint, after the
+    training set took its place on the device.
     """
 
     def __init__(
