@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from vadbench.data.mapped import release
+
 #: Frames per snippet of every standard feature extractor (I3D, C3D).
 SNIPPET_FRAMES = 16
 #: Segments a training video is reduced to unless its method declares otherwise (RTFM, Sultani et al.).
@@ -225,11 +227,12 @@ def _hash_fields(digest: Any, owner: object, fields: tuple[str, ...]) -> None:
 
 def _hash_array(digest: Any, array: np.ndarray, chunk_bytes: int = 1 << 26) -> None:
     """Feed `array`'s dtype, shape and bytes (C order) to `digest`, a block of rows at a time (a memmap is
-    read piece by piece, never copied whole)."""
+    read piece by piece, and its pages are released after each piece: never held whole)."""
     digest.update(f"\n{array.dtype.str}{array.shape}\n".encode())
     rows = max(1, chunk_bytes // max(1, array[:1].nbytes))
     for start in range(0, len(array), rows):
         digest.update(np.ascontiguousarray(array[start : start + rows]).data)
+        release(array)
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,10 @@ def read_video(video: VideoFiles, shape: VideoShape) -> np.ndarray:
     return features
 
 
-def _check_finite(features: np.ndarray, files: tuple[Path, ...]) -> None:
-    if np.isfinite(features).all():
+def _check_finite(features: np.ndarray, files: tuple[Path, ...], rows: int = 1024) -> None:
+    """A UsageError naming the file of the first NaN or Inf value, if any (checked `rows` snippets at a time:
+    a mask of a whole long video would be a gigabyte)."""
+    if all(np.isfinite(features[first : first + rows]).all() for first in range(0, len(features), rows)):
         return
     bad = ~np.isfinite(features)
     # Name the crop file that holds the first bad value (the only file when there is one per video).

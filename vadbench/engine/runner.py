@@ -9,6 +9,7 @@ weights to evaluate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import platform
 import random
@@ -27,6 +28,7 @@ from vadbench.api.method import Method
 from vadbench.api.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
 from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.engine.acceleration import Acceleration
+from vadbench.engine.placement import training_rows
 from vadbench.engine.sampling import Sampler
 from vadbench.engine.scoring import Scored, VideoScorer
 from vadbench.engine.selection import create_selector
@@ -123,9 +125,16 @@ class Runner:
         first = specs[0]
         if len(specs) > 1:
             check_stackable(specs, method)
-        selector = create_selector(first.protocol, method, benchmark, device, steps=steps, seed=first.seed)
-        # A prepared cache is memory-mapped read-only; torch needs its own writable copy (one for all runs).
-        features = torch.as_tensor(np.require(selector.train.features, np.float32, ["C", "W"]), device=device)
+        # One test scorer for the run, built when first asked for (by `oracle-test` during training, else for
+        # the final evaluation): after the training set took its place on the device. Not compiled: a few
+        # passes only, compiling would cost more than it saves.
+        test_scorer = functools.cache(functools.partial(
+            VideoScorer, method, benchmark.test, device, acceleration=Acceleration(first.precision)))
+        selector = create_selector(first.protocol, method, benchmark, device, steps=steps, seed=first.seed,
+                                   test_scorer=test_scorer)
+        # The training set stays in the cache's memory map (or goes to the device when it fits there): one for
+        # all runs, never copied whole into this process's memory.
+        features = training_rows(selector.train.features, device)
         models, samplers = [], []
         for spec, run in zip(specs, prepared, strict=True):
             seed_everything(spec.seed)
@@ -154,8 +163,7 @@ class Runner:
         for run in prepared:
             run.result.config["method.scheduler"] = scheduler
         train_seconds = time.perf_counter() - train_start
-        # A few passes only: compiling the scorer would cost more than it saves.
-        scorer = VideoScorer(method, benchmark.test, device, acceleration=Acceleration(first.precision))
+        scorer = test_scorer()
         results = []
         for run, model, log in zip(prepared, models, logs, strict=True):
             result = run.result

@@ -1,7 +1,9 @@
 """The batches of a run, drawn as the method's public code draws them (`vadbench.api.method.Sampling`).
 
-The reduced training set is moved to the device once; each step the `Sampler` gathers the samples of
-the next batch into preallocated buffers on the device. Where their indices come from:
+Each step the `Sampler` gathers the samples of the next batch into preallocated buffers on the device,
+from the reduced training set where `vadbench.engine.placement` put it: on the device when it fits there,
+else on the host (always on the CPU), read batch by batch from the preparation cache's memory map, so that
+no run holds a copy of the whole set. Where the indices of a batch come from:
 
 - per-step draws (``Sampling("per_step")``): a fresh ``randperm`` per step on the device, with a seeded
   device generator, so drawing never waits on the host;
@@ -24,6 +26,7 @@ import torch
 
 from vadbench.api.method import Sampling, TrainBatch, TrainingInput
 from vadbench.api.types import TrainSet
+from vadbench.engine.placement import HostRows
 
 
 class Drawn(NamedTuple):
@@ -132,7 +135,7 @@ class Sampler:
     indices of the next batch on the device, and whether the batch ends an epoch.
     """
 
-    samples: torch.Tensor
+    samples: torch.Tensor | HostRows
     labels: torch.Tensor
     lengths: torch.Tensor
     classes: torch.Tensor
@@ -146,11 +149,12 @@ class Sampler:
 
     @classmethod
     def create(
-        cls, train: TrainSet, features: torch.Tensor, declared: TrainingInput, batch: int, seed: int,
+        cls, train: TrainSet, features: torch.Tensor | HostRows, declared: TrainingInput, batch: int, seed: int,
         prompts: np.ndarray | None = None,
     ) -> Sampler:
-        """A sampler over `train` whose features are `features` (its (N, C, S, D) array on the device;
-        one copy may serve several samplers); `prompts`: the benchmark's class prompts, if any."""
+        """A sampler over `train` whose features are `features`: its (N, C, S, D) array on the device, or on the
+        host (`vadbench.engine.placement.training_rows` chooses; one copy may serve several samplers);
+        `prompts`: the benchmark's class prompts, if any."""
         device = features.device
         independent = declared.crops == "independent"
         crops = features.shape[1] if independent else 1
@@ -204,7 +208,7 @@ class Sampler:
         labels = torch.cat([torch.zeros(self.batch), torch.ones(self.batch)]) if not self.mixed else torch.empty(
             self.batch)
         return TrainBatch(
-            self.samples.new_empty((self.size, *self.samples.shape[1:])),
+            torch.empty((self.size, *self.samples.shape[1:]), dtype=self.samples.dtype, device=self.device),
             labels.to(self.device),
             self.lengths.new_empty(self.size),
             self.classes.new_empty(self.size),
@@ -219,7 +223,10 @@ class Sampler:
         batch = buffers if len(index) == self.size else rows(buffers, len(index))
         if self.mixed:
             torch.index_select(self.labels, 0, index, out=batch.labels)
-        torch.index_select(self.samples, 0, index, out=batch.features)
+        if isinstance(self.samples, HostRows):
+            self.samples.gather(index, batch.features)
+        else:
+            torch.index_select(self.samples, 0, index, out=batch.features)
         torch.index_select(self.lengths, 0, index, out=batch.lengths)
         torch.index_select(self.classes, 0, index, out=batch.classes)
         torch.index_select(self.class_sets, 0, index, out=batch.class_sets)

@@ -15,12 +15,17 @@ applies the method's declarations in one place:
 - magnitudes (`Method.magnitudes`), where asked, come from the same forward passes as the scores
   (`Method.score_with_magnitudes`), so storing them costs no second pass over the test set.
 
-The batches are prepared once. On an accelerator they stay on the device (`resident`), and each pass
-copies only its results back to the host, in one transfer.
+The batches are planned once. On an accelerator whose free memory holds them (`vadbench.engine.placement`)
+they are padded once and stay on the device (`resident`), and each pass copies only its results back to the
+host, in one transfer; otherwise (always on the CPU) each pass pads them anew, a batch at a time, reading the
+videos from the preparation cache's memory map and releasing its pages after each batch, so that a pass
+holds one padded batch, never the test set (5.7 GB for UCF-Crime's 10 x 2048-d features). One scorer serves
+every pass of a run (`with_acceleration` shares its batches), so the test set is never held twice.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
@@ -31,7 +36,9 @@ from torch import nn
 
 from vadbench.api.method import Method
 from vadbench.api.types import TrainSet
+from vadbench.data.mapped import release
 from vadbench.engine.acceleration import Acceleration, FallBack, compile_function, device_flags
+from vadbench.engine.placement import fits
 
 #: Upper bound on padded (snippet, crop) rows per scoring batch. Counted in rows, not feature values:
 #: a method's hidden layers (512 wide for RTFM and MIL) cost memory per row whatever D is.
@@ -88,12 +95,14 @@ def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) ->
 
 
 def pad_videos(videos: Videos, chosen: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the `chosen` videos."""
+    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the `chosen` videos (the pages read from a
+    memory map released after)."""
     lengths = videos.lengths[chosen]
     first = videos.video(int(chosen[0]))
     batch = np.zeros((len(chosen), int(lengths.max()), *first.shape[1:]), dtype=np.float32)
     for row, video in enumerate(chosen):
         batch[row, : lengths[row]] = videos.video(int(video))
+    release(first)
     return torch.from_numpy(batch).to(device), torch.from_numpy(lengths.astype(np.int64)).to(device)
 
 
@@ -112,28 +121,43 @@ def list_order(lengths: np.ndarray, batches: list[np.ndarray]) -> np.ndarray:
 class VideoScorer:
     """Scores `videos` with any model of `method`, as many times as asked (see the module docstring).
 
-    `resident` (default: on any device but the CPU) pads the batches once, when the scorer is built,
-    and keeps them on the device; otherwise they are padded anew in each pass (on the CPU keeping them
-    would double the host memory for nothing). `acceleration` applies bf16 autocast and torch.compile
-    (with dynamic shapes: batches differ in length) to the scoring call.
+    `resident` pads the batches once, when the scorer is built, and keeps them on the device; otherwise
+    they are padded anew in each pass. By default they are resident on an accelerator whose free memory
+    holds them (`vadbench.engine.placement.fits`; `memory` overrides what the device reports), never on
+    the CPU (keeping them would hold the test set in the host's memory). `acceleration` applies bf16
+    autocast and torch.compile (with dynamic shapes: batches differ in length) to the scoring call.
     """
 
     def __init__(
         self, method: Method, videos: Videos, device: torch.device, *,
         acceleration: Acceleration | None = None, budget: int = BATCH_ROWS, resident: bool | None = None,
+        memory: tuple[int, int] | None = None,
     ) -> None:
         self.videos, self.device, self.method = videos, device, method
         self.lengths = np.asarray(videos.lengths)
-        crops = int(videos.video(0).shape[1])
-        self.batches = length_batches(self.lengths, crops, budget if method.padded_scoring == "safe" else 0)
+        shape = videos.video(0).shape  # (T, C, D) of a view: no feature is read
+        self.batches = length_batches(self.lengths, int(shape[1]), budget if method.padded_scoring == "safe" else 0)
         self.order = torch.from_numpy(list_order(self.lengths, self.batches)).to(device)
         self.offsets = np.cumsum(self.lengths)[:-1]
+        padded = sum(len(chosen) * int(self.lengths[chosen].max()) for chosen in self.batches)
+        self.padded_bytes = 4 * padded * int(shape[1]) * int(shape[2])
         self.resident = None
-        if device.type != "cpu" if resident is None else resident:
+        if fits(self.padded_bytes, device, memory) if resident is None else resident:
             self.resident = [pad_videos(videos, chosen, device) for chosen in self.batches]
         self.acceleration = acceleration or Acceleration()
         self.score = self._accelerated(method.score)
         self.score_with_magnitudes = self._accelerated(method.score_with_magnitudes)
+
+    def with_acceleration(self, acceleration: Acceleration) -> VideoScorer:
+        """A scorer of the same videos under `acceleration` that shares this one's batches (resident ones
+        included), so that a second way of scoring them does not hold the test set a second time."""
+        if acceleration == self.acceleration:
+            return self
+        other = copy.copy(self)
+        other.acceleration = acceleration
+        other.score = other._accelerated(self.method.score)
+        other.score_with_magnitudes = other._accelerated(self.method.score_with_magnitudes)
+        return other
 
     def _accelerated(self, function: Callable[..., T]) -> Callable[..., T]:
         """`function` under the scorer's autocast, compiled when asked (eager if compiling fails)."""
@@ -171,6 +195,7 @@ class VideoScorer:
                 else:
                     outputs = [self.score(model, features, lengths)]
                 rows.append([output.float().reshape(-1) for output in outputs])
+                del features  # freed before the next batch is padded: one padded batch at a time
         return torch.stack([torch.cat(parts) for parts in zip(*rows, strict=True)])[:, self.order]
 
     def __call__(self, model: nn.Module, *, magnitudes: bool = False) -> Scored:

@@ -8,6 +8,7 @@ Only `OracleTestSelector` reads the test labels before that final evaluation.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 from vadbench.api.errors import UsageError
 from vadbench.api.method import Method
 from vadbench.api.types import Benchmark, TrainSet
+from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.scoring import SegmentVideos, VideoScorer
 from vadbench.plan.protocols import parse_protocol
 from vadbench.report.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
@@ -145,21 +147,26 @@ def top_tenth_mean(scores: np.ndarray) -> float:
 
 
 class OracleTestSelector(CheckpointSelector):
-    """Protocol ``oracle-test``: best primary metric on the TEST set, selected as the public RTFM code does."""
+    """Protocol ``oracle-test``: best primary metric on the TEST set, selected as the public RTFM code does.
+
+    It scores with the run's test scorer (`test_scorer` builds it, or gives the one built already), in fp32
+    whatever the run's precision, and shares its prepared batches with the final evaluation: on an
+    accelerator the test set is held once. The scorer is asked for at the first checkpoint, after the
+    training set took its place on the device.
+    """
 
     def __init__(
-        self, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, every: int, after: int
+        self, benchmark: Benchmark, test_scorer: Callable[[], VideoScorer], *, steps: int, every: int, after: int
     ) -> None:
         super().__init__(benchmark.train, steps, every)
         self.after = after
         self.test = benchmark.test
-        # Prepared once: the test set is scored every `every` steps.
-        self.scorer = VideoScorer(method, benchmark.test, device)
+        self.test_scorer = test_scorer
         self.metric = _METRICS[benchmark.primary_metric]
         self.criterion_name = f"frame {benchmark.primary_metric.upper()} of the test set"
 
     def criterion(self, model: nn.Module) -> float:
-        scores = np.concatenate(self.scorer(model).scores)
+        scores = np.concatenate(self.test_scorer().with_acceleration(Acceleration())(model).scores)
         frames = expand_to_frames(scores, self.test.snippet_frames)
         value = self.metric(frames, np.asarray(self.test.frame_labels))
         return -np.inf if value != value else value
@@ -193,13 +200,15 @@ def hold_out(train: TrainSet, fraction: float, seed: int) -> tuple[TrainSet, Tra
 
 
 def create_selector(
-    protocol: str, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, seed: int
+    protocol: str, method: Method, benchmark: Benchmark, device: torch.device, *, steps: int, seed: int,
+    test_scorer: Callable[[], VideoScorer],
 ) -> Selector:
-    """The selector of `protocol` for one run (``val`` draws its held-out videos with `seed`)."""
+    """The selector of `protocol` for one run (``val`` draws its held-out videos with `seed`; ``oracle-test``
+    scores with the run's `test_scorer`)."""
     parsed = parse_protocol(protocol)
     if parsed.name == "val":
         train, held_out = hold_out(benchmark.train, parsed.fraction, seed)
         return ValidationSelector(method, train, held_out, device, steps=steps, every=parsed.every)
     if parsed.name == "oracle-test":
-        return OracleTestSelector(method, benchmark, device, steps=steps, every=parsed.every, after=parsed.after)
+        return OracleTestSelector(benchmark, test_scorer, steps=steps, every=parsed.every, after=parsed.after)
     return Selector(benchmark.train)

@@ -27,6 +27,7 @@ import numpy as np
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec, TestSet
+from vadbench.data.mapped import release
 from vadbench.data.reduction import pool_segments
 from vadbench.report.aggregate import has_report_metadata
 
@@ -76,8 +77,13 @@ class TestTruth:
 
 def input_magnitudes(test: TestSet) -> np.ndarray:
     """(V, TRAIN_SEGMENTS): per test video, the L2 norms of its features pooled to the training segments as
-    in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline)."""
-    return np.stack([np.linalg.norm(pool_segments(test.video(v)), axis=2).mean(axis=0) for v in range(len(test))])
+    in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline).
+    Video by video, the pages of a memory-mapped test set released after each (`vadbench.data.mapped`)."""
+    magnitudes = []
+    for video in range(len(test)):
+        magnitudes.append(np.linalg.norm(pool_segments(test.video(video)), axis=2).mean(axis=0))
+        release(test.features)
+    return np.stack(magnitudes)
 
 
 def benchmark_id(spec: RunSpec) -> str:
