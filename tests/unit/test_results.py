@@ -270,7 +270,8 @@ def test_a_run_of_an_older_revision_of_its_method_is_another_run(tmp_path):
     (stored,) = load_results(tmp_path, lambda result: upgrade_stored(plugins, result))
     assert stored.spec.method_revision == 1  # kept apart from new runs in the tables
     (rtfm,) = build_specs(plugins, ["rtfm"], "synthetic", [], [0])
-    assert rtfm.key == RunSpec("rtfm").key  # unchanged methods keep their keys
+    assert rtfm.key == RunSpec("rtfm", method_revision=rtfm.method_revision).key  # a revision adds nothing else
+    assert RunSpec("rtfm", method_revision=1).key == RunSpec("rtfm").key  # revision 1 keeps the keys it had
 
 
 def test_oracle_test_runs_name_the_selection_rule_they_followed(tmp_path):
