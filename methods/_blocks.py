@@ -33,25 +33,36 @@ FEWEST_ROWS = 8
 ALL_ROWS = slice(None)
 
 
+def block_height(per_row: int) -> int:
+    """The most rows a block may have: max(`FEWEST_ROWS`, `BLOCK_ELEMENTS` // `per_row`), where `per_row` is
+    the number of weights one query row has over all sequences and heads of the call."""
+    return max(FEWEST_ROWS, BLOCK_ELEMENTS // max(1, per_row))
+
+
 def row_blocks(steps: int, per_row: int) -> list[slice]:
-    """`steps` query rows cut into the fewest blocks of at most max(`FEWEST_ROWS`, `BLOCK_ELEMENTS` // `per_row`)
-    rows, of equal heights give or take one row; `per_row` is the number of weights one query row has over
-    all sequences and heads of the call."""
-    most = max(FEWEST_ROWS, BLOCK_ELEMENTS // max(1, per_row))
-    count = max(1, -(-steps // most))
+    """`steps` query rows cut into the fewest blocks of at most `block_height(per_row)` rows, of equal heights
+    give or take one row."""
+    count = max(1, -(-steps // block_height(per_row)))
     bounds = [steps * i // count for i in range(count + 1)]
     return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
 
 
 def by_row_blocks(compute: Callable[[slice], torch.Tensor], steps: int, per_row: int, dim: int) -> torch.Tensor:
     """`compute(rows)` for each block of query rows (`row_blocks`), concatenated along `dim` (the rows' axis
-    of its result); a single block is returned as computed.
+    of its result); `compute(ALL_ROWS)` when the rows fit one block.
 
     While autograd records (training) it is one block of all rows: the backward pass would keep every
     block's weights anyway, and would sum the gradients of the keys and values block by block, in another
     order than the one product does.
     """
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or steps <= block_height(per_row):
         return compute(ALL_ROWS)
-    blocks = [compute(rows) for rows in row_blocks(steps, per_row)]
-    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
+    return in_row_blocks(compute, steps, per_row, dim)
+
+
+@torch.compiler.disable
+def in_row_blocks(compute: Callable[[slice], torch.Tensor], steps: int, per_row: int, dim: int) -> torch.Tensor:
+    """`by_row_blocks` of more than one block. Eager under torch.compile: the number of blocks depends on the
+    length, so a compiled loop would be a new graph for each length; the blocks are large products that
+    compiling would not speed up."""
+    return torch.cat([compute(rows) for rows in row_blocks(steps, per_row)], dim=dim)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.utils import counters
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
@@ -150,3 +151,19 @@ def test_scoring_memory_grows_linearly_with_the_video(name: str, monkeypatch: py
     monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**16)
     short, long = scoring_peak(name, 1000), scoring_peak(name, 2000)
     assert long <= 2.2 * short, f"{name}: {short} -> {long} bytes"
+
+
+def test_compiled_scoring_compiles_no_graph_per_length_of_long_videos(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blocks run eagerly under torch.compile (aot_eager here: dynamo's tracing without code generation),
+    so a loop over a length-dependent number of blocks is never unrolled into a graph per length."""
+    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**16)
+    method, model = built("pel4vad")
+    torch._dynamo.reset()
+    compiled = torch.compile(method.score, dynamic=True, backend="aot_eager")
+    graphs = []
+    for steps in (700, 900, 1003):
+        features, lengths = video(steps)
+        with torch.inference_mode():
+            assert torch.equal(compiled(model, features, lengths), method.score(model, features, lengths))
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] == graphs[2] == graphs[0]
