@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.methods._blocks import by_row_blocks
+
 #: The block types of a stage: Glance (global self-attention over time) or Focus (local temporal mixing).
 BLOCK_TYPES = ("glance", "focus")
 
@@ -35,7 +37,10 @@ class ChannelNorm(nn.Module):
 
 
 class GlanceBlock(nn.Module):
-    """Channel norm, multi-head softmax self-attention over all T snippets, 1x1 output projection."""
+    """Channel norm, multi-head softmax self-attention over all T snippets, 1x1 output projection.
+
+    The (T, T) weights are built a block of query rows at a time (`by_row_blocks`).
+    """
 
     def __init__(self, dim: int, heads: int, head_dim: int) -> None:
         super().__init__()
@@ -51,9 +56,14 @@ class GlanceBlock(nn.Module):
             part.reshape(n, self.heads, self.head_dim, steps).transpose(2, 3)
             for part in self.qkv(self.norm(x)).chunk(3, dim=1)
         )
-        weights = (query * self.head_dim**-0.5 @ key.transpose(2, 3)).softmax(dim=-1)
-        mixed = (weights @ value).transpose(2, 3).reshape(n, self.heads * self.head_dim, steps)
-        return self.out(mixed)
+        query = query * self.head_dim**-0.5
+
+        def mixed_rows(rows: slice) -> torch.Tensor:
+            return (query[:, :, rows] @ key.transpose(2, 3)).softmax(dim=-1) @ value
+
+        # A block of query rows at a time: the (T, T) weights of a long test video never exist at once.
+        mixed = by_row_blocks(mixed_rows, steps, per_row=n * self.heads * steps, dim=2)
+        return self.out(mixed.transpose(2, 3).reshape(n, self.heads * self.head_dim, steps))
 
 
 class FocusBlock(nn.Module):

@@ -13,21 +13,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.methods._blocks import ALL_ROWS, by_row_blocks
+
 #: Filler of the attention logits outside the local window (the public code's value).
 OUTSIDE_WINDOW = -1e9
 
 
-def distance_matrix(steps: int, like: torch.Tensor) -> torch.Tensor:
-    """(T, T) |i - j|, on the device and in the precision of `like`."""
+def distance_matrix(steps: int, like: torch.Tensor, rows: slice = ALL_ROWS) -> torch.Tensor:
+    """(R, T) |i - j| for the query rows i in `rows` (all T by default), on the device and in the precision
+    of `like`."""
     positions = torch.arange(steps, device=like.device, dtype=like.dtype)
-    return (positions[:, None] - positions[None, :]).abs()
+    return (positions[rows, None] - positions[None, :]).abs()
 
 
-def window_mask(steps: int, window: int, device: torch.device | None = None) -> torch.Tensor:
-    """(T, T) boolean: row j is True at columns clamp(j - window // 2 + k, 0, T - 1), k = 0 .. window - 1."""
-    rows = torch.arange(steps, device=device)[:, None]
-    columns = (rows - window // 2 + torch.arange(window, device=device)[None, :]).clamp(0, steps - 1)
-    mask = torch.zeros(steps, steps, dtype=torch.bool, device=device)
+def window_mask(steps: int, window: int, device: torch.device | None = None, rows: slice = ALL_ROWS) -> torch.Tensor:
+    """(R, T) boolean for the query rows j in `rows` (all T by default): row j is True at columns
+    clamp(j - window // 2 + k, 0, T - 1), k = 0 .. window - 1."""
+    chosen = torch.arange(steps, device=device)[rows, None]
+    columns = (chosen - window // 2 + torch.arange(window, device=device)[None, :]).clamp(0, steps - 1)
+    mask = torch.zeros(len(chosen), steps, dtype=torch.bool, device=device)
     return mask.scatter(1, columns, True)
 
 
@@ -39,14 +43,19 @@ class DistancePrior(nn.Module):
         self.w = nn.Parameter(torch.full((1,), float(gamma)))
         self.b = nn.Parameter(torch.full((1,), float(beta)))
 
-    def forward(self, steps: int) -> torch.Tensor:
-        distance = distance_matrix(steps, self.w)
+    def forward(self, steps: int, rows: slice = ALL_ROWS) -> torch.Tensor:
+        """The rows `rows` of the (T, T) prior (all of them by default)."""
+        distance = distance_matrix(steps, self.w, rows)
         return torch.exp(-(self.w * distance.square() - self.b).abs())
 
 
 class ContextAttention(nn.Module):
     """TCA: sigma(alpha) * global + (1 - sigma(alpha)) * local attention, the distance prior added to both
-    logit maps; optional power + L2 normalisation (along time, as the code does) before the output layer."""
+    logit maps; optional power + L2 normalisation (along time, as the code does) before the output layer.
+
+    The (T, T) logits are built a block of query rows at a time (`by_row_blocks`): a row's two softmaxes
+    need only that row, so a long test video costs memory linear in its length.
+    """
 
     def __init__(self, feature_dim: int, hidden: int, normalise: bool) -> None:
         super().__init__()
@@ -58,13 +67,20 @@ class ContextAttention(nn.Module):
         self.scale = 1 / math.sqrt(hidden)
         self.normalise = normalise
 
-    def forward(self, x: torch.Tensor, local: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prior: DistancePrior, window: int) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D), with the distance `prior` and a local window of `window` snippets."""
         q, k, v = self.query(x), self.key(x), self.value(x)
-        logits = q @ k.transpose(1, 2) * self.scale + prior
-        global_context = logits.softmax(dim=-1) @ v
-        local_context = logits.masked_fill(~local, OUTSIDE_WINDOW).softmax(dim=-1) @ v
-        gate = torch.sigmoid(self.alpha)
-        mixed = gate * global_context + (1 - gate) * local_context
+        steps = x.shape[1]
+
+        def mixed_rows(rows: slice) -> torch.Tensor:
+            logits = q[:, rows] @ k.transpose(1, 2) * self.scale + prior(steps, rows)
+            global_context = logits.softmax(dim=-1) @ v
+            local = window_mask(steps, window, x.device, rows)
+            local_context = logits.masked_fill(~local, OUTSIDE_WINDOW).softmax(dim=-1) @ v
+            gate = torch.sigmoid(self.alpha)
+            return gate * global_context + (1 - gate) * local_context
+
+        mixed = by_row_blocks(mixed_rows, steps, per_row=len(x) * steps, dim=1)
         if self.normalise:
             mixed = torch.sqrt(F.relu(mixed)) - torch.sqrt(F.relu(-mixed))
             mixed = F.normalize(mixed, dim=1)  # dim 1 of (B, T, H): the time axis, as in the public code
@@ -100,9 +116,7 @@ class PEL4VADNet(nn.Module):
                 nn.init.xavier_uniform_(module.weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = x.shape[1]
-        local = window_mask(steps, self.window, x.device)
-        x = self.norm(x + self.attention(x, local, self.distance(steps))).transpose(1, 2)
+        x = self.norm(x + self.attention(x, self.distance, self.window)).transpose(1, 2)
         video = self.dropout1(F.gelu(self.linear1(x)))
         embedded = self.dropout2(F.gelu(self.linear2(video)))
         logits = self.classifier(F.pad(embedded, (self.t_step - 1, 0)))
