@@ -173,15 +173,14 @@ class MGFN(Method):
 
     Config = MGFNConfig
     config: MGFNConfig
-    #: 2: stored feature magnitudes computed for each test video alone (they were batched by length).
-    revision = 2
     #: Global self-attention over time: zero padding changes the scores, so each test video is scored alone.
     padded_scoring: ClassVar[Literal["safe", "alone"]] = "alone"
     #: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
     stackable: ClassVar[bool] = False
     #: k counts the pooled training segments whose magnitudes are averaged.
     segment_options = {"k": "top-k"}
-    #: 2: batches from the public code's unshuffled zipped loaders instead of fresh draws every step.
+    #: 2: batches from the public code's unshuffled zipped loaders instead of fresh draws every step; stored
+    #: feature magnitudes computed for each test video alone (they were batched by length).
     revision = 2
 
     @property

@@ -222,8 +222,6 @@ class PEL4VAD(Method):
 
     Config = PEL4VADConfig
     config: PEL4VADConfig
-    #: 2: `val` selection scores each held-out video alone, over its true segments, smoothed as the test set.
-    revision = 2
     padded_scoring = "alone"
     stackable = False
     side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})
@@ -231,7 +229,8 @@ class PEL4VAD(Method):
     scheduler_interval = "epoch"
     #: 2: batches and epochs of the public code's loader instead of fresh draws every step and epochs of
     #: steps / 50 steps; a ShanghaiTech video of two actions gets the mean of their prompt rows, as the
-    #: public loader gives it.
+    #: public loader gives it; `val` selection scores each held-out video alone, over its true segments,
+    #: smoothed as the test set.
     revision = 2
 
     @property
