@@ -285,3 +285,50 @@ def segment_ranges(length: int) -> tuple[np.ndarray, np.ndarray]:
     """`pool_segments`' [start, end) ranges of a video of `length` snippets (all non-empty here)."""
     bounds = segment_bounds(length)
     return bounds[:-1], bounds[1:]
+
+
+def test_a_subset_reads_its_rows_from_the_map_without_copying_the_set(tmp_path):
+    """A held-out split or an abnormal subset (`TrainSet.subset`) is `Rows` of the memory map: numpy holds
+    no copy of it, it reads what the copy held, and the sampler gathers the same batches from it."""
+    values = np.random.default_rng(1).random((40, 3, 8, 64), dtype=np.float32)
+    mapped = saved_map(tmp_path / "train.npy", values)
+    train = TrainSet(mapped, np.arange(40) % 2, tuple(map(str, range(40))))
+    index = np.array([3, 5, 8, 13, 21, 34])
+    subset, peak = numpy_peak(lambda: train.subset(index).subset(np.array([1, 2, 4, 5])))
+    assert peak < values[0].nbytes  # less than one video: nothing copied
+    chosen = index[[1, 2, 4, 5]]
+    np.testing.assert_array_equal(np.asarray(subset.features), values[chosen])
+    np.testing.assert_array_equal(subset.features[2, :, :5], values[chosen[2], :, :5])
+    np.testing.assert_array_equal(subset.features[1:3], values[chosen[1:3]])
+    crops = subset.features.reshape(-1, 8, 64)  # independent crops: each crop a row
+    np.testing.assert_array_equal(np.asarray(crops), values[chosen].reshape(-1, 8, 64))
+    assert mapping_of(subset.features) is mapping_of(mapped) is not None
+    declared = TrainingInput(crops="independent", sampling=Sampling("epochs"))
+    from_rows = Sampler.create(subset, HostRows(subset.features, CPU), declared, 2, seed=0)
+    copied = dataclasses.replace(subset, features=np.asarray(subset.features))
+    from_copy = Sampler.create(copied, torch.from_numpy(copied.features), declared, 2, seed=0)
+    for _ in range(5):
+        ours, theirs = from_rows.empty_batch(), from_copy.empty_batch()
+        from_rows.draw_into(ours)
+        from_copy.draw_into(theirs)
+        torch.testing.assert_close(ours.features, theirs.features, rtol=0, atol=0)
+
+
+def test_val_and_abnormal_subsets_give_the_numbers_of_copied_subsets(monkeypatch):
+    """`val` holds out a subset and `abnormal_subset` keeps one: reading them as `Rows` moves no number."""
+    specs = [RunSpec("rtfm", dataset_options=dict(TINY_SYNTHETIC), steps=6, device="cpu", threads=1, protocol="val"),
+             RunSpec("rtfm", dataset_options={**TINY_SYNTHETIC, "abnormal_subset": 4}, steps=6, device="cpu",
+                     threads=1)]
+    rows = [Runner(progress=False).run(spec) for spec in specs]
+
+    def copying_subset(self: TrainSet, index: np.ndarray) -> TrainSet:
+        return TrainSet(np.asarray(self.features)[index], self.labels[index], tuple(self.video_ids[i] for i in index),
+                        None if self.lengths is None else self.lengths[index],
+                        None if self.classes is None else self.classes[index],
+                        None if self.class_sets is None else self.class_sets[index])
+
+    monkeypatch.setattr(TrainSet, "subset", copying_subset)
+    copies = [Runner(progress=False).run(spec) for spec in specs]
+    for ours, theirs in zip(rows, copies, strict=True):
+        assert ours.status == theirs.status == "ok"
+        assert ours.metrics == theirs.metrics

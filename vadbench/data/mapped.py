@@ -17,19 +17,24 @@ bytes: they are in the page cache, which writes them back to the file.
 from __future__ import annotations
 
 import mmap
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # api/types hashes arrays with `release`: imported for the annotations only
+    from vadbench.api.types import Rows
 
-def mapping_of(array: np.ndarray) -> mmap.mmap | None:
-    """The memory map under `array` (a ``numpy.memmap`` or any view of one), or None for ordinary memory."""
-    base: object = array
+
+def mapping_of(array: np.ndarray | Rows) -> mmap.mmap | None:
+    """The memory map under `array` (a ``numpy.memmap``, any view of one, or `Rows` of one), or None for
+    ordinary memory."""
+    base: object = array if isinstance(array, np.ndarray) else array.base  # `Rows`: the array they read
     while isinstance(base, np.ndarray):
         base = base.base
     return base if isinstance(base, mmap.mmap) else None
 
 
-def release(array: np.ndarray) -> None:
+def release(array: np.ndarray | Rows) -> None:
     """Unmap from this process every page of the shared memory map under `array` (nothing for an array in
     ordinary memory, or a copy-on-write map, whose written pages exist nowhere else).
 

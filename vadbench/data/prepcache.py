@@ -102,6 +102,7 @@ class TrainPart:
 
     def arrays(self) -> dict[str, np.ndarray | None]:
         train = self.train
+        assert isinstance(train.features, np.ndarray)  # a prepared part, never a subset of one
         return {"train_features": train.features, "train_labels": train.labels, "train_lengths": train.lengths,
                 "train_classes": train.classes, "train_class_sets": train.class_sets}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vadbench.api.types import Rows
 from vadbench.data.mapped import release
 
 #: Share of an accelerator's total memory kept free, when deciding where features go, for the model, its
@@ -46,12 +47,12 @@ def device_memory(device: torch.device) -> tuple[int, int]:
     return free + cached, total
 
 
-def float32_bytes(array: np.ndarray) -> int:
+def float32_bytes(array: np.ndarray | Rows) -> int:
     """Bytes of `array` as float32 (as it is on the device)."""
     return 4 * int(array.size)
 
 
-def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+def to_device(array: np.ndarray | Rows, device: torch.device) -> torch.Tensor:
     """`array` as float32 on `device`, copied a piece of rows at a time (each piece's pages released after),
     so that the host holds one piece, never the whole array."""
     tensor = torch.empty(array.shape, dtype=torch.float32, device=device)
@@ -73,7 +74,7 @@ class HostRows:
 
     dtype = torch.float32
 
-    def __init__(self, array: np.ndarray, device: torch.device) -> None:
+    def __init__(self, array: np.ndarray | Rows, device: torch.device) -> None:
         self.array, self.device = array, device
         self._pinned: torch.Tensor | None = None
 
@@ -104,7 +105,7 @@ class HostRows:
 
 
 def training_rows(
-    array: np.ndarray, device: torch.device, memory: tuple[int, int] | None = None
+    array: np.ndarray | Rows, device: torch.device, memory: tuple[int, int] | None = None
 ) -> torch.Tensor | HostRows:
     """A training set's features as samplers gather them: copied to `device` when they fit there (`fits`),
     else gathered on the host per batch (`HostRows`; always on the CPU)."""
