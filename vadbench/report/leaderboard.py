@@ -14,9 +14,8 @@ from collections.abc import Iterable, Sequence
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult
 from vadbench.report.aggregate import Row, mixed_feature_sets, render_table, rows, stand_in_prompts
+from vadbench.report.metrics import METRICS
 
-#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
-METRICS = {"auc": "AUC", "ap": "AP (sklearn)", "ap_trapz": "AP (PR area)", "far": "FAR"}
 #: The columns shown unless others are chosen.
 DEFAULT_METRICS = ("auc", "ap", "ap_trapz")
 GROUP = ("method", "dataset", "features", "protocol")
@@ -56,7 +55,7 @@ def render(results: Iterable[RunResult], fmt: str = "md", metrics: Sequence[str]
     board.sort(key=lambda row: [_value(row, column) for column in columns])
     failed = fmt == "csv" or any(row.failed for row in board)
     headers = [*columns, "runs", *(["failed"] if failed else [])]
-    headers += metrics if fmt == "csv" else [METRICS.get(m, m) for m in metrics]
+    headers += metrics if fmt == "csv" else [METRICS[m].title for m in metrics]
 
     def line(row: Row) -> list[object]:
         counts = [str(len(row.ok)), *([str(row.failed)] if failed else [])]

@@ -29,14 +29,13 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.data.reduction import pool_segments
 from vadbench.report.aggregate import has_report_metadata
+from vadbench.report.metrics import METRICS
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
 MAGNITUDES_FILE = "magnitudes.npz"
 BENCHMARK_FILE = "benchmark.json"
 TEST_FILE = "test.npz"
-#: Metrics that every successful result holds (the tables average them).
-REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
 CURVES_FILE = "curves.json"
 
 
@@ -250,7 +249,7 @@ class ConflictingResults(UserWarning):
 
 def _numbers(result: RunResult) -> tuple[Any, ...]:
     """What must agree between two results of one key: status and the required metrics."""
-    return (result.status, *(result.metrics.get(name) for name in REQUIRED_METRICS))
+    return (result.status, *(result.metrics.get(name) for name in required_metrics()))
 
 
 def _describe_numbers(result: RunResult) -> str:
@@ -279,18 +278,23 @@ def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
 
 def _read_result(path: Path) -> RunResult:
     """The result stored at `path`; one that cannot be read completely (a successful run without all of
-    `REQUIRED_METRICS`) is a usage error naming the file, never a run that tables count but cannot average."""
+    `required_metrics`) is a usage error naming the file, never a run that tables count but cannot average."""
     try:
         result = RunResult.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path}: not a vadbench result ({error})") from None
     if result.status == "ok":
         metrics = result.metrics if isinstance(result.metrics, dict) else {}
-        for name in REQUIRED_METRICS:
+        for name in required_metrics():
             if not _is_number(metrics.get(name)):
                 raise UsageError(f"{path}: incomplete vadbench result (status ok, but metrics.{name} is "
                                  f"{'missing' if name not in metrics else repr(metrics[name])}; expected a number)")
     return result
+
+
+def required_metrics() -> list[str]:
+    """The metrics every successful result holds (`vadbench.report.metrics.Metric.required`)."""
+    return [key for key, metric in METRICS.items() if metric.required]
 
 
 def _is_number(value: Any) -> bool:

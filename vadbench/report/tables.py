@@ -22,11 +22,10 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.grid import Grid, read_toml
 from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, render_table, rows, stand_in_prompts
-from vadbench.report.stats import BOOTSTRAP_METRICS, Difference, paired_bootstrap
+from vadbench.report.metrics import METRICS
+from vadbench.report.stats import Difference, bootstrap_metrics, paired_bootstrap
 from vadbench.report.store import RunStore, TestTruth
 
-#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
-METRICS = {"auc": "AUC", "ap": "AP", "ap_trapz": "AP (PR area)", "far": "FAR"}
 #: The columns shown unless others are chosen (an ablation table shows AUC only).
 DEFAULT_METRICS = ("auc", "ap")
 ORACLE_NOTE = (
@@ -108,7 +107,7 @@ def _comparison(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Se
     """The leaderboard, plus the difference of each row to the baseline method's row in each shown metric
     a paired bootstrap can compare (AUC, AP)."""
     headers, body = _leaderboard(grid, section, comparer, metrics)
-    for metric in [m for m in metrics or DEFAULT_METRICS if m in BOOTSTRAP_METRICS]:
+    for metric in [m for m in metrics or DEFAULT_METRICS if m in bootstrap_metrics()]:
         headers = [*headers, f"Δ {_title(metric)} vs {grid.table.baseline} [95% CI]"]
         for line, row in zip(body, section, strict=True):
             line.append(comparer.describe(row, comparer.method_partner, metric))
@@ -223,7 +222,8 @@ def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
         notes.append(f"No checkpoint was scored in {runs} (oracle-test scores only steps past its `after`, 200 by "
                      "default, as the public RTFM code does): the final weights were evaluated.")
     if comparer.used:
-        notes.append(f"Δ: difference of the mean AUC or AP (points) with a paired bootstrap 95% interval "
+        compared = " or ".join(_title(metric) for metric in bootstrap_metrics())
+        notes.append(f"Δ: difference of the mean {compared} (points) with a paired bootstrap 95% interval "
                      f"({comparer.replicates} replicates; seeds and test videos resampled together).")
     if ok:
         devices = sorted({r.device for r in ok})
@@ -309,7 +309,7 @@ def _frozen(options: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _title(metric: str) -> str:
-    return METRICS.get(metric, metric)
+    return METRICS[metric].title
 
 
 def _show(value: Any) -> str:
