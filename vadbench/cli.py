@@ -236,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render(results, args.format, args.metrics))
+    print(render(results, args.format, args.metrics), end="")
     return exit_code(results)
 
 
@@ -354,7 +354,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from vadbench.report.leaderboard import render
     from vadbench.report.store import load_results
 
-    print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics))
+    print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics), end="")
     return 0
 
 
