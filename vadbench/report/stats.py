@@ -25,7 +25,7 @@ from vadbench.report.metrics import METRICS, RankedRun
 _CHUNK = 128
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """Mean and (population) standard deviation, as the leaderboard reports them; NaN when empty."""
     array = np.asarray(values, dtype=float)
     if array.size == 0:

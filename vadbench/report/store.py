@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.data.reduction import pool_segments
 from vadbench.report.aggregate import has_report_metadata
+from vadbench.report.frame import run_frame
 from vadbench.report.metrics import METRICS
 
 RESULT_FILE = "result.json"
@@ -233,6 +235,35 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
             warnings.warn(ConflictingResults(key, [(folder, result) for _, folder, result in copies]), stacklevel=2)
         chosen.append(copies[-1][2])
     return chosen
+
+
+def results(store: str | Path) -> pd.DataFrame:
+    """Every run stored under `store` (a folder written by ``vadbench run --out``), one row per run, in key order.
+
+    Columns, in this order:
+
+    - ``key``: the run's key, the name of its folder under ``runs/``;
+    - what the run was: ``method``, ``method_revision``, ``dataset``, ``features`` (the feature set, crops x
+      dimension: ``wu 5x1024``), ``protocol`` (model selection), ``seed``, ``steps`` (the steps it trained),
+      ``precision``, ``compile``, ``stacked`` (the seeds trained with it as one stacked model, ``"0,1,2"``;
+      ``""`` when it trained alone), ``threads`` (torch CPU threads; missing for a GPU run);
+    - ``status`` (``ok`` or why not) and ``error``;
+    - one column per registered metric (`vadbench.report.metrics.METRICS`: ``auc``, ``ap``, ``ap_trapz``,
+      ``auc_abnormal``, ``ap_abnormal``, ``far``), as fractions (tables show percent), NaN where a run did
+      not record it; then every other number the run recorded with them, under its name (``final_loss``,
+      and under a selecting protocol ``selected_step``, ``checkpoints_scored``, ``selection_score``);
+    - ``per_class_auc.<class>``: the AUC of each anomaly class (its videos and every normal video);
+    - provenance: ``parameters`` (trainable parameters), ``data`` (the fingerprint of the data read; missing
+      for generated data), ``device`` (as recorded: CPU model, vector instructions, threads, or the GPU);
+    - ``timings.<name>`` (seconds; ``timings.ms_per_step`` in milliseconds) and ``versions.<name>``
+      (vadbench, torch, numpy, python, git, plugins);
+    - ``method.<option>`` and ``dataset.<option>``: every option as the run resolved it, defaults included.
+
+    Results of one run stored twice count once, as in the tables (`load_results`). A result stored by a
+    vadbench older than the report metadata is read as stored (``vadbench leaderboard`` brings it up to date
+    with the installed plugins first). Never imports torch.
+    """
+    return run_frame(load_results(store))
 
 
 class ConflictingResults(UserWarning):

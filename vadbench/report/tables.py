@@ -79,12 +79,12 @@ def _leaderboard(
     headers, body = leaderboard(section, columns, describe, metrics or DEFAULT_METRICS, fmt)
     headers += ["params", "ms/step"]
     for line, row in zip(body, section, strict=True):
-        line += [_count(row.parameters), _whole(row.mean("timings", "ms_per_step"))]
+        line += [_count(row.parameters), _whole(row.mean("timings.ms_per_step"))]
     if grid.protocols != ("last",):
         # A selecting protocol: the step whose weights were evaluated.
         headers.append("selected step")
         for line, row in zip(body, section, strict=True):
-            line.append(_whole(row.mean("metrics", "selected_step")))
+            line.append(_whole(row.mean("selected_step")))
     if len(grid.protocols) > 1:
         # Several protocols: show each against `last` (same runs but the selection, same test videos);
         # in the test-selected section this is the optimism of selecting on the test set.
@@ -130,7 +130,7 @@ def _ablation(
         config = next(iter(cells.values())).config
         checks = ["✓" if option in config.get(MARKS, {}) and config.get(f"method.{option}") else "" for option in marks]
         ours = [cells[(p, d)].stat(m) if (p, d) in cells else "-" for p in protocols for d in datasets for m in metrics]
-        times = [_whole(row.mean("timings", "ms_per_step")) for row in cells.values()]
+        times = [_whole(row.mean("timings.ms_per_step")) for row in cells.values()]
         body.append([method, *checks, *ours, "/".join(times)])
     return headers, body
 
