@@ -158,7 +158,8 @@ class OracleTestSelector(CheckpointSelector):
 
     def criterion(self, model: nn.Module) -> float:
         scores = np.concatenate(self.scorer(model).scores)
-        value = self.metric.of(expand_to_frames(scores, self.test.snippet_frames), self.test)
+        frames = expand_to_frames(scores, self.test.snippet_frames)
+        value = self.metric.of(frames, self.test)
         return -np.inf if value != value else value
 
     def is_checkpoint(self, step: int) -> bool:
