@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from vadbench import __version__
 from vadbench.api.errors import UsageError
 from vadbench.api.types import PRECISIONS, RunResult, RunSpec
+from vadbench.report.metrics import METRICS
 
 if TYPE_CHECKING:
     from vadbench.api.executor import Executor
@@ -35,14 +36,6 @@ if TYPE_CHECKING:
     from vadbench.plugins.manager import Plugins
 
 DEFAULT_OUT = "vadbench-runs"
-#: The metric columns `--metrics` can choose, and what each is (metrics.py computes them; tables title them).
-METRIC_COLUMNS = {
-    "auc": "frame-level ROC AUC",
-    "ap": "average precision (sklearn's average_precision_score)",
-    "ap_trapz": "AP as the trapezoidal area under the precision-recall curve, as RTFM and XDVioDet report it",
-    "far": "false-alarm rate: share of the frames of normal test videos scored >= 0.5, as Sultani et al. report "
-    "it (assumes scores are probabilities)",
-}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,8 +137,9 @@ def add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def add_metrics_argument(parser: argparse.ArgumentParser, default: str) -> None:
-    """`--metrics`: the metric columns of the printed table (checked before any run starts)."""
-    described = "; ".join(f"{name}: {text}" for name, text in METRIC_COLUMNS.items())
+    """`--metrics`: the metric columns of the printed table (checked before any run starts), one for every
+    registered metric (`vadbench.report.metrics.METRICS`)."""
+    described = "; ".join(f"{key}: {metric.help}" for key, metric in METRICS.items())
     parser.add_argument("--metrics", type=parse_metrics, metavar="LIST",
                         help=f"metric columns, comma-separated, in percent (default: {default}). {described}. "
                         "Results stored before a metric existed show it as -")
@@ -154,9 +148,9 @@ def add_metrics_argument(parser: argparse.ArgumentParser, default: str) -> None:
 def parse_metrics(text: str) -> list[str]:
     """``"auc,far"`` -> ["auc", "far"]; an unknown name is an argument error listing the known ones."""
     names = list(dict.fromkeys(filter(None, (name.strip() for name in text.split(",")))))
-    unknown = [name for name in names if name not in METRIC_COLUMNS]
+    unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"expected metrics among {', '.join(METRIC_COLUMNS)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected metrics among {', '.join(METRICS)}, got {text!r}")
     return names
 
 
@@ -242,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
-    print(render(results, args.format, args.metrics))
+    print(render(results, args.format, args.metrics), end="")
     return exit_code(results)
 
 
@@ -360,7 +354,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from vadbench.report.leaderboard import render
     from vadbench.report.store import load_results
 
-    print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics))
+    print(render(load_results(args.results_dir, upgrade_with_plugins()), args.format, args.metrics), end="")
     return 0
 
 

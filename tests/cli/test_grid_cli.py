@@ -137,7 +137,7 @@ def test_grid_metrics_option_chooses_the_columns_of_every_table_kind(capsys, tmp
     assert code == 0, err
     header, _, row = [line for line in out.splitlines() if line.startswith("|")]
     assert [c.strip() for c in header.strip("|").split("|")] == ["method", "dataset", "features", "protocol",
-                                                                  "seeds", "FAR", "params", "ms/step"]
+                                                                  "runs", "FAR", "params", "ms/step"]
     assert "±" in row.split("|")[6]
 
 

@@ -92,15 +92,16 @@ def test_grid_tables_render_as_csv_with_mean_std_and_interval_columns(capsys, st
     assert code == 0
     header, *lines = text.splitlines()
     deltas = [f"Δ {m} vs sultani-mil [95% CI]{suffix}" for m in ("AUC", "AP") for suffix in ("", "_low", "_high")]
-    assert header.split(",") == ["method", "dataset", "features", "protocol", "seeds", "AUC_mean", "AUC_std",
-                                 "AP_mean", "AP_std", "params", "ms/step", *deltas]
+    assert header.split(",") == ["method", "dataset", "features", "protocol", "runs", "failed", "auc_mean",
+                                 "auc_std", "ap_mean", "ap_std", "params", "ms/step", *deltas]
     baseline, rtfm = (line.split(",") for line in lines)
     assert baseline[-6:] == [""] * 6  # no difference to itself: empty, not 0
-    assert rtfm[2] == "synthetic 2x16" and rtfm[9].endswith("M")  # the feature set, parameters in millions
+    assert rtfm[2] == "synthetic 2x16" and rtfm[10].endswith("M")  # the feature set, parameters in millions
+    assert rtfm[4:6] == ["2", "0"]  # runs, failed: the csv's columns do not depend on what failed
     for start in (-6, -3):  # AUC, then AP
         estimate, low, high = (float(value) for value in rtfm[start:][:3])
         assert low <= estimate <= high
-    assert 0 <= float(rtfm[5]) <= 100
+    assert 0 <= float(rtfm[6]) <= 100
 
 
 def test_ucsd_splits_are_averaged_in_the_leaderboard_and_apart_in_a_grid_that_sweeps_them(capsys, tmp_path):
@@ -123,7 +124,7 @@ def test_ucsd_splits_are_averaged_in_the_leaderboard_and_apart_in_a_grid_that_sw
     assert code == 0 and len(lines) == 1  # one row: the splits are averaged, not told apart by their data
     cells = dict(zip((c.strip() for c in header.strip("|").split("|")),
                      (c.strip() for c in lines[0].strip("|").split("|")), strict=True))
-    assert cells["runs"] == "4" and cells["options"] == "steps=2"  # 2 splits x 2 seeds
+    assert cells["runs"] == "4" and cells["options"] == "steps=2 threads=1"  # 2 splits x 2 seeds
 
     shutil.rmtree(root)
     code, again, err = run_cli(capsys, "grid", str(grid), "--out", out, "--table-only")

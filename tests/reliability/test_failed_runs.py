@@ -97,4 +97,4 @@ def test_a_grid_goes_on_past_a_diverging_run_and_marks_it(diverging_plugin, tmp_
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
             for line in table.splitlines() if line.startswith(("| diverging", "| sultani-mil"))}
     assert rows["diverging"][columns.index("failed")] == "2"
-    assert rows["sultani-mil"][columns.index("seeds")] == "2"
+    assert rows["sultani-mil"][columns.index("runs")] == "2"

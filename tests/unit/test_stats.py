@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vadbench.report.stats import RankedRun, mean_std, paired_bootstrap
+from vadbench.report.metrics import RankedRun
+from vadbench.report.stats import mean_std, paired_bootstrap
 
 F = 4  # frames per snippet, small to keep the hand-made ground truth short
 

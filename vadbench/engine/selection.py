@@ -22,9 +22,7 @@ from vadbench.api.types import Benchmark, TrainSet
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.scoring import SegmentVideos, VideoScorer
 from vadbench.plan.protocols import parse_protocol
-from vadbench.report.metrics import expand_to_frames, frame_ap, frame_ap_trapz, frame_auc
-
-_METRICS = {"auc": frame_auc, "ap": frame_ap, "ap_trapz": frame_ap_trapz}
+from vadbench.report.metrics import METRICS, expand_to_frames
 
 
 class Selector:
@@ -162,13 +160,13 @@ class OracleTestSelector(CheckpointSelector):
         self.after = after
         self.test = benchmark.test
         self.test_scorer = test_scorer
-        self.metric = _METRICS[benchmark.primary_metric]
+        self.metric = METRICS[benchmark.primary_metric]
         self.criterion_name = f"frame {benchmark.primary_metric.upper()} of the test set"
 
     def criterion(self, model: nn.Module) -> float:
         scores = np.concatenate(self.test_scorer().with_acceleration(Acceleration())(model).scores)
         frames = expand_to_frames(scores, self.test.snippet_frames)
-        value = self.metric(frames, np.asarray(self.test.frame_labels))
+        value = self.metric.of(frames, self.test)
         return -np.inf if value != value else value
 
     def is_checkpoint(self, step: int) -> bool:

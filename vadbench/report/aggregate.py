@@ -6,8 +6,12 @@ result), so they are replicates of one experiment and are averaged over. Each re
 data (its fingerprint names the split too), so such a row spans several fingerprints, but never two of
 one replicate (a feature file edited between runs): that is an error, not an average. A view may keep
 replicate options apart (a grid that sweeps the split shows one row per split). Each run counts once
-(one key: its first result). A cell is the mean ± population std (ddof 0) of the row's successful runs that recorded
-the metric, in percent; failed runs are counted, never averaged.
+(one key: its first result). The rows are a pandas group-by of the runs' frame (`vadbench.report.frame`,
+one row per run, as `vadbench.results` gives it), and a cell is the mean ± population std (ddof 0) of a
+column of a row's group over its successful runs that recorded it, in percent; failed runs are counted,
+never averaged. The means and stds are numpy's (`vadbench.report.stats.mean_std`), as they always were:
+pandas' own group-by mean and std round differently (in the last bit, for about half of random groups
+of five runs), which could move a rounded cell.
 
 The views choose and format rows: `vadbench.report.leaderboard` (every stored run), `vadbench.report.tables` (a grid's
 leaderboard, comparison and ablation) and `vadbench.report.plots`. `render_table` writes any view as markdown,
@@ -22,15 +26,17 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
+import pandas as pd
 from tabulate import tabulate
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.protocols import parse_protocol
+from vadbench.report.frame import feature_set, run_frame
 from vadbench.report.stats import mean_std
 
 if TYPE_CHECKING:
@@ -53,22 +59,6 @@ def report_metadata(method: type[Method], dataset: type[Dataset]) -> dict[str, A
         MARKS: dict(method.table_marks),
         SEGMENT_OPTIONS: dict(method.segment_options),
     }
-
-
-def feature_set(config: dict[str, Any]) -> str:
-    """The feature set a run read, as tables show it: its name, crops x dimension (``wu 5x1024``).
-
-    The name is the dataset's ``feature_set`` as recorded (`Benchmark.meta`); results stored before it was
-    recorded are named from their file layout, or "synthetic"."""
-    name = config.get("benchmark.feature_set")
-    if name is None:
-        layout = str(config.get("benchmark.layout", ""))
-        name = "wu" if layout.startswith("wu") else "rtfm" if layout else "synthetic"
-    crops = config.get("benchmark.crops", config.get("dataset.crops"))
-    dim = config.get("benchmark.feature_dim", config.get("dataset.feature_dim"))
-    if crops is None or dim is None:
-        return "-"  # a result without its config
-    return f"{name} {crops}x{dim}"
 
 
 def mixed_feature_sets(board: Iterable[Row]) -> list[str]:
@@ -97,12 +87,21 @@ def has_report_metadata(result: RunResult) -> bool:
 
 @dataclass
 class Row:
-    """One configuration and its runs (`rows`); `sweep` holds a grid view's swept values."""
+    """One configuration and its runs (`rows`); `sweep` holds a grid view's swept values.
+
+    `runs` is the runs' frame (`vadbench.report.frame.run_frame`; `rows` passes each row its group of the
+    frame of every run), whose columns the cells are computed from; `results` are the runs themselves, for
+    what needs their scores or configs (differences, figures)."""
 
     spec: RunSpec  # the first run's spec: all runs share it but for the seed and the averaged options
     averaged: frozenset[str] = frozenset()  # the replicate options averaged over
     results: list[RunResult] = field(default_factory=list)
     sweep: dict[str, Any] = field(default_factory=dict)
+    frame: InitVar[pd.DataFrame | None] = None
+    runs: pd.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self, frame: pd.DataFrame | None) -> None:
+        self.runs = run_frame(self.results) if frame is None else frame
 
     @property
     def ok(self) -> list[RunResult]:
@@ -110,7 +109,7 @@ class Row:
 
     @property
     def failed(self) -> int:
-        return len(self.results) - len(self.ok)
+        return int((self.runs["status"] != "ok").sum())
 
     @property
     def honest(self) -> bool:
@@ -120,8 +119,8 @@ class Row:
     @property
     def data(self) -> str:
         """The fingerprint of the data the runs read ("" for generated data, or replicates of several)."""
-        fingerprints = {r.spec.data or "" for r in self.results}
-        return fingerprints.pop() if len(fingerprints) == 1 else ""
+        fingerprints = self.runs["data"].fillna("").unique()
+        return str(fingerprints[0]) if len(fingerprints) == 1 else ""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -136,17 +135,25 @@ class Row:
     @property
     def parameters(self) -> int | None:
         """The model's trainable parameters, as recorded by a run of the row (None: stored before it was)."""
-        counts = [r.config["parameters"] for r in self.results if "parameters" in r.config]
-        return counts[0] if counts else None
+        counts = self.runs["parameters"].dropna()
+        return int(counts.iloc[0]) if len(counts) else None
 
-    def stat(self, metric: str) -> Stat:
-        """Mean ± std of `metric` in percent over the successful runs that recorded it (NaN when none did)."""
-        return Stat(*mean_std([100 * r.metrics[metric] for r in self.ok if _number(r.metrics.get(metric))]))
+    def stat(self, column: str) -> Stat:
+        """Mean ± std in percent of a metric (a column of `runs`) over the successful runs that recorded it
+        (NaN when none did)."""
+        return Stat(*mean_std(self._recorded(column) * 100))
 
-    def mean(self, section: str, name: str) -> float | None:
-        """Mean of ``metrics[name]`` or ``timings[name]`` (`section`) over the successful runs that have it."""
-        values = [getattr(r, section)[name] for r in self.ok if name in getattr(r, section)]
-        return float(np.mean(values)) if values else None
+    def mean(self, column: str) -> float | None:
+        """The mean of a column of `runs` (a metric, ``timings.<name>``) over the successful runs that
+        recorded it (None when none did)."""
+        values = self._recorded(column)
+        return float(np.mean(values)) if len(values) else None
+
+    def _recorded(self, column: str) -> np.ndarray:
+        """The numbers of `column` that the successful runs recorded, in run order."""
+        if column not in self.runs:
+            return np.zeros(0)
+        return self.runs.loc[self.runs["status"] == "ok", column].dropna().to_numpy(dtype=float)
 
     @property
     def options(self) -> str:
@@ -167,26 +174,32 @@ class Row:
 
 
 def rows(results: Iterable[RunResult], *, keep: Iterable[str] = ()) -> list[Row]:
-    """`results` grouped into configurations, in the order they first appear. A run given twice (one key)
-    counts once. Replicate options named in `keep` are kept apart instead of averaged over."""
+    """`results` grouped into configurations (a group-by of their frame), in the order they first appear. A run
+    given twice (one key) counts once. Replicate options named in `keep` are kept apart instead of averaged
+    over."""
+    given = list(results)
     kept = set(keep)
-    grouped: dict[str, Row] = {}
-    seen: set[str] = set()
-    for result in results:
-        spec = result.spec
-        if spec.key in seen:
-            continue
-        seen.add(spec.key)
-        averaged = frozenset(result.config.get(REPLICATES, ())) - kept
-        identity = {name: value for name, value in spec.identity().items() if name != "seed"}
-        identity["dataset_options"] = {k: v for k, v in spec.dataset_options.items() if k not in averaged}
-        if averaged:
-            identity.pop("data", None)  # each replicate's data differs by design (`_check_replicates`)
-        key = json.dumps(identity, sort_keys=True, default=str)
-        grouped.setdefault(key, Row(spec, averaged)).results.append(result)
-    for row in grouped.values():
+    runs = run_frame(given)
+    runs = runs[~runs["key"].duplicated()]
+    averaged = {i: frozenset(given[i].config.get(REPLICATES, ())) - kept for i in runs.index}
+    configurations = pd.Series({i: configuration(given[i].spec, averaged[i]) for i in runs.index}, dtype=object)
+    board = []
+    for _, group in runs.groupby(configurations, sort=False):
+        first = group.index[0]
+        row = Row(given[first].spec, averaged[first], [given[i] for i in group.index], frame=group)
         _check_replicates(row)
-    return list(grouped.values())
+        board.append(row)
+    return board
+
+
+def configuration(spec: RunSpec, averaged: frozenset[str]) -> str:
+    """What a run's row is (its `rows` group): its identity but for the seed and the `averaged` replicate
+    options, whose data differ by design (`_check_replicates`)."""
+    identity = {name: value for name, value in spec.identity().items() if name != "seed"}
+    identity["dataset_options"] = {k: v for k, v in spec.dataset_options.items() if k not in averaged}
+    if averaged:
+        identity.pop("data", None)
+    return json.dumps(identity, sort_keys=True, default=str)
 
 
 def _check_replicates(row: Row) -> None:
@@ -263,8 +276,3 @@ def _fields(cell: Any, suffixes: tuple[str, ...]) -> list[str]:
     if not isinstance(cell, str):
         return list(cell.fields())
     return [""] * len(suffixes) if cell == "-" else [cell]  # "-" (missing) is empty, as NaN
-
-
-def _number(value: Any) -> bool:
-    """A recorded number (NaN excluded: it means not computed)."""
-    return isinstance(value, (int, float)) and value == value

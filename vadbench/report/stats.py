@@ -7,7 +7,8 @@ abnormal videos separately, so every replicate has both classes and a defined AU
 each method's frame-level AUC (or AP) is recomputed per drawn seed from its stored per-video scores and the
 ground truth, and the difference of the seed-means is recorded; the interval is the percentile interval
 of the replicates. A resampled video simply counts as often as it was drawn, so a replicate is a
-weighted AUC (AP) over snippets that were sorted once per run, not a new sort of millions of frames.
+weighted AUC (AP) over snippets that were sorted once per run (`vadbench.report.metrics.RankedRun`), not
+a new sort of millions of frames.
 """
 
 from __future__ import annotations
@@ -18,74 +19,18 @@ from typing import ClassVar
 
 import numpy as np
 
+from vadbench.report.metrics import METRICS, RankedRun
+
 #: Replicates computed at once (bounds memory: replicates x snippets float64 values).
 _CHUNK = 128
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """Mean and (population) standard deviation, as the leaderboard reports them; NaN when empty."""
     array = np.asarray(values, dtype=float)
     if array.size == 0:
         return float("nan"), float("nan")
     return float(array.mean()), float(array.std())
-
-
-@dataclass(frozen=True)
-class RankedRun:
-    """One run's snippet scores sorted once, with the positive and negative frames of every snippet."""
-
-    video: np.ndarray  # (n,) video index of each snippet, in ascending score order
-    positives: np.ndarray  # (n,) abnormal frames of each snippet
-    negatives: np.ndarray  # (n,) normal frames of each snippet
-    starts: np.ndarray  # first position of each group of tied scores
-
-    @classmethod
-    def create(
-        cls, scores: Sequence[np.ndarray], frame_labels: Sequence[np.ndarray], snippet_frames: int
-    ) -> RankedRun:
-        """`scores[v]`: (T_v,) snippet scores of video v; `frame_labels[v]`: its (frames * T_v,) 0/1."""
-        positives = []
-        for v, (video_scores, labels) in enumerate(zip(scores, frame_labels, strict=True)):
-            length = len(video_scores)
-            if len(labels) != snippet_frames * length:
-                raise ValueError(f"video {v}: {length} snippet scores but {len(labels)} ground-truth frames")
-            positives.append(np.asarray(labels, dtype=float).reshape(length, snippet_frames).sum(1))
-        flat = np.concatenate([np.asarray(s, dtype=float) for s in scores])
-        video = np.repeat(np.arange(len(scores)), [len(s) for s in scores])
-        order = np.argsort(flat, kind="stable")
-        ordered = flat[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        pos = np.concatenate(positives)[order]
-        return cls(video[order], pos, snippet_frames - pos, starts)
-
-    def auc(self, counts: np.ndarray) -> np.ndarray:
-        """Frame-level ROC AUC with each video counted `counts[..., v]` times: (R, V) -> (R,)."""
-        counts = np.atleast_2d(counts).astype(float)
-        weights = counts[:, self.video]
-        pos = np.add.reduceat(weights * self.positives, self.starts, axis=1)
-        neg = np.add.reduceat(weights * self.negatives, self.starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        # Each positive frame wins against every negative frame scored lower and ties count half.
-        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
-        total = pos.sum(axis=1) * neg.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, wins / total, np.nan)
-
-    def ap(self, counts: np.ndarray) -> np.ndarray:
-        """Frame-level average precision (sklearn's step-wise sum of precision x recall gain over the
-        distinct scores, highest first) with each video counted `counts[..., v]` times: (R, V) -> (R,)."""
-        counts = np.atleast_2d(counts).astype(float)
-        weights = counts[:, self.video]
-        pos = np.add.reduceat(weights * self.positives, self.starts, axis=1)[:, ::-1]
-        neg = np.add.reduceat(weights * self.negatives, self.starts, axis=1)[:, ::-1]
-        true, false = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            precision = np.where(true + false > 0, true / (true + false), 0.0)
-            return np.where(true[:, -1] > 0, (pos * precision).sum(axis=1) / true[:, -1], np.nan)
-
-
-#: The metrics a paired bootstrap can compare (the `RankedRun` method of each).
-BOOTSTRAP_METRICS = ("auc", "ap")
 
 
 @dataclass(frozen=True)
@@ -129,7 +74,8 @@ def paired_bootstrap(
     seed: int = 0,
     metric: str = "auc",
 ) -> Difference:
-    """Paired bootstrap of the frame-level `metric` difference (AUC, or sklearn's AP) between methods A and B.
+    """Paired bootstrap of the frame-level `metric` difference (one of `bootstrap_metrics`: AUC, sklearn's AP)
+    between methods A and B.
 
     `scores_a[s][v]` are method A's snippet scores of test video v in its run with the s-th seed;
     `scores_b[s]` must be B's run with the same seed (that is the pairing). `frame_labels[v]` is video
@@ -142,17 +88,15 @@ def paired_bootstrap(
     strata = [np.flatnonzero(labels == value) for value in (0, 1)]
     if any(len(s) == 0 for s in strata):
         raise ValueError("the test set needs normal and abnormal videos for a frame-level AUC bootstrap")
-    if metric not in BOOTSTRAP_METRICS:
-        raise ValueError(f"paired bootstrap metric must be one of {', '.join(BOOTSTRAP_METRICS)}, got {metric!r}")
+    weighted = METRICS[metric].weighted if metric in METRICS else None
+    if weighted is None:
+        raise ValueError(f"paired bootstrap metric must be one of {', '.join(bootstrap_metrics())}, got {metric!r}")
     runs_a = [RankedRun.create(s, frame_labels, snippet_frames) for s in scores_a]
     runs_b = [RankedRun.create(s, frame_labels, snippet_frames) for s in scores_b]
     seeds, videos = len(runs_a), len(labels)
     ones = np.ones((1, videos))
 
-    def value(run: RankedRun, counts: np.ndarray) -> np.ndarray:
-        return run.auc(counts) if metric == "auc" else run.ap(counts)
-
-    observed = np.mean([value(a, ones)[0] - value(b, ones)[0] for a, b in zip(runs_a, runs_b, strict=True)])
+    observed = np.mean([weighted(a, ones)[0] - weighted(b, ones)[0] for a, b in zip(runs_a, runs_b, strict=True)])
 
     rng = np.random.default_rng(seed)
     differences = []
@@ -160,12 +104,17 @@ def paired_bootstrap(
         size = min(_CHUNK, replicates - start)
         counts = np.sum([_multiplicities(rng, stratum, size, videos) for stratum in strata], axis=0)
         seed_counts = _multiplicities(rng, np.arange(seeds), size, seeds)
-        per_seed = np.stack([value(a, counts) - value(b, counts) for a, b in zip(runs_a, runs_b, strict=True)], 1)
+        per_seed = np.stack([weighted(a, counts) - weighted(b, counts) for a, b in zip(runs_a, runs_b, strict=True)], 1)
         differences.append((per_seed * seed_counts).sum(axis=1) / seeds)
     values = np.concatenate(differences)
     tail = 100 * (1 - confidence) / 2
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     return Difference(float(observed), float(low), float(high), confidence, replicates, seeds, videos)
+
+
+def bootstrap_metrics() -> list[str]:
+    """The metrics a paired bootstrap can compare: those registered with a `Metric.weighted` form."""
+    return [key for key, metric in METRICS.items() if metric.weighted is not None]
 
 
 def _multiplicities(rng: np.random.Generator, items: np.ndarray, size: int, length: int) -> np.ndarray:

@@ -24,20 +24,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.data.mapped import release
 from vadbench.data.reduction import pool_segments
 from vadbench.report.aggregate import has_report_metadata
+from vadbench.report.frame import run_frame
+from vadbench.report.metrics import METRICS
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
 MAGNITUDES_FILE = "magnitudes.npz"
 BENCHMARK_FILE = "benchmark.json"
 TEST_FILE = "test.npz"
-#: Metrics that every successful result holds (the tables average them).
-REQUIRED_METRICS = ("auc", "ap", "ap_trapz")
 CURVES_FILE = "curves.json"
 
 
@@ -242,6 +243,35 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
     return chosen
 
 
+def results(store: str | Path) -> pd.DataFrame:
+    """Every run stored under `store` (a folder written by ``vadbench run --out``), one row per run, in key order.
+
+    Columns, in this order:
+
+    - ``key``: the run's key, the name of its folder under ``runs/``;
+    - what the run was: ``method``, ``method_revision``, ``dataset``, ``features`` (the feature set, crops x
+      dimension: ``wu 5x1024``), ``protocol`` (model selection), ``seed``, ``steps`` (the steps it trained),
+      ``precision``, ``compile``, ``stacked`` (the seeds trained with it as one stacked model, ``"0,1,2"``;
+      ``""`` when it trained alone), ``threads`` (torch CPU threads; missing for a GPU run);
+    - ``status`` (``ok`` or why not) and ``error``;
+    - one column per registered metric (`vadbench.report.metrics.METRICS`: ``auc``, ``ap``, ``ap_trapz``,
+      ``auc_abnormal``, ``ap_abnormal``, ``far``), as fractions (tables show percent), NaN where a run did
+      not record it; then every other number the run recorded with them, under its name (``final_loss``,
+      and under a selecting protocol ``selected_step``, ``checkpoints_scored``, ``selection_score``);
+    - ``per_class_auc.<class>``: the AUC of each anomaly class (its videos and every normal video);
+    - provenance: ``parameters`` (trainable parameters), ``data`` (the fingerprint of the data read; missing
+      for generated data), ``device`` (as recorded: CPU model, vector instructions, threads, or the GPU);
+    - ``timings.<name>`` (seconds; ``timings.ms_per_step`` in milliseconds) and ``versions.<name>``
+      (vadbench, torch, numpy, python, git, plugins);
+    - ``method.<option>`` and ``dataset.<option>``: every option as the run resolved it, defaults included.
+
+    Results of one run stored twice count once, as in the tables (`load_results`). A result stored by a
+    vadbench older than the report metadata is read as stored (``vadbench leaderboard`` brings it up to date
+    with the installed plugins first). Never imports torch.
+    """
+    return run_frame(load_results(store))
+
+
 class ConflictingResults(UserWarning):
     """Results of one run key with different numbers: the tables use the newest, and this says so."""
 
@@ -256,7 +286,7 @@ class ConflictingResults(UserWarning):
 
 def _numbers(result: RunResult) -> tuple[Any, ...]:
     """What must agree between two results of one key: status and the required metrics."""
-    return (result.status, *(result.metrics.get(name) for name in REQUIRED_METRICS))
+    return (result.status, *(result.metrics.get(name) for name in required_metrics()))
 
 
 def _describe_numbers(result: RunResult) -> str:
@@ -285,18 +315,23 @@ def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
 
 def _read_result(path: Path) -> RunResult:
     """The result stored at `path`; one that cannot be read completely (a successful run without all of
-    `REQUIRED_METRICS`) is a usage error naming the file, never a run that tables count but cannot average."""
+    `required_metrics`) is a usage error naming the file, never a run that tables count but cannot average."""
     try:
         result = RunResult.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path}: not a vadbench result ({error})") from None
     if result.status == "ok":
         metrics = result.metrics if isinstance(result.metrics, dict) else {}
-        for name in REQUIRED_METRICS:
+        for name in required_metrics():
             if not _is_number(metrics.get(name)):
                 raise UsageError(f"{path}: incomplete vadbench result (status ok, but metrics.{name} is "
                                  f"{'missing' if name not in metrics else repr(metrics[name])}; expected a number)")
     return result
+
+
+def required_metrics() -> list[str]:
+    """The metrics every successful result holds (`vadbench.report.metrics.Metric.required`)."""
+    return [key for key, metric in METRICS.items() if metric.required]
 
 
 def _is_number(value: Any) -> bool:

@@ -21,18 +21,14 @@ import numpy as np
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.grid import Grid, read_toml
-from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, render_table, rows, stand_in_prompts
-from vadbench.report.stats import BOOTSTRAP_METRICS, Difference, paired_bootstrap
+from vadbench.report.aggregate import MARKS, Row, mixed_feature_sets, rows, stand_in_prompts
+from vadbench.report.leaderboard import GROUP, Table, leaderboard, render_board, value
+from vadbench.report.metrics import METRICS
+from vadbench.report.stats import Difference, bootstrap_metrics, paired_bootstrap
 from vadbench.report.store import RunStore, TestTruth
 
-#: metric key -> column title, for every metric a table can show (`--metrics`; the CLI says what each is)
-METRICS = {"auc": "AUC", "ap": "AP", "ap_trapz": "AP (PR area)", "far": "FAR"}
 #: The columns shown unless others are chosen (an ablation table shows AUC only).
 DEFAULT_METRICS = ("auc", "ap")
-ORACLE_NOTE = (
-    "Selected on the TEST set (protocol oracle-test, as the public RTFM code does): optimistic, shown only "
-    "to reconcile with published numbers; not comparable with the honest rows above."
-)
 
 
 def grid_rows(grid: Grid, results: Sequence[RunResult]) -> list[Row]:
@@ -47,8 +43,8 @@ def render_grid(
     grid: Grid, results: Sequence[RunResult], *, store: RunStore, fmt: str = "md",
     metrics: Sequence[str] | None = None,
 ) -> str:
-    """The grid's table (its `table.kind`), honest rows first, test-selected rows in their own section,
-    then the notes (csv: the one table of every row, no title and no notes).
+    """The grid's table (its `table.kind`) with its title, honest rows first, test-selected rows in their own
+    section, then the notes (`vadbench.report.leaderboard.render_board`; csv: the one table of every row).
 
     `metrics` chooses the metric columns (default: the table kind's own); a metric that no run of a row
     recorded is shown as "-" (csv: empty), never as 0.
@@ -59,63 +55,61 @@ def render_grid(
     comparer = _Comparer(grid, store)
     comparer.index(results)
     reported = Reported.load(grid)
-    if fmt == "csv":
-        return render_table(*reported.extend(*_TABLES[grid.table.kind](grid, all_rows, comparer, metrics)), fmt)
-    parts = [f"## {grid.title}" if fmt == "md" else f"% {grid.title}"]
-    for honest in (True, False):
-        section = [row for row in all_rows if row.honest == honest]
-        if not section:
-            continue
-        if not honest:
-            parts.append(f"**{ORACLE_NOTE}**" if fmt == "md" else f"% {ORACLE_NOTE}")
-        headers, body = _TABLES[grid.table.kind](grid, section, comparer, metrics)
-        if honest:  # the papers' (test-selected) numbers go beside our honest ones only once
-            headers, body = reported.extend(headers, body)
-        parts.append(render_table(headers, body, fmt))
-    notes = [*reported.notes(), *_notes(grid, all_rows, comparer)]
-    parts.extend(f"_{note}_" if fmt == "md" else f"% {note}" for note in notes)
-    return "\n\n".join(parts) + "\n"
+
+    def table(section: list[Row], oracle: bool) -> Table:
+        headers, body = _TABLES[grid.table.kind](grid, section, comparer, metrics, fmt)
+        # The papers' (test-selected) numbers go beside our honest ones only once.
+        return (headers, body) if oracle else reported.extend(headers, body)
+
+    return render_board(all_rows, table, fmt, title=grid.title,
+                        notes=lambda: [*reported.notes(), *_notes(grid, all_rows, comparer)])
 
 
-Table = tuple[list[str], list[list[Any]]]
+def _leaderboard(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None, fmt: str
+) -> Table:
+    """`vadbench.report.leaderboard.leaderboard` with a column per swept option, then the parameters and time
+    per step, the selected step under a selecting protocol, and the difference to protocol `last` when the
+    grid has several protocols."""
+    columns = [*GROUP, *grid.sweep_options]
 
+    def describe(row: Row) -> list[str]:
+        return [*(value(row, column) for column in GROUP), *map(_show, row.sweep.values())]
 
-def _leaderboard(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
-    metrics = metrics or DEFAULT_METRICS
-    headers = ["method", "dataset", "features", "protocol", *grid.sweep_options, "seeds",
-               *(_title(m) for m in metrics), "params", "ms/step"]
-    body: list[list[Any]] = [
-        [row.spec.method, row.spec.dataset, row.features, row.spec.protocol, *map(_show, row.sweep.values()),
-         str(len(row.ok)), *(row.stat(m) for m in metrics), _count(row.parameters),
-         _whole(row.mean("timings", "ms_per_step"))]
-        for row in section
-    ]
+    headers, body = leaderboard(section, columns, describe, metrics or DEFAULT_METRICS, fmt)
+    headers += ["params", "ms/step"]
+    for line, row in zip(body, section, strict=True):
+        line += [_count(row.parameters), _whole(row.mean("timings.ms_per_step"))]
     if grid.protocols != ("last",):
         # A selecting protocol: the step whose weights were evaluated.
         headers.append("selected step")
         for line, row in zip(body, section, strict=True):
-            line.append(_whole(row.mean("metrics", "selected_step")))
+            line.append(_whole(row.mean("selected_step")))
     if len(grid.protocols) > 1:
         # Several protocols: show each against `last` (same runs but the selection, same test videos);
         # in the test-selected section this is the optimism of selecting on the test set.
         headers.append("Δ AUC vs last [95% CI]")
         for line, row in zip(body, section, strict=True):
             line.append(comparer.describe(row, comparer.protocol_partner))
-    return headers, _with_failures(section, headers, body)
+    return headers, body
 
 
-def _comparison(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
+def _comparison(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None, fmt: str
+) -> Table:
     """The leaderboard, plus the difference of each row to the baseline method's row in each shown metric
     a paired bootstrap can compare (AUC, AP)."""
-    headers, body = _leaderboard(grid, section, comparer, metrics)
-    for metric in [m for m in metrics or DEFAULT_METRICS if m in BOOTSTRAP_METRICS]:
+    headers, body = _leaderboard(grid, section, comparer, metrics, fmt)
+    for metric in [m for m in metrics or DEFAULT_METRICS if m in bootstrap_metrics()]:
         headers = [*headers, f"Δ {_title(metric)} vs {grid.table.baseline} [95% CI]"]
         for line, row in zip(body, section, strict=True):
             line.append(comparer.describe(row, comparer.method_partner, metric))
     return headers, body
 
 
-def _ablation(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None) -> Table:
+def _ablation(
+    grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None, fmt: str
+) -> Table:
     """One line per method: a check-mark column per option its method declares (`Method.table_marks`,
     e.g. RTFM's PDC, TSA, FM), then its cells per protocol, dataset and metric."""
     metrics = metrics or ("auc",)
@@ -136,26 +130,16 @@ def _ablation(grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequ
         config = next(iter(cells.values())).config
         checks = ["✓" if option in config.get(MARKS, {}) and config.get(f"method.{option}") else "" for option in marks]
         ours = [cells[(p, d)].stat(m) if (p, d) in cells else "-" for p in protocols for d in datasets for m in metrics]
-        times = [_whole(row.mean("timings", "ms_per_step")) for row in cells.values()]
+        times = [_whole(row.mean("timings.ms_per_step")) for row in cells.values()]
         body.append([method, *checks, *ours, "/".join(times)])
     return headers, body
 
 
-_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer, Sequence[str] | None], Table]] = {
+_TABLES: dict[str, Callable[[Grid, list[Row], _Comparer, Sequence[str] | None, str], Table]] = {
     "leaderboard": _leaderboard,
     "comparison": _comparison,
     "ablation": _ablation,
 }
-
-
-def _with_failures(section: list[Row], headers: list[str], body: list[list[Any]]) -> list[list[Any]]:
-    failed = [row.failed for row in section]
-    if any(failed):
-        headers.insert(headers.index("seeds") + 1, "failed")
-        at = headers.index("failed")
-        for line, count in zip(body, failed, strict=True):
-            line.insert(at, str(count))
-    return body
 
 
 @dataclass(frozen=True)
@@ -223,7 +207,8 @@ def _notes(grid: Grid, all_rows: list[Row], comparer: _Comparer) -> list[str]:
         notes.append(f"No checkpoint was scored in {runs} (oracle-test scores only steps past its `after`, 200 by "
                      "default, as the public RTFM code does): the final weights were evaluated.")
     if comparer.used:
-        notes.append(f"Δ: difference of the mean AUC or AP (points) with a paired bootstrap 95% interval "
+        compared = " or ".join(_title(metric) for metric in bootstrap_metrics())
+        notes.append(f"Δ: difference of the mean {compared} (points) with a paired bootstrap 95% interval "
                      f"({comparer.replicates} replicates; seeds and test videos resampled together).")
     if ok:
         devices = sorted({r.device for r in ok})
@@ -309,7 +294,7 @@ def _frozen(options: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _title(metric: str) -> str:
-    return METRICS.get(metric, metric)
+    return METRICS[metric].title
 
 
 def _show(value: Any) -> str:
