@@ -24,7 +24,7 @@ import vadbench.engine.selection as selection_module
 from vadbench.api.method import Sampling, TrainingInput
 from vadbench.api.types import RunSpec, TestSet, TrainSet
 from vadbench.data.mapped import mapping_of, release
-from vadbench.data.reduction import pool_segments, pool_segments_sultani, segment_bounds, sultani_ranges
+from vadbench.data.pooling import pool_segments, pool_segments_sultani, segment_bounds, sultani_ranges
 from vadbench.engine.placement import HostRows, fits, training_rows
 from vadbench.engine.runner import Runner
 from vadbench.engine.sampling import Sampler

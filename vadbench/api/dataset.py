@@ -5,8 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
 class Dataset(abc.ABC):

@@ -76,7 +76,7 @@ class Rows:
 
 @dataclass(frozen=True, eq=False)
 class TrainSet:
-    """Weakly-labelled training videos, each reduced to S segments (`vadbench.data.reduction.Reduction`).
+    """Weakly-labelled training videos, each reduced to S segments (`vadbench.api.reduction.Reduction`).
 
     features: (N, C, S, D) float32 (may be a memmap, or `Rows` of one); labels: (N,) 0 = normal, 1 = abnormal;
     lengths: (N,) true segments of each video where the reduction zero-pads (None: all S);

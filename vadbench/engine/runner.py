@@ -25,8 +25,8 @@ import torch
 from vadbench import __version__
 from vadbench.api.errors import UsageError
 from vadbench.api.method import Method
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.placement import training_rows
 from vadbench.engine.sampling import Sampler

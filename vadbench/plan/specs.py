@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from vadbench.api.errors import UsageError
+from vadbench.api.reduction import Reduction
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.data.reduction import Reduction
 from vadbench.engine.runner import Runner, schedule
 from vadbench.plugins.manager import Plugins
 from vadbench.plugins.overrides import route_overrides

@@ -29,7 +29,7 @@ import pandas as pd
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.data.mapped import release
-from vadbench.data.reduction import pool_segments
+from vadbench.data.pooling import pool_segments
 from vadbench.report.aggregate import has_report_metadata
 from vadbench.report.frame import run_frame
 from vadbench.report.metrics import METRICS
