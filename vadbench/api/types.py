@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.data.mapped import release
+from vadbench.api.mapped import release
 
 #: Frames per snippet of every standard feature extractor (I3D, C3D).
 SNIPPET_FRAMES = 16

@@ -22,13 +22,13 @@ import numpy as np
 
 from vadbench.api.dataset import Dataset
 from vadbench.api.errors import UsageError
+from vadbench.api.mapped import release
 from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark, TestSet, TrainSet
 from vadbench.data.annotations import parse_feature_list
 from vadbench.data.check import CheckReport, Problems, summarize
 from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text, resolve_listed
 from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
-from vadbench.data.mapped import release
 from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.data.official import Bundle
 from vadbench.data.pooling import reduce_video

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from vadbench.api.errors import UsageError
+from vadbench.api.mapped import release
 from vadbench.api.types import RunResult, RunSpec, TestSet
-from vadbench.data.mapped import release
 from vadbench.data.pooling import pool_segments
 from vadbench.report.aggregate import has_report_metadata
 from vadbench.report.frame import run_frame
@@ -79,7 +79,7 @@ class TestTruth:
 def input_magnitudes(test: TestSet) -> np.ndarray:
     """(V, TRAIN_SEGMENTS): per test video, the L2 norms of its features pooled to the training segments as
     in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline).
-    Video by video, the pages of a memory-mapped test set released after each (`vadbench.data.mapped`)."""
+    Video by video, the pages of a memory-mapped test set released after each (`vadbench.api.mapped`)."""
     magnitudes = []
     for video in range(len(test)):
         magnitudes.append(np.linalg.norm(pool_segments(test.video(video)), axis=2).mean(axis=0))

@@ -1,7 +1,9 @@
 """Reading a memory-mapped array without keeping it in the process's memory.
 
-The preparation cache hands its big arrays over as read-only memory maps of ``.npy`` files
-(`vadbench.data.prepcache`). Every page of a map that a process has touched counts in its resident memory
+The arrays the contracts exchange (`TrainSet.features`, `TestSet.features`, `Rows` of them) are often
+read-only memory maps of ``.npy`` files: the preparation cache (`vadbench.data.prepcache`) hands its big
+arrays over this way, and everything that reads them (hashing, batching, scoring) reads them through this
+module. Every page of a map that a process has touched counts in its resident memory
 (RSS, ``ru_maxrss``) for as long as it stays mapped, even though it is a clean page of a file that the
 kernel may drop: gathering training batches from a map over many steps, or scoring every test video,
 would make the whole array resident (26 GB for PEL4VAD's 200-snippet crops of UCF-Crime). `release`
