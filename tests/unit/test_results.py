@@ -136,7 +136,7 @@ def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vadbench.report.store.os.replace", disk_full)
+    monkeypatch.setattr("vadbench.data.atomic.os.replace", disk_full)
     with pytest.raises(UsageError, match=r"cannot store run .*\(No space left on device\)"):
         store.write(result())
     assert not store.is_finished(RunSpec("rtfm"))

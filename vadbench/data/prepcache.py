@@ -38,7 +38,7 @@ import numpy as np
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import TestSet, TrainSet
-from vadbench.report.store import umask_mode
+from vadbench.data.atomic import umask_mode
 
 #: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint; 3: the
 #: training videos' classes; 4: their class sets; 5: one test entry shared by the training reductions).

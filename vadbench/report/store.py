@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import pandas as pd
 from vadbench.api.errors import UsageError
 from vadbench.api.mapped import release
 from vadbench.api.types import RunResult, RunSpec, TestSet
+from vadbench.data.atomic import atomic_write
 from vadbench.data.pooling import pool_segments
 from vadbench.report.aggregate import has_report_metadata
 from vadbench.report.frame import run_frame
@@ -141,9 +141,9 @@ class RunStore:
                     _write_per_video(folder / name, key, per_video)
             if result.curves:
                 curves = json.dumps(result.curves).encode()
-                _atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
+                atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
             record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
-            _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+            atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
         except OSError as error:
             raise UsageError(f"--out {self.root}: cannot store run {result.spec.key} in {folder} "
                              f"({error.strerror or error})") from None
@@ -190,8 +190,8 @@ class RunStore:
                              "snippet_frames": truth.snippet_frames}, indent=2, sort_keys=True, default=_json_default)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
-            _atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
+            atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
+            atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
         except OSError as error:
             raise UsageError(f"--out {self.root}: cannot store the test set of {spec.dataset} in {folder} "
                              f"({error.strerror or error})") from None
@@ -304,7 +304,7 @@ def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> 
         "offsets": np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
         key: np.concatenate(arrays),
     }
-    _atomic_write(path, lambda f: np.savez_compressed(f, **columns))
+    atomic_write(path, lambda f: np.savez_compressed(f, **columns))
 
 
 def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
@@ -336,32 +336,6 @@ def required_metrics() -> list[str]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temporary file in the same folder and rename it into place (with the umask's mode)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, umask_mode(0o666))
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def umask_mode(mode: int) -> int:
-    """`mode` (0o666 for a file, 0o777 for a folder) less the process umask: what `open` or `mkdir` give.
-
-    `tempfile` makes private files and folders (0600, 0700), so whatever is renamed into place from one
-    needs this mode, or a store or cache shared by a group (umask 002) could be read by its owner only.
-    """
-    umask = os.umask(0o077)  # reading the umask means setting it; 0o077 is the safe value meanwhile
-    os.umask(umask)
-    return mode & ~umask
 
 
 def _json_default(value: Any) -> Any:
