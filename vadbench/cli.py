@@ -179,7 +179,7 @@ EXECUTOR_OPTIONS = ("workers", "address", "gpus_per_run", "cpus_per_run")
 
 def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     """The executor chosen by `--executor`, with the options given on the command line."""
-    from vadbench.api.executor import create_executor
+    from vadbench.executors.driver import create_executor
 
     options = {name: getattr(args, name) for name in EXECUTOR_OPTIONS if getattr(args, name) is not None}
     return create_executor(plugins, args.executor, options)
