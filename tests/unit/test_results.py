@@ -8,11 +8,11 @@ import torch
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.plan.specs import build_specs, upgrade_stored
+from vadbench.plan.specs import build_specs
 from vadbench.plugins.manager import get_plugins
 from vadbench.report.aggregate import REPLICATES, rows
 from vadbench.report.leaderboard import render
-from vadbench.report.store import ConflictingResults, RunStore, load_results
+from vadbench.report.store import ConflictingResults, RunStore, load_results, upgrade_stored
 
 
 def result(method="rtfm", seed=0, auc=0.9, status="ok"):

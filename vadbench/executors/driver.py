@@ -22,9 +22,10 @@ from vadbench.api.executor import Executor, WorkerFailure
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.engine.runner import check_data
 from vadbench.executors.serial import SerialExecutor
-from vadbench.plan.specs import recorded, training_reduction, with_data
+from vadbench.plan.specs import training_reduction, with_data
 from vadbench.plugins.manager import Plugins, get_plugins
 from vadbench.plugins.registry import option_names
+from vadbench.report.aggregate import recorded
 from vadbench.report.store import RunStore, TestTruth
 
 #: Attempts per run: a worker failure is retried once, then the run is stored as failed.

@@ -18,9 +18,9 @@ import json
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,9 +30,13 @@ from vadbench.api.mapped import release
 from vadbench.api.types import RunResult, RunSpec, TestSet
 from vadbench.data.atomic import atomic_write
 from vadbench.data.pooling import pool_segments
-from vadbench.report.aggregate import has_report_metadata
+from vadbench.plan.specs import canonical
+from vadbench.report.aggregate import has_report_metadata, recorded
 from vadbench.report.frame import run_frame
 from vadbench.report.metrics import METRICS
+
+if TYPE_CHECKING:
+    from vadbench.plugins.manager import Plugins
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
@@ -217,7 +221,7 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
     """One result per run stored under `root`, in key order; a folder without any is a usage error.
 
     `upgrade` maps a result stored by an older version (without `vadbench.report.aggregate.report_metadata`) to
-    the form this version stores (`vadbench.plan.specs.upgrade_stored`: its canonical spec, for one, as an
+    the form this version stores (`upgrade_stored`: its canonical spec, for one, as an
     older version may have stored a run under a key that named default values); it is called only for
     such results, so a store written by this version is read without any plugin. Several results
     of one run (one key) count once: the newest, by the modification time of its ``result.json``,
@@ -241,6 +245,26 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
             warnings.warn(ConflictingResults(key, [(folder, result) for _, folder, result in copies]), stacklevel=2)
         chosen.append(copies[-1][2])
     return chosen
+
+
+def upgrade_stored(plugins: Plugins, result: RunResult) -> RunResult:
+    """A result stored by an older version, as this version stores it: the options that only locate the
+    data moved out of its key, its spec canonical (an older version may have stored a run under a key that
+    named default values) and its plugins' report metadata in its config. A result whose method, dataset
+    or options this installation does not know stays as it was stored."""
+    spec = result.spec
+    try:
+        plugins.methods.config(spec.method, spec.method_options)
+        plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+    except UsageError:
+        return result
+    access = plugins.datasets.get(spec.dataset).cls.access_options
+    located = replace(spec, dataset_options={k: v for k, v in spec.dataset_options.items() if k not in access},
+                      dataset_access={**spec.dataset_access,
+                                      **{k: v for k, v in spec.dataset_options.items() if k in access}})
+    # The revision it was made with stays: a run of an older revision of the method is another run.
+    upgraded = replace(canonical(plugins, located), method_revision=spec.method_revision)
+    return replace(result, spec=upgraded, config={**result.config, **recorded(plugins, spec)})
 
 
 def results(store: str | Path) -> pd.DataFrame:
