@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vadbench.api.mapped import release
-from vadbench.api.types import Rows
+from vadbench.api.mapped import Rows, release
 
 #: Share of an accelerator's total memory kept free, when deciding where features go, for the model, its
 #: optimiser state and the activations of a training or scoring batch.
