@@ -20,7 +20,7 @@ from reference_loop import ReferenceLoop, write_videos
 
 from vadbench.api.method import TrainingInput
 from vadbench.api.types import TrainSet
-from vadbench.data.reduction import pool_segments
+from vadbench.data.pooling import pool_segments
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.sampling import Sampler
 from vadbench.engine.training import TrainingStep

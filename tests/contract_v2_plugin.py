@@ -18,7 +18,7 @@ from torch import nn
 
 from vadbench import hookimpl
 from vadbench.api.method import Method, TrainBatch, TrainingInput
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 
 #: What the tests read back: every batch the loss saw (shapes, labels, classes) and the learning rates.
 SEEN: dict[str, list] = {"batches": [], "lr": [], "prompts": []}

@@ -81,12 +81,12 @@ def plugins_with_warnings() -> Plugins:
 
 
 def upgrade_with_plugins() -> Callable[[RunResult], RunResult]:
-    """`vadbench.plan.specs.upgrade_stored`, loading the plugins at its first call: only results stored by
+    """`vadbench.report.store.upgrade_stored`, loading the plugins at its first call: only results stored by
     an older version need them (a store written by this version is read without any plugin)."""
     loaded = functools.cache(plugins_with_warnings)
 
     def upgrade(result: RunResult) -> RunResult:
-        from vadbench.plan.specs import upgrade_stored
+        from vadbench.report.store import upgrade_stored
 
         return upgrade_stored(loaded(), result)
 
@@ -179,7 +179,7 @@ EXECUTOR_OPTIONS = ("workers", "address", "gpus_per_run", "cpus_per_run")
 
 def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     """The executor chosen by `--executor`, with the options given on the command line."""
-    from vadbench.api.executor import create_executor
+    from vadbench.executors.driver import create_executor
 
     options = {name: getattr(args, name) for name in EXECUTOR_OPTIONS if getattr(args, name) is not None}
     return create_executor(plugins, args.executor, options)
@@ -233,11 +233,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--no-cache: dataset {args.dataset!r} has no preparation cache")
         assignments.append("dataset.cache=false")
     specs = build_specs(plugins, methods, args.dataset, assignments, args.seeds, args.steps, args.device)
+    check_device(args.device)
     specs = with_execution(specs, args)
     executor = executor_from_args(args, plugins)
     results = run_specs(specs, args.out, plugins=plugins, progress=not args.quiet, executor=executor)
     print(render(results, args.format, args.metrics), end="")
     return exit_code(results)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine lacks before any work (the specs are checked for all else when built)."""
+    from vadbench.engine.runner import resolve_device
+
+    resolve_device(device)
 
 
 def check_root(plugins: Plugins, dataset: str, root: str | None) -> None:
@@ -322,6 +330,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.root is not None:
         check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
     specs = with_execution(expand(grid, plugins, device=args.device), args)
+    check_device(args.device)
     executor = executor_from_args(args, plugins)
     specs = executor.plan(specs, plugins)
     if args.dry_run:

@@ -54,6 +54,7 @@ from vadbench.api.dataset import Dataset
 from vadbench.api.executor import Executor, WorkerFailure
 from vadbench.api.method import Method
 from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet, TrainSet
+from vadbench.data.pooling import reduce_video
 from vadbench.data.prompts import stand_in_prompts
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.runner import seed_everything
@@ -293,7 +294,8 @@ def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> 
     videos = [rng.random((int(rng.integers(5, 41)), crops, feature_dim), dtype=np.float32) + 0.5 * y for y in labels]
     size = reduction.size(max(len(v) for v in videos))
     train = TrainSet(
-        np.stack([reduction(v, size) for v in videos]), labels, tuple(f"video_{i}" for i in range(len(videos))),
+        np.stack([reduce_video(v, reduction, size) for v in videos]), labels,
+        tuple(f"video_{i}" for i in range(len(videos))),
         lengths=np.array([reduction.length(len(v)) for v in videos]) if reduction.pads else None,
         classes=labels * np.array([1, 2] * 4),  # two anomaly classes
     )

@@ -23,9 +23,10 @@ import numpy as np
 
 from vadbench import hookimpl
 from vadbench.api.dataset import Dataset
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, Benchmark, TestSet, TrainSet, prompted_fingerprint
+from vadbench.data.pooling import reduce_video
 from vadbench.data.prompts import load_prompts, with_prompts
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,11 @@ def _train_set(generator: _VideoGenerator, cfg: SyntheticConfig, reduction: Redu
     for label in labels:
         features, _, kind = generator.video(int(label))
         # Reduced at once (a full-length video is kept whole until the longest one is known).
-        kept.append(features if reduction.kind == "full" else reduction(features, reduction.segments))
+        kept.append(features if reduction.kind == "full" else reduce_video(features, reduction, reduction.segments))
         lengths.append(reduction.length(len(features)))
         classes.append(kind + 1)
     if reduction.kind == "full":
-        kept = [reduction(features, max(lengths)) for features in kept]
+        kept = [reduce_video(features, reduction, max(lengths)) for features in kept]
     ids = tuple(f"train_{'abnormal' if y else 'normal'}_{i:04d}" for i, y in enumerate(labels))
     return TrainSet(
         np.stack(kept), labels, ids,

@@ -67,7 +67,7 @@ import torch
 from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 

@@ -82,7 +82,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.mgfn.model import BLOCK_TYPES, MGFNNet
 from vadbench.methods.rtfm.method import (

@@ -27,7 +27,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   Adagrad would mean a different (per-coordinate rescaled) update. The ``l2`` loss entry reports it.
 - Input: Sultani et al.'s UCF-Crime AUC 75.41 was trained on C3D fc6 features reduced to 32 segments by
   Save_C3DFeatures_32Segments.m (rounded 1-based boundaries, last snippet unused, each segment
-  L2-normalised): the option ``input="c3d"`` (`vadbench.data.reduction.pool_segments_sultani`).
+  L2-normalised): the option ``input="c3d"`` (`vadbench.data.pooling.pool_segments_sultani`).
   Tian et al. (RTFM, ICCV 2021) retrained this baseline on 10-crop I3D features through RTFM's pipeline,
   with RTFM's pooling (``input="rtfm"``, the default), for SH AUC 85.33, UCF AUC 77.92, XD AP 75.68.
 - Test scoring: the public code scores the 32 segments of each test video (Test_Anomaly_Detector_public.py);
@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.sultani_mil.model import MILNet
 

@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 from vadbench.methods._checks import check_input_shape, check_options
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 

@@ -134,7 +134,7 @@ def test_an_edited_class_list_is_other_data(tmp_path):
     """The training videos' classes (and class sets) are read by methods like PEL4VAD: part of the data."""
     from fakeroots import sh_root
 
-    from vadbench.data.reduction import Reduction
+    from vadbench.api.reduction import Reduction
 
     root = sh_root(tmp_path)
     plugins = get_plugins()

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from tinyroot import TEST, TRAIN, feature_file, tiny_ucf_root
 
+from vadbench.api.reduction import Reduction
 from vadbench.api.types import TestSet
 from vadbench.cli import main
-from vadbench.data.reduction import Reduction
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
 
 CACHE = ".vadbench-cache"

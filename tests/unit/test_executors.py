@@ -13,9 +13,9 @@ import pytest
 from conftest import TINY_SYNTHETIC
 
 from vadbench.api.errors import UsageError
-from vadbench.api.executor import Executor, create_executor
+from vadbench.api.executor import Executor
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.executors.driver import run_specs
+from vadbench.executors.driver import create_executor, run_specs
 from vadbench.executors.ray_cluster import job_runtime_env
 from vadbench.executors.serial import SerialExecutor
 from vadbench.plugins.manager import load_plugins

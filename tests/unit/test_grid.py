@@ -170,7 +170,8 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
 def stored(specs, plugins):
     """Results of `specs` with the config the runner records (the flat options and the schedule)."""
     from vadbench.api.types import RunResult
-    from vadbench.engine.runner import flat_config, schedule
+    from vadbench.engine.runner import flat_config
+    from vadbench.plan.specs import schedule
 
     results = []
     for spec in specs:

@@ -21,10 +21,10 @@ from conftest import TINY_SYNTHETIC
 
 import vadbench.engine.runner as runner_module
 import vadbench.engine.selection as selection_module
+from vadbench.api.mapped import mapping_of, release
 from vadbench.api.method import Sampling, TrainingInput
 from vadbench.api.types import RunSpec, TestSet, TrainSet
-from vadbench.data.mapped import mapping_of, release
-from vadbench.data.reduction import pool_segments, pool_segments_sultani, segment_bounds, sultani_ranges
+from vadbench.data.pooling import pool_segments, pool_segments_sultani, segment_bounds, sultani_ranges
 from vadbench.engine.placement import HostRows, fits, training_rows
 from vadbench.engine.runner import Runner
 from vadbench.engine.sampling import Sampler

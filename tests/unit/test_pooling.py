@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from vadbench.data.reduction import Reduction, pool_segments, pool_segments_sultani, subsample_segments, sultani_ranges
+from vadbench.api.reduction import Reduction
+from vadbench.data.pooling import (
+    pool_segments,
+    pool_segments_sultani,
+    reduce_video,
+    subsample_segments,
+    sultani_ranges,
+)
 
 
 def reference_pool(features, segments=32):
@@ -96,11 +103,11 @@ def test_sultani_pooling_keeps_an_all_zero_segment_zero_and_refuses_empty_videos
 
 def test_each_reduction_kind_applies_its_function():
     video = np.random.default_rng(0).random((50, 2, 4), dtype=np.float32)
-    np.testing.assert_array_equal(Reduction()(video, 32), pool_segments(video))
-    np.testing.assert_array_equal(Reduction("c3d")(video, 32), pool_segments_sultani(video))
-    np.testing.assert_array_equal(Reduction("subsample", 20)(video, 20), subsample_segments(video, 20))
+    np.testing.assert_array_equal(reduce_video(video, Reduction(), 32), pool_segments(video))
+    np.testing.assert_array_equal(reduce_video(video, Reduction("c3d"), 32), pool_segments_sultani(video))
+    np.testing.assert_array_equal(reduce_video(video, Reduction("subsample", 20), 20), subsample_segments(video, 20))
     full = Reduction("full")
-    assert full(video, full.size(60)).shape == (2, 60, 4) and full.length(50) == 50 and full.pads
+    assert reduce_video(video, full, full.size(60)).shape == (2, 60, 4) and full.length(50) == 50 and full.pads
     assert not Reduction().pads and Reduction("mean", 200).key == "mean-200"
 
 

@@ -8,8 +8,8 @@ from conftest import TINY_SYNTHETIC
 from torch import nn
 
 from vadbench.api.errors import UsageError
+from vadbench.api.reduction import DEFAULT_REDUCTION
 from vadbench.api.types import RunSpec, TestSet
-from vadbench.data.reduction import DEFAULT_REDUCTION
 from vadbench.datasets.synthetic import Synthetic
 from vadbench.engine.runner import Runner
 from vadbench.engine.selection import CheckpointSelector, OracleTestSelector, ValidationSelector, hold_out

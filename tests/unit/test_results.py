@@ -8,11 +8,11 @@ import torch
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.plan.specs import build_specs, upgrade_stored
+from vadbench.plan.specs import build_specs
 from vadbench.plugins.manager import get_plugins
 from vadbench.report.aggregate import REPLICATES, rows
 from vadbench.report.leaderboard import render
-from vadbench.report.store import ConflictingResults, RunStore, load_results
+from vadbench.report.store import ConflictingResults, RunStore, load_results, upgrade_stored
 
 
 def result(method="rtfm", seed=0, auc=0.9, status="ok"):
@@ -136,7 +136,7 @@ def test_a_write_that_fails_mid_grid_is_a_usage_error_and_leaves_no_finished_run
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vadbench.report.store.os.replace", disk_full)
+    monkeypatch.setattr("vadbench.data.atomic.os.replace", disk_full)
     with pytest.raises(UsageError, match=r"cannot store run .*\(No space left on device\)"):
         store.write(result())
     assert not store.is_finished(RunSpec("rtfm"))

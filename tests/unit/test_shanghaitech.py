@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from fakeroots import SH, bundled, needs_shared, public_lengths, sh_ids, sh_masks, sh_root
 
+from vadbench.api.reduction import Reduction
 from vadbench.data.check import check_dataset
 from vadbench.data.groundtruth import from_mask
-from vadbench.data.reduction import Reduction, pool_segments, pool_segments_sultani
+from vadbench.data.pooling import pool_segments, pool_segments_sultani
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech, ShanghaiTechConfig
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTHETIC
 
+from vadbench.api.reduction import Reduction
 from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS
-from vadbench.data.reduction import Reduction
 from vadbench.datasets.synthetic import Synthetic, SyntheticConfig
 
 

@@ -1,1 +1,3 @@
-"""The contracts that plugins implement (Method, Dataset, Executor, the hooks) and the data they exchange."""
+"""The contracts that plugins implement (Method, Dataset, Executor, the hooks) and the data they exchange.
+
+The first layer: nothing here imports any other part of vadbench."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 
 class Dataset(abc.ABC):
@@ -31,8 +31,9 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def load(self, reduction: Reduction = DEFAULT_REDUCTION) -> Benchmark:
         """The benchmark: weakly-labelled training videos, each reduced by `reduction` (the method's
-        declared training input: apply it to every training video of T snippets, (T, C, D) ->
-        (C, S, D), and give `TrainSet.lengths` when it pads), and full-length test videos."""
+        declared training input: apply it to every training video of T snippets, (T, C, D) -> (C, S, D),
+        with `vadbench.data.pooling.reduce_video`, and give `TrainSet.lengths` when it pads), and
+        full-length test videos."""
 
     def fingerprint(self, reduction: Reduction = DEFAULT_REDUCTION) -> str | None:
         """A hash of the content the runs read (`Benchmark.fingerprint`: the data reduced by `reduction`,

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.data.reduction import Reduction
+from vadbench.api.reduction import Reduction
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Sampling:
 class TrainingInput:
     """How the engine turns the training videos into the samples of a batch, and draws the batches.
 
-    reduction: how a video of T snippets becomes S segments (`vadbench.data.reduction.Reduction`; RTFM's
+    reduction: how a video of T snippets becomes S segments (`vadbench.api.reduction.Reduction`; RTFM's
     mean over 32 segments by default). crops: ``joint`` keeps a video's C crops together in one sample
     (B, C, S, D), as RTFM and MGFN train; ``independent`` makes every crop a sample of its own (B, S, D),
     as UR-DMU, PEL4VAD and BN-WVAD train. batch: ``balanced`` draws `Config.batch_size` normal and as

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.data.mapped import release
+from vadbench.api.mapped import Rows, release
 
 #: Frames per snippet of every standard feature extractor (I3D, C3D).
 SNIPPET_FRAMES = 16
@@ -23,60 +23,9 @@ TRAIN_SEGMENTS = 32
 PRECISIONS = ("fp32", "bf16")
 
 
-class Rows:
-    """Rows `index` of `base` (an array of N rows, typically a read-only memory map), read only where asked.
-
-    `TrainSet.subset` hands its videos over this way instead of copying them: a held-out split (`val`) or an
-    abnormal subset of a memory-mapped training set (26 GB of PEL4VAD's 200-snippet UCF-Crime crops) costs
-    nothing until a batch reads its rows. It offers what the engine does with a training set's features:
-    the shape, a row or rows (an int, a slice or an index array, optionally followed by indices into the
-    rows), ``reshape(-1, *rest)`` that splits every row into rows of `rest` (crops as samples), and
-    ``numpy.asarray`` (a copy, for small sets).
-    """
-
-    def __init__(self, base: np.ndarray, index: np.ndarray) -> None:
-        self.base = base
-        self.index = np.asarray(index, dtype=np.int64)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.index), *self.base.shape[1:])
-
-    @property
-    def ndim(self) -> int:
-        return self.base.ndim
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.base.dtype
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        if isinstance(first, (int, np.integer)):
-            return self.base[int(self.index[first])][rest]  # a view of the one row
-        return self.base[self.index[first]][(slice(None), *rest)]  # a copy of the rows asked for
-
-    def reshape(self, *shape: int) -> Rows:
-        if shape[0] != -1:
-            raise ValueError(f"Rows.reshape splits rows: the first size must be -1, got {shape}")
-        split = int(np.prod(self.base.shape[1:], dtype=np.int64)) // int(np.prod(shape[1:], dtype=np.int64))
-        base = self.base.reshape(-1, *shape[1:])
-        return Rows(base, (self.index[:, None] * split + np.arange(split)).reshape(-1))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.asarray(self.base[self.index], dtype=dtype)
-
-
 @dataclass(frozen=True, eq=False)
 class TrainSet:
-    """Weakly-labelled training videos, each reduced to S segments (`vadbench.data.reduction.Reduction`).
+    """Weakly-labelled training videos, each reduced to S segments (`vadbench.api.reduction.Reduction`).
 
     features: (N, C, S, D) float32 (may be a memmap, or `Rows` of one); labels: (N,) 0 = normal, 1 = abnormal;
     lengths: (N,) true segments of each video where the reduction zero-pads (None: all S);

@@ -1,2 +1,2 @@
 """Reading what the user has: feature files, annotations, ground truth, training-input reduction, the
-preparation cache and the data check."""
+preparation cache (written atomically) and the data check."""

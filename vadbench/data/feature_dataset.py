@@ -22,17 +22,18 @@ import numpy as np
 
 from vadbench.api.dataset import Dataset
 from vadbench.api.errors import UsageError
+from vadbench.api.mapped import release
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark, TestSet, TrainSet
 from vadbench.data.annotations import parse_feature_list
 from vadbench.data.check import CheckReport, Problems, summarize
 from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text, resolve_listed
 from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
-from vadbench.data.mapped import release
 from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
 from vadbench.data.official import Bundle
+from vadbench.data.pooling import reduce_video
 from vadbench.data.prepcache import Allocate, CacheEntry, P, PrepCache, Slot, TestPart, TrainPart, holding
 from vadbench.data.prompts import with_prompts
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
 
 #: Name of the cache folder inside the data root when no ``cache_dir`` is given.
 CACHE_FOLDER = ".vadbench-cache"
@@ -410,7 +411,7 @@ class FeatureDataset(Dataset):
         for i, (video, shape) in enumerate(zip(plan.train, shapes.train, strict=True)):
             with problems.collect():
                 if shape.snippets:  # else its problem is known already
-                    reduced = reduction(read_video(video, shape), segments)
+                    reduced = reduce_video(read_video(video, shape), reduction, segments)
                     if features.flags.writeable:  # stored (a stand-in is read-only)
                         features[i] = reduced
                         release(features)  # written into the cache entry: out of this process's memory

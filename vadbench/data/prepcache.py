@@ -6,7 +6,7 @@ first use of a root writes the arrays instead, in two kinds of entry:
 - a **test** entry per dataset configuration: the test features concatenated ``[sum T, C, D]`` with their
   offsets, labels, ground truth, ids and classes. Every method scores the same full-length test videos, so
   one copy serves every training reduction (on UCF-Crime at 10 x 2048 it is 5.7 GB);
-- a **training** entry per configuration and training reduction (`vadbench.data.reduction`): the training
+- a **training** entry per configuration and training reduction (`vadbench.api.reduction`): the training
   videos reduced ``[N, C, S, D]`` with their labels and side inputs. A new reduction reads only the
   training files.
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import TestSet, TrainSet
-from vadbench.report.store import umask_mode
+from vadbench.data.atomic import umask_mode
 
 #: Bump when the entry layout changes, so that old entries are never misread (2: the fingerprint; 3: the
 #: training videos' classes; 4: their class sets; 5: one test entry shared by the training reductions).

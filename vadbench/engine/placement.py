@@ -4,7 +4,7 @@ A prepared benchmark's features are read-only memory maps of the preparation cac
 for data built without it). Nothing here copies a whole set into the host's memory:
 
 - On the CPU, batches are gathered from the map itself, step by step (`HostRows`), and the pages read are
-  released after each batch (`vadbench.data.mapped`): a run holds one batch, not the training set (26 GB for
+  released after each batch (`vadbench.api.mapped`): a run holds one batch, not the training set (26 GB for
   PEL4VAD's 200-snippet crops of UCF-Crime), and the workers of a local grid share one copy of it in the
   OS page cache. Test videos are read the same way, one padded batch at a time (`VideoScorer`).
 - On an accelerator, a set is copied to the device once when it fits in the device's free memory with a
@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vadbench.api.types import Rows
-from vadbench.data.mapped import release
+from vadbench.api.mapped import Rows, release
 
 #: Share of an accelerator's total memory kept free, when deciding where features go, for the model, its
 #: optimiser state and the activations of a training or scoring batch.

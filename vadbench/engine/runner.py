@@ -25,8 +25,8 @@ import torch
 from vadbench import __version__
 from vadbench.api.errors import UsageError
 from vadbench.api.method import Method
-from vadbench.api.types import PRECISIONS, Benchmark, RunResult, RunSpec, TestSet
-from vadbench.data.reduction import DEFAULT_REDUCTION, Reduction
+from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
+from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.placement import training_rows
 from vadbench.engine.sampling import Sampler
@@ -35,7 +35,7 @@ from vadbench.engine.selection import create_selector
 from vadbench.engine.side_inputs import with_side_inputs
 from vadbench.engine.stacking import check_stackable, stacked_step
 from vadbench.engine.training import TrainingLog, train, train_method
-from vadbench.plan.protocols import parse_protocol
+from vadbench.plan.specs import schedule, validate
 from vadbench.plugins.manager import Plugins, get_plugins
 from vadbench.report.metrics import evaluate
 
@@ -61,15 +61,10 @@ class Runner:
         self._versions = versions(self.plugins)
 
     def validate(self, spec: RunSpec) -> None:
-        """Raise UsageError for anything wrong in `spec` before any work starts."""
-        self.plugins.methods.config(spec.method, spec.method_options)
-        self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
-        parse_protocol(spec.protocol)
-        if spec.steps is not None and spec.steps < 1:
-            raise UsageError(f"steps must be at least 1, got {spec.steps}")
+        """Raise UsageError for anything wrong in `spec` before any work starts: what the plan checks
+        (`vadbench.plan.specs.validate`) and its device, on this machine."""
+        validate(self.plugins, spec)
         resolve_device(spec.device)
-        if spec.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
 
     def benchmark(self, spec: RunSpec, reduction: Reduction = DEFAULT_REDUCTION) -> tuple[Benchmark, float]:
         """The benchmark of `spec` reduced for its method, and the seconds it took to load (0 when already loaded)."""
@@ -204,15 +199,6 @@ def record_evaluation(
     result.scores = dict(zip(test.video_ids, scored.scores, strict=True))
     if scored.magnitudes is not None:
         result.magnitudes = dict(zip(test.video_ids, scored.magnitudes, strict=True))
-
-
-def schedule(plugins: Plugins, spec: RunSpec) -> int:
-    """The training steps of `spec`: its own, else its dataset's suggestion, else its method's published
-    schedule (known without loading any data)."""
-    if spec.steps is not None:
-        return spec.steps
-    suggested = plugins.datasets.create(spec.dataset, spec.dataset_options).suggested_steps()
-    return suggested or int(plugins.methods.config(spec.method, spec.method_options).steps)
 
 
 def run_timings(load: float, train: float, eval_start: float, started: float, steps: int) -> dict[str, float]:

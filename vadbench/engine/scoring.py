@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vadbench.api.mapped import release
 from vadbench.api.method import Method
 from vadbench.api.types import TrainSet
-from vadbench.data.mapped import release
 from vadbench.engine.acceleration import Acceleration, FallBack, compile_function, device_flags
 from vadbench.engine.placement import fits
 

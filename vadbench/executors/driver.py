@@ -2,26 +2,34 @@
 
 The executor only decides where runs execute; this driver owns everything around them, the same for
 every executor: resuming through the run store, the per-run lines and progress, the retry policy
-(`results_with_retry`), and storing each benchmark's test ground truth for the report path.
+(`results_with_retry`), and storing each benchmark's test ground truth for the report path. It also
+creates the executor a command line names (`create_executor`).
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from vadbench.api.executor import Executor, WorkerFailure, results_with_retry
+from vadbench.api.errors import UsageError
+from vadbench.api.executor import Executor, WorkerFailure
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.engine.runner import check_data
 from vadbench.executors.serial import SerialExecutor
-from vadbench.plan.specs import recorded, training_reduction, with_data
+from vadbench.plan.specs import training_reduction, with_data
 from vadbench.plugins.manager import Plugins, get_plugins
+from vadbench.plugins.registry import option_names
+from vadbench.report.aggregate import recorded
 from vadbench.report.store import RunStore, TestTruth
+
+#: Attempts per run: a worker failure is retried once, then the run is stored as failed.
+ATTEMPTS = 2
 
 
 def run_specs(
@@ -86,6 +94,39 @@ def run_specs(
     return [results[spec.key] for spec in specs]
 
 
+def results_with_retry(
+    executor: Executor, specs: Sequence[RunSpec], on_retry: Callable[[WorkerFailure], None]
+) -> Generator[RunResult, None, None]:
+    """Each spec's result as it arrives; a worker failure is retried once, after the other runs.
+
+    Retrying after the rest of the grid gives a lost node or a busy GPU time to come back. A failure
+    that will be retried is passed to `on_retry`; a run that fails on every attempt is yielded as a
+    failed `RunResult` whose error gives each attempt's failure.
+    """
+    errors: dict[str, list[str]] = {}
+    for attempt in range(1, ATTEMPTS + 1):
+        if not specs:
+            return
+        retry = []
+        for outcome in executor.execute(specs):
+            if isinstance(outcome, RunResult):
+                yield outcome
+                continue
+            errors.setdefault(outcome.spec.key, []).append(outcome.error)
+            if attempt < ATTEMPTS:
+                on_retry(outcome)
+                retry.append(outcome.spec)
+            else:
+                yield failed_result(outcome.spec, errors[outcome.spec.key])
+        specs = retry
+
+
+def failed_result(spec: RunSpec, errors: Sequence[str]) -> RunResult:
+    """The stored record of a run whose worker failed on every attempt."""
+    attempts = "; ".join(f"attempt {i}: {error}" for i, error in enumerate(errors, 1))
+    return RunResult(spec, status="failed", error=f"worker failed {len(errors)} times ({attempts})")
+
+
 def store_test_truth(store: RunStore, plugins: Plugins, spec: RunSpec) -> None:
     """Store the test ground truth of `spec`'s benchmark unless the store has it: the driver loads the
     benchmark for it once per benchmark and store (runs may train elsewhere, on a worker or a Ray node),
@@ -96,6 +137,22 @@ def store_test_truth(store: RunStore, plugins: Plugins, spec: RunSpec) -> None:
     benchmark = dataset.load(training_reduction(plugins, spec))
     check_data(spec, benchmark)
     store.write_test_truth(spec, TestTruth.of(benchmark.test))
+
+
+def create_executor(plugins: Plugins, name: str, options: Mapping[str, Any]) -> Executor:
+    """The registered executor `name` with `options`; an option it does not take is named as a flag."""
+    entry = plugins.executors.get(name)
+    known = option_names(entry.cls.Config)
+    for option in options:
+        if option not in known:
+            takes = ", ".join(f"--{flag(k)}" for k in known) or "no options"
+            raise UsageError(f"--{flag(option)} does not apply to --executor {name} (it takes {takes})")
+    return plugins.executors.create(name, options)
+
+
+def flag(option: str) -> str:
+    """The command-line flag of an executor option: ``gpus_per_run`` -> ``gpus-per-run``."""
+    return option.replace("_", "-")
 
 
 def _summary(result: RunResult) -> str:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.protocols import parse_protocol
+from vadbench.plan.specs import build_specs
 
 if TYPE_CHECKING:
     from vadbench.plugins.manager import Plugins
@@ -158,10 +159,8 @@ def override(
 
 
 def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpec]:
-    """The validated, de-duplicated RunSpecs of `grid`, ordered by dataset, protocol, method, sweep point, seed
-    (each in file order), so that a table lists a method's sweep together."""
-    from vadbench.plan.specs import build_specs  # the runner validates specs: torch only where runs are made
-
+    """The validated (`vadbench.plan.specs.validate`), de-duplicated RunSpecs of `grid`, ordered by dataset,
+    protocol, method, sweep point, seed (each in file order), so that a table lists a method's sweep together."""
     for name in grid.methods:
         _named(grid, "methods", lambda n=name: plugins.methods.get(n))
     for name in grid.datasets:

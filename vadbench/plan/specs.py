@@ -2,8 +2,11 @@
 
 A run's key must name exactly what determines its numbers, on every path that builds specs: options
 equal to their defaults are dropped (`canonical`), the data is named by its content (`with_data`),
-and results stored by older versions are brought to this form when read (`upgrade_stored`). The
-driver that executes specs is `vadbench.executors.driver`.
+and results stored by older versions are brought to this form when read
+(`vadbench.report.store.upgrade_stored`). The driver that executes specs is `vadbench.executors.driver`.
+
+Without torch: specs are checked here for everything but the device (`validate`); the device is the
+machine's, checked where runs are made (`vadbench.engine.runner.resolve_device`).
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vadbench.api.errors import UsageError
-from vadbench.api.types import RunResult, RunSpec
-from vadbench.data.reduction import Reduction
-from vadbench.engine.runner import Runner, schedule
-from vadbench.plugins.manager import Plugins
+from vadbench.api.reduction import Reduction
+from vadbench.api.types import PRECISIONS, RunSpec
+from vadbench.plan.protocols import parse_protocol
 from vadbench.plugins.overrides import route_overrides
-from vadbench.report.aggregate import report_metadata
+
+if TYPE_CHECKING:
+    from vadbench.plugins.manager import Plugins
 
 
 def build_specs(
@@ -32,7 +36,8 @@ def build_specs(
     device: str = "auto",
     protocol: str = "last",
 ) -> list[RunSpec]:
-    """One validated, canonical spec per (method, seed), with `--set` assignments routed and typed."""
+    """One validated (`validate`: all but the device), canonical spec per (method, seed), with `--set`
+    assignments routed and typed."""
     for name in methods:
         plugins.methods.get(name)
     plugins.datasets.get(dataset)
@@ -52,10 +57,21 @@ def build_specs(
         for name in methods
         for seed in dict.fromkeys(seeds)
     ]
-    runner = Runner(plugins, progress=False)
     for spec in specs:
-        runner.validate(spec)
+        validate(plugins, spec)
     return [canonical(plugins, spec) for spec in specs]
+
+
+def validate(plugins: Plugins, spec: RunSpec) -> None:
+    """Raise UsageError for anything wrong in `spec` but its device, before any work starts: its method's and
+    dataset's options, protocol, schedule and precision."""
+    plugins.methods.config(spec.method, spec.method_options)
+    plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+    parse_protocol(spec.protocol)
+    if spec.steps is not None and spec.steps < 1:
+        raise UsageError(f"steps must be at least 1, got {spec.steps}")
+    if spec.precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
 
 
 def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
@@ -63,7 +79,7 @@ def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
     method and dataset (a preset's values included) and a schedule equal to the one it would get
     without `--steps`. So ``--set k=3`` for RTFM (whose k is 3), ``--steps 200`` on the synthetic
     benchmark (which suggests 200) and a plain run are one run with one key, on every path that builds
-    specs (`run`, grids, every executor). `spec` must be valid (`Runner.validate`)."""
+    specs (`run`, grids, every executor). `spec` must be valid (`validate`)."""
     method = dataclasses.asdict(plugins.methods.config(spec.method))
     dataset = dataclasses.asdict(plugins.datasets.config(spec.dataset))
     options = dataclasses.replace(
@@ -76,31 +92,6 @@ def canonical(plugins: Plugins, spec: RunSpec) -> RunSpec:
     if spec.steps is not None and spec.steps != schedule(plugins, options):
         return dataclasses.replace(options, steps=spec.steps)
     return options
-
-
-def upgrade_stored(plugins: Plugins, result: RunResult) -> RunResult:
-    """A result stored by an older version, as this version stores it: the options that only locate the
-    data moved out of its key, its spec canonical (an older version may have stored a run under a key that
-    named default values) and its plugins' report metadata in its config. A result whose method, dataset
-    or options this installation does not know stays as it was stored."""
-    spec = result.spec
-    try:
-        plugins.methods.config(spec.method, spec.method_options)
-        plugins.datasets.config(spec.dataset, spec.full_dataset_options())
-    except UsageError:
-        return result
-    access = plugins.datasets.get(spec.dataset).cls.access_options
-    located = replace(spec, dataset_options={k: v for k, v in spec.dataset_options.items() if k not in access},
-                      dataset_access={**spec.dataset_access,
-                                      **{k: v for k, v in spec.dataset_options.items() if k in access}})
-    # The revision it was made with stays: a run of an older revision of the method is another run.
-    upgraded = replace(canonical(plugins, located), method_revision=spec.method_revision)
-    return replace(result, spec=upgraded, config={**result.config, **recorded(plugins, spec)})
-
-
-def recorded(plugins: Plugins, spec: RunSpec) -> dict[str, Any]:
-    """The report metadata of `spec`'s method and dataset (`report_metadata`), for its result's config."""
-    return report_metadata(plugins.methods.get(spec.method).cls, plugins.datasets.get(spec.dataset).cls)
 
 
 def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
@@ -127,6 +118,15 @@ def with_data(specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
             data=fingerprints[configuration],
         ))
     return keyed
+
+
+def schedule(plugins: Plugins, spec: RunSpec) -> int:
+    """The training steps of `spec`: its own, else its dataset's suggestion, else its method's published
+    schedule (known without loading any data)."""
+    if spec.steps is not None:
+        return spec.steps
+    suggested = plugins.datasets.create(spec.dataset, spec.dataset_options).suggested_steps()
+    return suggested or int(plugins.methods.config(spec.method, spec.method_options).steps)
 
 
 def training_reduction(plugins: Plugins, spec: RunSpec) -> Reduction:

@@ -8,11 +8,13 @@ that no selected component has, or that both a method and the dataset have, is a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vadbench.api.errors import UsageError
-from vadbench.plugins.manager import Plugins
 from vadbench.plugins.registry import option_names
+
+if TYPE_CHECKING:  # the manager imports the method contract, and torch with it: not needed to route options
+    from vadbench.plugins.manager import Plugins
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -42,6 +42,7 @@ from vadbench.report.stats import mean_std
 if TYPE_CHECKING:
     from vadbench.api.dataset import Dataset
     from vadbench.api.method import Method
+    from vadbench.plugins.manager import Plugins
 
 FORMATS = ("md", "csv", "latex")
 #: Config keys of the plugin declarations the views read (`report_metadata`).
@@ -59,6 +60,11 @@ def report_metadata(method: type[Method], dataset: type[Dataset]) -> dict[str, A
         MARKS: dict(method.table_marks),
         SEGMENT_OPTIONS: dict(method.segment_options),
     }
+
+
+def recorded(plugins: Plugins, spec: RunSpec) -> dict[str, Any]:
+    """The report metadata of `spec`'s method and dataset (`report_metadata`), for its result's config."""
+    return report_metadata(plugins.methods.get(spec.method).cls, plugins.datasets.get(spec.dataset).cls)
 
 
 def mixed_feature_sets(board: Iterable[Row]) -> list[str]:

@@ -51,7 +51,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator, ScalarFormatter
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult
-from vadbench.data.reduction import pool_segments
+from vadbench.data.pooling import pool_segments
 from vadbench.plan.grid import Grid
 from vadbench.plan.protocols import parse_protocol
 from vadbench.report.aggregate import SEGMENT_OPTIONS, Row

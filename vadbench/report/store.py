@@ -15,24 +15,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vadbench.api.errors import UsageError
+from vadbench.api.mapped import release
 from vadbench.api.types import RunResult, RunSpec, TestSet
-from vadbench.data.mapped import release
-from vadbench.data.reduction import pool_segments
-from vadbench.report.aggregate import has_report_metadata
+from vadbench.data.atomic import atomic_write
+from vadbench.data.pooling import pool_segments
+from vadbench.plan.specs import canonical
+from vadbench.report.aggregate import has_report_metadata, recorded
 from vadbench.report.frame import run_frame
 from vadbench.report.metrics import METRICS
+
+if TYPE_CHECKING:
+    from vadbench.plugins.manager import Plugins
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.npz"
@@ -79,7 +83,7 @@ class TestTruth:
 def input_magnitudes(test: TestSet) -> np.ndarray:
     """(V, TRAIN_SEGMENTS): per test video, the L2 norms of its features pooled to the training segments as
     in training, averaged over crops: the magnitudes before any learning (a separability figure's baseline).
-    Video by video, the pages of a memory-mapped test set released after each (`vadbench.data.mapped`)."""
+    Video by video, the pages of a memory-mapped test set released after each (`vadbench.api.mapped`)."""
     magnitudes = []
     for video in range(len(test)):
         magnitudes.append(np.linalg.norm(pool_segments(test.video(video)), axis=2).mean(axis=0))
@@ -141,9 +145,9 @@ class RunStore:
                     _write_per_video(folder / name, key, per_video)
             if result.curves:
                 curves = json.dumps(result.curves).encode()
-                _atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
+                atomic_write(folder / CURVES_FILE, lambda f: f.write(curves))
             record = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=_json_default)
-            _atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
+            atomic_write(folder / RESULT_FILE, lambda f: f.write(record.encode()))
         except OSError as error:
             raise UsageError(f"--out {self.root}: cannot store run {result.spec.key} in {folder} "
                              f"({error.strerror or error})") from None
@@ -190,8 +194,8 @@ class RunStore:
                              "snippet_frames": truth.snippet_frames}, indent=2, sort_keys=True, default=_json_default)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
-            _atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
+            atomic_write(folder / TEST_FILE, lambda f: np.savez_compressed(f, **arrays))
+            atomic_write(folder / BENCHMARK_FILE, lambda f: f.write(record.encode()))
         except OSError as error:
             raise UsageError(f"--out {self.root}: cannot store the test set of {spec.dataset} in {folder} "
                              f"({error.strerror or error})") from None
@@ -217,7 +221,7 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
     """One result per run stored under `root`, in key order; a folder without any is a usage error.
 
     `upgrade` maps a result stored by an older version (without `vadbench.report.aggregate.report_metadata`) to
-    the form this version stores (`vadbench.plan.specs.upgrade_stored`: its canonical spec, for one, as an
+    the form this version stores (`upgrade_stored`: its canonical spec, for one, as an
     older version may have stored a run under a key that named default values); it is called only for
     such results, so a store written by this version is read without any plugin. Several results
     of one run (one key) count once: the newest, by the modification time of its ``result.json``,
@@ -241,6 +245,26 @@ def load_results(root: str | Path, upgrade: Callable[[RunResult], RunResult] | N
             warnings.warn(ConflictingResults(key, [(folder, result) for _, folder, result in copies]), stacklevel=2)
         chosen.append(copies[-1][2])
     return chosen
+
+
+def upgrade_stored(plugins: Plugins, result: RunResult) -> RunResult:
+    """A result stored by an older version, as this version stores it: the options that only locate the
+    data moved out of its key, its spec canonical (an older version may have stored a run under a key that
+    named default values) and its plugins' report metadata in its config. A result whose method, dataset
+    or options this installation does not know stays as it was stored."""
+    spec = result.spec
+    try:
+        plugins.methods.config(spec.method, spec.method_options)
+        plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+    except UsageError:
+        return result
+    access = plugins.datasets.get(spec.dataset).cls.access_options
+    located = replace(spec, dataset_options={k: v for k, v in spec.dataset_options.items() if k not in access},
+                      dataset_access={**spec.dataset_access,
+                                      **{k: v for k, v in spec.dataset_options.items() if k in access}})
+    # The revision it was made with stays: a run of an older revision of the method is another run.
+    upgraded = replace(canonical(plugins, located), method_revision=spec.method_revision)
+    return replace(result, spec=upgraded, config={**result.config, **recorded(plugins, spec)})
 
 
 def results(store: str | Path) -> pd.DataFrame:
@@ -304,7 +328,7 @@ def _write_per_video(path: Path, key: str, per_video: dict[str, np.ndarray]) -> 
         "offsets": np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64),
         key: np.concatenate(arrays),
     }
-    _atomic_write(path, lambda f: np.savez_compressed(f, **columns))
+    atomic_write(path, lambda f: np.savez_compressed(f, **columns))
 
 
 def _read_per_video(path: Path, key: str) -> dict[str, np.ndarray]:
@@ -336,32 +360,6 @@ def required_metrics() -> list[str]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temporary file in the same folder and rename it into place (with the umask's mode)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, umask_mode(0o666))
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def umask_mode(mode: int) -> int:
-    """`mode` (0o666 for a file, 0o777 for a folder) less the process umask: what `open` or `mkdir` give.
-
-    `tempfile` makes private files and folders (0600, 0700), so whatever is renamed into place from one
-    needs this mode, or a store or cache shared by a group (umask 002) could be read by its owner only.
-    """
-    umask = os.umask(0o077)  # reading the umask means setting it; 0o077 is the safe value meanwhile
-    os.umask(umask)
-    return mode & ~umask
 
 
 def _json_default(value: Any) -> Any:

@@ -1,31 +1,20 @@
-"""Reduction of a full-length training video of T snippets to the segments a method trains on.
+"""Applying a `vadbench.api.reduction.Reduction`: a full-length training video of T snippets pooled to the
+segments a method trains on (`reduce_video`), while the dataset adapter reads it. One function per kind:
 
-A method declares its reduction (`Reduction`, part of `vadbench.api.method.TrainingInput`); the dataset
-adapter applies it to every training video while reading it (so a preparation cache entry holds one
-reduction), and the engine never sees the full-length training videos. The kinds:
-
-- ``mean`` (`pool_segments`): the public RTFM code's mean pooling to S segments (RTFM, MGFN, UR-DMU,
-  BN-WVAD; Tian et al.'s retrained MIL baseline);
-- ``c3d`` (`pool_segments_sultani`): Sultani et al.'s ``Save_C3DFeatures_32Segments.m``, the input of
-  their own C3D results (boundaries rounded from 1-based positions, the last snippet left out, every
-  segment L2-normalised);
-- ``subsample`` (`subsample_segments`): S uniformly spaced snippets when T > S, else the T snippets
-  followed by zero padding (PEL4VAD); the true length min(T, S) goes with the sample;
-- ``full``: every snippet, zero-padded to the longest training video (memory grows with it).
+- ``mean``: `pool_segments`, the public RTFM code's mean pooling;
+- ``c3d``: `pool_segments_sultani`, Sultani et al.'s ``Save_C3DFeatures_32Segments.m``;
+- ``subsample`` and ``full``: `subsample_segments`, uniformly spaced snippets or every snippet, then zero
+  padding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
+from vadbench.api.reduction import Reduction
 from vadbench.api.types import TRAIN_SEGMENTS
-
-#: The kinds of `Reduction`.
-ReductionKind = Literal["mean", "c3d", "subsample", "full"]
 
 
 def segment_bounds(length: int, segments: int = TRAIN_SEGMENTS) -> np.ndarray:
@@ -85,53 +74,11 @@ def subsample_segments(features: np.ndarray, segments: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(chosen, np.float32).transpose(1, 0, 2))
 
 
-@dataclass(frozen=True)
-class Reduction:
-    """How a training video of T snippets becomes `segments` segments (see the module docstring).
-
-    Examples: ``Reduction()`` (RTFM: mean over 32), ``Reduction("mean", 200)`` (UR-DMU, BN-WVAD),
-    ``Reduction("subsample", 200)`` (PEL4VAD), ``Reduction("c3d")`` (Sultani et al.'s C3D script),
-    ``Reduction("full")``.
-    """
-
-    kind: ReductionKind = "mean"
-    segments: int = TRAIN_SEGMENTS
-
-    def __post_init__(self) -> None:
-        if self.kind not in _REDUCERS and self.kind != "full":
-            raise ValueError(f"Reduction.kind must be one of mean, c3d, subsample, full, got {self.kind!r}")
-        if self.segments < 1:
-            raise ValueError(f"Reduction.segments must be at least 1, got {self.segments}")
-
-    @property
-    def pads(self) -> bool:
-        """Whether reduced videos may end in zero padding (their true lengths then go with them)."""
-        return self.kind in ("subsample", "full")
-
-    def size(self, longest: int) -> int:
-        """Segments per reduced video, given the longest video of the set (used by ``full`` only)."""
-        return longest if self.kind == "full" else self.segments
-
-    def length(self, snippets: int) -> int:
-        """The true (unpadded) segments of a video of `snippets` snippets."""
-        if self.kind == "full":
-            return snippets
-        return min(snippets, self.segments) if self.kind == "subsample" else self.segments
-
-    def __call__(self, features: np.ndarray, size: int) -> np.ndarray:
-        """(T, C, D) snippets -> (C, size, D) segments (`size` from `Reduction.size`)."""
-        if self.kind == "full":
-            return subsample_segments(features, size)  # T <= size: the snippets, then zero padding
-        return _REDUCERS[self.kind](features, self.segments)
-
-    def record(self) -> dict[str, object]:
-        """The reduction as flat config entries."""
-        return {"input.reduction": self.kind, "input.segments": None if self.kind == "full" else self.segments}
-
-    @property
-    def key(self) -> str:
-        """A short text that names the reduction in cache keys."""
-        return self.kind if self.kind == "full" else f"{self.kind}-{self.segments}"
+def reduce_video(features: np.ndarray, reduction: Reduction, size: int) -> np.ndarray:
+    """(T, C, D) snippets -> (C, size, D) segments as `reduction` says (`size` from `Reduction.size`)."""
+    if reduction.kind == "full":
+        return subsample_segments(features, size)  # T <= size: the snippets, then zero padding
+    return _REDUCERS[reduction.kind](features, reduction.segments)
 
 
 _REDUCERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
@@ -167,6 +114,3 @@ def _range_means(features: np.ndarray, starts: np.ndarray, ends: np.ndarray, row
         running = block[-1:]
     differences = sums[np.searchsorted(bounds, ends)] - sums[np.searchsorted(bounds, starts)]
     return differences / (ends - starts)[:, None, None]
-
-#: RTFM's mean pooling to 32 segments: the training input of a method that declares none.
-DEFAULT_REDUCTION = Reduction()
