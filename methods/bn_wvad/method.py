@@ -68,7 +68,8 @@ from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.tensors import crop_sequences
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 
 
@@ -216,8 +217,8 @@ class BNWVAD(Method):
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, T, C, D); zero at padding."""
-        batch, steps, crops, dim = features.shape
-        head_features, scores = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
+        batch, steps, crops, _ = features.shape
+        head_features, scores = model(crop_sequences(features.transpose(1, 2)))
         anchors = cast(BNWVADNet, model).anchors()
         distance = sum(mahalanobis(f, mean, var) for f, (mean, var) in zip(head_features, anchors, strict=True))
         per_crop = (distance * scores).reshape(batch, crops, steps)

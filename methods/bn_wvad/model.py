@@ -1,6 +1,6 @@
-"""BN-WVAD's network: a temporal conv embedding, UR-DMU's global + fixed-local transformer (the same
-authors' code; reused here without dropout, as BN-WVAD builds it) and the BatchNorm "normal head"
-whose running statistics are the detector (see `vadbench.methods.bn_wvad`)."""
+"""BN-WVAD's network: a temporal conv embedding, UR-DMU's global + fixed-local transformer layer (the
+same authors' code, `vadbench.methods._shared.transformer`; without dropout, as BN-WVAD builds it) and
+the BatchNorm "normal head" whose running statistics are the detector (see `vadbench.methods.bn_wvad`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from vadbench.methods.ur_dmu.model import TransformerLayer
+from vadbench.methods._shared.transformer import TransformerLayer
 
 
 class NormalHead(nn.Module):

@@ -83,16 +83,11 @@ from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.losses import binary_cross_entropy, score_sparsity, squared_differences
+from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
+from vadbench.methods._shared.tensors import crop_sequences
 from vadbench.methods.mgfn.model import BLOCK_TYPES, MGFNNet
-from vadbench.methods.rtfm.method import (
-    binary_cross_entropy,
-    crop_sequences,
-    magnitude_dropout_mask,
-    score_sparsity,
-    temporal_smoothness,
-    top_k_indices,
-)
 
 
 @dataclass(frozen=True)
@@ -211,8 +206,8 @@ class MGFN(Method):
         """The (2n, S) dropout mask of the magnitudes (normal rows first), drawn abnormal half first as the
         public code draws it."""
         count = len(magnitudes) // 2
-        abnormal = magnitude_dropout_mask(magnitudes[count:], self.config.mask_dropout)
-        normal = magnitude_dropout_mask(magnitudes[:count], self.config.mask_dropout)
+        abnormal = dropout_mask(magnitudes[count:], self.config.mask_dropout)
+        normal = dropout_mask(magnitudes[:count], self.config.mask_dropout)
         return torch.cat([normal, abnormal])
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
@@ -227,25 +222,26 @@ class MGFN(Method):
         # Only indices come out of the magnitudes, so they need no graph.
         magnitudes = torch.linalg.vector_norm(features.detach(), dim=-1).mean(dim=1)
         index = top_k_indices(magnitudes, cfg.k, self.selection_mask(magnitudes))
-        selected_scores = scores.gather(1, index).mean(dim=1)
-        chosen = index[:, None, :, None].expand(-1, crops, -1, features.shape[-1])
+        selected, selected_scores = gather_top_k(features, scores, index)
         # L1 norms of the selected features, (C n, k) per class with rows crop-major.
-        norms = features.gather(2, chosen).abs().sum(dim=-1).transpose(0, 1)
+        norms = selected.abs().sum(dim=-1).transpose(0, 1)
         normal_norms = norms[:, :count].reshape(crops * count, -1)
         abnormal_norms = norms[:, count:].reshape(crops * count, -1)
         labels = torch.arange(videos, device=scores.device) >= count
         terms = {
-            "cls": binary_cross_entropy(selected_scores, labels),
+            "cls": binary_cross_entropy(selected_scores.mean(dim=1), labels, saturated="floor"),
             "con": contrastive(abnormal_norms, normal_norms, False, cfg.margin),
             "con_n": contrastive(*halves(normal_norms), True, cfg.margin),
             "con_a": contrastive(*halves(abnormal_norms), True, cfg.margin),
         }
         total = terms["cls"] + cfg.alpha * (cfg.beta * terms["con"] + terms["con_a"] + terms["con_n"])
         if cfg.regularisers == "head":
-            terms["smooth"] = cfg.smooth * (scores[:, 1:] - scores[:, :-1]).square().sum()
+            # Within each of the 2n videos; sparsity of the normal scores.
+            terms["smooth"] = cfg.smooth * squared_differences(scores).sum()
             terms["sparse"] = cfg.sparse * score_sparsity(scores[:count])
         else:
-            terms["smooth"] = cfg.smooth * temporal_smoothness(scores[count:])
+            # Both on the abnormal scores, smoothness across video boundaries (flattened).
+            terms["smooth"] = cfg.smooth * squared_differences(scores[count:].reshape(-1)).sum()
             terms["sparse"] = cfg.sparse * score_sparsity(scores[count:])
         total = total + terms["smooth"] + terms["sparse"]
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}

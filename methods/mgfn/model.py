@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.methods._blocks import by_row_blocks
+from vadbench.methods._shared.blocks import by_row_blocks
 
 #: The block types of a stage: Glance (global self-attention over time) or Focus (local temporal mixing).
 BLOCK_TYPES = ("glance", "focus")

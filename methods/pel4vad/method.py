@@ -76,7 +76,9 @@ from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput
 from vadbench.api.reduction import Reduction
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.losses import binary_cross_entropy
+from vadbench.methods._shared.tensors import at_least_float32, crop_sequences
 from vadbench.methods.pel4vad.model import PEL4VADNet
 
 #: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
@@ -128,19 +130,6 @@ class PEL4VADConfig:
         )
 
 
-def at_least_float32(values: torch.Tensor) -> torch.Tensor:
-    """`values` in float32, or in their own precision where it is wider (a float64 run stays float64)."""
-    return values.to(torch.promote_types(values.dtype, torch.float32))
-
-
-def bce(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.BCELoss`` (mean) in float32 or wider, autocast off (autocast refuses it): its logs are
-    clamped at -100 and its gradient stays finite where a score saturates at exactly 0 or 1."""
-    with torch.autocast(probabilities.device.type, enabled=False):
-        probabilities = at_least_float32(probabilities)
-        return F.binary_cross_entropy(probabilities, labels.to(probabilities.dtype))
-
-
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """BCE of each sample's top-1 (normal) or top-(L // 16 + 1) mean (abnormal) score inside its length L."""
     steps = scores.shape[1]
@@ -149,7 +138,7 @@ def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) 
     k = torch.where(labels > 0, lengths // 16 + 1, torch.ones_like(lengths))
     chosen = torch.arange(steps, device=scores.device)[None, :] < k[:, None]
     video = torch.where(chosen, ranked, torch.zeros_like(ranked)).sum(dim=1) / k
-    return bce(video, labels)
+    return binary_cross_entropy(video, labels, saturated="clamp_log")  # torch's BCELoss, as the public code's
 
 
 def class_prompts(prompts: torch.Tensor, class_sets: torch.Tensor) -> torch.Tensor:
@@ -269,8 +258,8 @@ class PEL4VAD(Method):
         return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch, steps, crops, dim = features.shape
-        scores, _ = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
+        batch, steps, crops, _ = features.shape
+        scores, _ = model(crop_sequences(features.transpose(1, 2)))
         return scores.reshape(batch, crops, steps).mean(dim=1)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

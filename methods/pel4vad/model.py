@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.methods._blocks import ALL_ROWS, by_row_blocks
+from vadbench.methods._shared.blocks import ALL_ROWS, by_row_blocks
 
 #: Filler of the attention logits outside the local window (the public code's value).
 OUTSIDE_WINDOW = -1e9

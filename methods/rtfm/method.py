@@ -68,13 +68,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.losses import binary_cross_entropy, ranking_hinge, score_sparsity, squared_differences
+from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
+from vadbench.methods._shared.tensors import crop_sequences
 from vadbench.methods.rtfm.model import RTFMNet
-from vadbench.methods.sultani_mil.method import ranking_hinge
 
 
 @dataclass(frozen=True)
@@ -118,70 +119,11 @@ class RTFMConfig:
         )
 
 
-def magnitude_dropout_mask(magnitudes: torch.Tensor, p: float) -> torch.Tensor:
-    """Dropout applied to ones: each entry 0 with probability p, else 1 / (1 - p) (the public code's)."""
-    return F.dropout(torch.ones_like(magnitudes), p=p, training=True)
-
-
-def top_k_indices(magnitudes: torch.Tensor, k: int, keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Indices (B, min(k, T)) of the largest magnitudes (B, T), after multiplying by `keep` if given.
-
-    k is clamped to T so that short sequences select all their snippets instead of failing.
-    """
-    if keep is not None:
-        magnitudes = magnitudes * keep
-    return magnitudes.topk(min(k, magnitudes.shape[1]), dim=1).indices
-
-
-def gather_top_k(
-    features: torch.Tensor, scores: torch.Tensor, index: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The selected snippets: features (B, C, T, D) -> (B, C, k, D) in every crop; scores (B, T) -> (B, k)."""
-    crops, dim = features.shape[1], features.shape[3]
-    feature_index = index[:, None, :, None].expand(-1, crops, -1, dim)
-    return features.gather(2, feature_index), scores.gather(1, index)
-
-
-def binary_cross_entropy(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean BCE of probabilities in [0, 1], computed in float32 (half precision is promoted), or in float64
-    when they are float64.
-
-    Written out because torch's ``binary_cross_entropy`` refuses to run under CUDA autocast. Saturated
-    probabilities (exactly 0 or 1) are floored at the smallest normal float32 before the log, in every
-    precision, so the term is at most about 87 and its gradient stays finite (a log clamped after the
-    fact gives 0 / 0).
-    """
-    dtype = torch.promote_types(probabilities.dtype, torch.float32)
-    p, y = probabilities.to(dtype), labels.to(dtype)
-    tiny = torch.finfo(torch.float32).tiny
-    return -(y * p.clamp(min=tiny).log() + (1 - y) * (1 - p).clamp(min=tiny).log()).mean()
-
-
 def feature_magnitude_loss(abnormal: torch.Tensor, normal: torch.Tensor, margin: float) -> torch.Tensor:
     """mean over pairs (i, c) of (|margin - ||mean_k a||| + ||mean_k n||)^2; inputs (B, C, k, D)."""
     abnormal_norm = torch.linalg.vector_norm(abnormal.mean(dim=2), dim=-1)
     normal_norm = torch.linalg.vector_norm(normal.mean(dim=2), dim=-1)
     return ((margin - abnormal_norm).abs() + normal_norm).square().mean()
-
-
-def temporal_smoothness(scores: torch.Tensor) -> torch.Tensor:
-    """sum_t (s_t+1 - s_t)^2 over the flattened scores (crossing videos; the last term is 0)."""
-    flat = scores.reshape(-1)
-    return (flat[1:] - flat[:-1]).square().sum()
-
-
-def score_sparsity(scores: torch.Tensor, kind: str = "l2") -> torch.Tensor:
-    """L2 norm of the flattened scores ("l2", public code) or their sum ("sum", paper)."""
-    if kind == "l2":
-        return torch.linalg.vector_norm(scores.reshape(-1))
-    if kind == "sum":
-        return scores.sum()
-    raise ValueError(f"sparsity must be 'l2' or 'sum', got {kind!r}")
-
-
-def crop_sequences(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, D) videos -> (B * C, T, D) sequences, one per crop (a view when contiguous)."""
-    return features.reshape(-1, *features.shape[2:])
 
 
 class RTFM(Method):
@@ -230,14 +172,15 @@ class RTFM(Method):
             # Sultani et al.'s ranking hinge (margin 1) between abnormal video i and normal video i.
             terms = {"rank": ranking_hinge(scores[count:], scores[:count]).mean()}
             total = terms["rank"]
-        terms["smooth"] = cfg.smooth * temporal_smoothness(scores[count:])
+        # Across video boundaries, as the public code computes it on the flattened abnormal scores.
+        terms["smooth"] = cfg.smooth * squared_differences(scores[count:].reshape(-1)).sum()
         terms["sparse"] = cfg.sparse * score_sparsity(scores[count:], cfg.sparsity)
         total = total + terms["smooth"] + terms["sparse"]
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}
 
     def selection_mask(self, magnitudes: torch.Tensor) -> torch.Tensor:
         """The (2B, S) dropout mask of the magnitudes before the top-k, one draw for the whole batch."""
-        return magnitude_dropout_mask(magnitudes, self.config.mask_dropout)
+        return dropout_mask(magnitudes, self.config.mask_dropout)
 
     def _fm_terms(self, features: torch.Tensor, scores: torch.Tensor, count: int) -> dict[str, torch.Tensor]:
         """Classification and feature-magnitude terms of the top-k snippets of every video."""
@@ -248,7 +191,7 @@ class RTFM(Method):
         selected, selected_scores = gather_top_k(features, scores, index)
         labels = torch.arange(2 * count, device=scores.device) >= count
         return {
-            "cls": binary_cross_entropy(selected_scores.mean(dim=1), labels),
+            "cls": binary_cross_entropy(selected_scores.mean(dim=1), labels, saturated="floor"),
             "fm": feature_magnitude_loss(selected[count:], selected[:count], cfg.margin),
         }
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vadbench.methods._shared.tensors import at_least_float32
+
 #: Dilations of the three PDC branches.
 PDC_DILATIONS = (1, 2, 4)
 
@@ -186,7 +188,7 @@ class RTFMNet(nn.Module):
         features = self.dropout(self.mtn(x.transpose(1, 2), channel_mask).transpose(1, 2))
         logits = self.classifier(features).squeeze(-1)
         # The sigmoid runs in at least float32: under bf16 autocast it would round scores above ~0.996 to 1.
-        return features, logits.to(torch.promote_types(logits.dtype, torch.float32)).sigmoid()
+        return features, at_least_float32(logits).sigmoid()
 
 
 def check_feature_dim(dim: int, *, use_pdc: bool, use_tsa: bool) -> None:

@@ -52,7 +52,8 @@ from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.losses import ranking_hinge, squared_differences
 from vadbench.methods.sultani_mil.model import MILNet
 
 
@@ -94,20 +95,6 @@ class SultaniMILConfig:
 
 #: Adagrad's epsilon in Keras, which trained the published model (torch's default is 1e-10).
 ADAGRAD_EPS = 1e-8
-
-
-def ranking_hinge(abnormal: torch.Tensor, normal: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """max(0, margin - max_t abnormal + max_t normal) over the last (segment) axis, leading axes broadcast.
-
-    (B, T) and (B, T) scores give the B pairs (abnormal i, normal i) -> (B,), as RTFM's no-FM variants
-    pair them; (A, 1, T) and (1, N, T) give every pair -> (A, N), as Sultani et al.'s code ranks them.
-    """
-    return torch.relu(margin - abnormal.amax(dim=-1) + normal.amax(dim=-1))
-
-
-def smoothness_per_video(scores: torch.Tensor) -> torch.Tensor:
-    """sum_t (s_t - s_t+1)^2 within each video: (B, T) -> (B,)."""
-    return (scores[:, 1:] - scores[:, :-1]).square().sum(dim=1)
 
 
 def sparsity_per_video(scores: torch.Tensor) -> torch.Tensor:
@@ -163,7 +150,7 @@ class SultaniMIL(Method):
         hinges = ranking_hinge(abnormal_scores[:, None], normal_scores[None, :], cfg.margin)  # (B, B)
         terms = {
             "rank": reduce(hinges.mean(dim=1)),
-            "smooth": cfg.smooth * reduce(smoothness_per_video(abnormal_scores)),
+            "smooth": cfg.smooth * reduce(squared_differences(abnormal_scores).sum(dim=1)),
             "sparse": cfg.sparse * reduce(sparsity_per_video(abnormal_scores)),
             "l2": cfg.weight_penalty * l2_penalty(linear_weights(model)),
         }

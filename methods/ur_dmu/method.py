@@ -66,6 +66,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -76,7 +77,9 @@ from torch import nn
 
 from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
-from vadbench.methods._checks import check_input_shape, check_options
+from vadbench.methods._shared.checks import check_input_shape, check_options
+from vadbench.methods._shared.losses import binary_cross_entropy
+from vadbench.methods._shared.tensors import crop_sequences
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 
 
@@ -123,14 +126,6 @@ class URDMUConfig:
         )
 
 
-def binary_cross_entropy(probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean BCE as torch's ``BCELoss`` (log clamped at -100) in the working precision: float32 or float64
-    as the probabilities, and float32 for lower-precision ones (autocast, under which torch refuses it)."""
-    dtype = torch.promote_types(probabilities.dtype, torch.float32)
-    with torch.autocast(probabilities.device.type, enabled=False):
-        return F.binary_cross_entropy(probabilities.to(dtype), targets.to(dtype))
-
-
 def top_k_time_mean(scores: torch.Tensor) -> torch.Tensor:
     """Mean of the T // 16 + 1 largest entries of each row of (N, T) scores: (N,)."""
     return scores.topk(snippet_k(scores.shape[-1]), dim=-1).values.mean(dim=-1)
@@ -159,12 +154,6 @@ def distance_term(negative: torch.Tensor, anchor: torch.Tensor, margin: float) -
     return torch.relu(
         margin - torch.linalg.vector_norm(negative, dim=-1) + torch.linalg.vector_norm(anchor, dim=-1)
     ).mean()
-
-
-def crop_sequences(features: torch.Tensor) -> torch.Tensor:
-    """Test videos (B, T, C, D) -> (B * C, T, D), one sequence per crop."""
-    batch, steps, crops, dim = features.shape
-    return features.transpose(1, 2).reshape(batch * crops, steps, dim)
 
 
 class URDMU(Method):
@@ -214,12 +203,14 @@ class URDMU(Method):
         cfg = self.config
         ones = torch.ones_like(out.normal_att)
         abnormal_ones = ones[:, 0]
+        # torch's BCELoss, as the public code's (see DIFFERENCES: BCE).
+        bce = functools.partial(binary_cross_entropy, saturated="clamp_log")
         return {
-            "mil": binary_cross_entropy(top_k_time_mean(out.scores), labels),
-            "abnormal": binary_cross_entropy(top_k_time_mean(out.abnormal_att), abnormal_ones),
-            "pseudo": binary_cross_entropy(top_k_time_mean(1 - out.normal_on_abnormal), abnormal_ones),
-            "normal": binary_cross_entropy(out.normal_att, ones),
-            "abnormal_on_normal": binary_cross_entropy(out.abnormal_on_normal, torch.zeros_like(ones)),
+            "mil": bce(top_k_time_mean(out.scores), labels),
+            "abnormal": bce(top_k_time_mean(out.abnormal_att), abnormal_ones),
+            "pseudo": bce(top_k_time_mean(1 - out.normal_on_abnormal), abnormal_ones),
+            "normal": bce(out.normal_att, ones),
+            "abnormal_on_normal": bce(out.abnormal_on_normal, torch.zeros_like(ones)),
             "triplet": triplet_term(
                 l2_normalise(out.anchor), l2_normalise(out.positive), l2_normalise(out.negative), cfg.triplet_margin
             ),
@@ -231,7 +222,7 @@ class URDMU(Method):
         """Snippet scores (B, T) of (B, T, C, D) videos: the test branch per crop, crop mean after the
         sigmoid; zero at padding (the engine scores each video alone: ``padded_scoring = "alone"``)."""
         batch, steps, crops, _ = features.shape
-        scores = model(crop_sequences(features)).reshape(batch, crops, steps).mean(dim=1)
+        scores = model(crop_sequences(features.transpose(1, 2))).reshape(batch, crops, steps).mean(dim=1)
         return scores * valid_mask(lengths, steps)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -90,6 +90,7 @@ def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
     assert "| sultani-mil" in out
 
 
+@pytest.mark.slow  # starts vadbench as a process
 def test_progress_written_to_a_pipe_is_one_line_per_run(tmp_path, tiny_synthetic_args):
     env = {**os.environ, "VADBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -212,6 +213,7 @@ def test_a_seed_given_twice_is_one_run(capsys, tmp_path, tiny_synthetic_args):
 
 
 @pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
+@pytest.mark.slow  # starts vadbench as a process
 def test_output_into_a_closed_pipe_ends_quietly(unbuffered):
     """`vadbench list | head -1`: the reader leaves early; no traceback and no complaint from the exit flush.
 

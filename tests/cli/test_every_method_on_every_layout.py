@@ -73,9 +73,13 @@ def registered() -> dict[str, str]:
 
 
 METHODS = registered()
+#: The layouts of the published lists' sizes (UCF-Crime's 290 and XD-Violence's 800 test videos, each scored
+#: alone by the methods that attend over whole videos): 2 to 15 s a method, about two minutes together on a
+#: busy 2-core machine, so they are ``slow`` (the full suite runs them, ``-m "not slow"`` leaves them out).
+LONG_LAYOUTS = {"ucf-crime", "ucf-crime-wu", "xd-violence"}
 #: Base methods on every layout; presets (the same code with other options) on one layout each.
-CASES = [(method, layout) for method, base in METHODS.items() for layout in LAYOUTS
-         if method == base or layout == "shanghaitech"]
+CASES = [pytest.param(method, layout, marks=pytest.mark.slow if layout in LONG_LAYOUTS else ())
+         for method, base in METHODS.items() for layout in LAYOUTS if method == base or layout == "shanghaitech"]
 
 
 @pytest.fixture(scope="module")

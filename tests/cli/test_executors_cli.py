@@ -53,6 +53,7 @@ def test_ray_without_the_extra_says_how_to_install_it(capsys, tmp_path, monkeypa
     assert err.strip().splitlines()[-1] == 'vadbench: error: --executor ray needs Ray: pip install "vadbench[ray]"'
 
 
+@pytest.mark.slow  # starts worker processes
 def test_local_workers_print_the_same_table_as_serial(capsys, tmp_path, tiny_synthetic_args):
     common = ["run", "--method", "sultani-mil", "--seeds", "0,1", "--steps", "4", "--cpus-per-run", "1",
               *tiny_synthetic_args]
@@ -73,6 +74,7 @@ def test_grid_takes_the_same_executor_flags(capsys):
         assert flag in help_text
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_a_grid_on_a_local_ray_cluster_gives_the_same_numbers_as_serial(capsys, tmp_path):
     pytest.importorskip("ray")
     options = "\n".join(f"dataset.{key} = {value}" for key, value in TINY_SYNTHETIC.items() if key != "steps")

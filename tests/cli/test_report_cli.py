@@ -46,6 +46,7 @@ def store(tmp_path_factory):
     return folder, out
 
 
+@pytest.mark.slow  # starts vadbench as a process, five times
 def test_leaderboard_tables_and_figures_need_no_torch(capsys, store, tmp_path):
     folder, out = store
     code, board, _ = run_cli(capsys, "leaderboard", str(out))

@@ -3,6 +3,8 @@ built-in executor pass the conformance checks that plugin authors run (`vadbench
 
 import importlib.util
 
+import pytest
+
 from vadbench.plugins.manager import get_plugins
 from vadbench.testing import parametrize_with_checks
 
@@ -15,17 +17,21 @@ TINY = {"train_normal": 6, "train_abnormal": 6, "test_normal": 4, "test_abnormal
         "max_length": 16, "feature_dim": 16, "crops": 2, "mu": 4}
 DATASETS = [PLUGINS.datasets.create("synthetic", TINY), PLUGINS.datasets.create("synthetic-ucsd-ped2")]
 #: One CPU per run: the serial reference uses one torch thread, and CPU sums depend on the count.
-EXECUTORS = [
-    PLUGINS.executors.create("serial", {"cpus_per_run": 1}),
-    PLUGINS.executors.create("stacked"),
-    PLUGINS.executors.create("local", {"workers": 2, "cpus_per_run": 1}),
-]
+EXECUTORS = [PLUGINS.executors.create("serial", {"cpus_per_run": 1}), PLUGINS.executors.create("stacked")]
+#: The executors that start processes (worker processes, a Ray cluster), checked apart as ``slow``.
+PROCESS_EXECUTORS = [PLUGINS.executors.create("local", {"workers": 2, "cpus_per_run": 1})]
 if importlib.util.find_spec("ray") is not None:  # the optional extra vadbench[ray]
-    EXECUTORS.append(PLUGINS.executors.create("ray", {"workers": 2, "cpus_per_run": 1}))
+    PROCESS_EXECUTORS.append(PLUGINS.executors.create("ray", {"workers": 2, "cpus_per_run": 1}))
 
 
 @parametrize_with_checks(methods=METHODS, datasets=DATASETS, executors=EXECUTORS)
 def test_builtins_conform(component, check):
+    check(component)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(executors=PROCESS_EXECUTORS)
+def test_process_executors_conform(component, check):
     check(component)
 
 

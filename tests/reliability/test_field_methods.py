@@ -64,7 +64,7 @@ def test_synthetic_sets(runner, method, dataset, options, crops):
 LAYOUTS = [
     *((method, "shanghaitech", 10, "rtfm") for method in METHODS),
     *((method, "ucsd-ped2", 10, "rtfm") for method in METHODS),
-    ("pel4vad", "xd-violence", 5, "wu"),
+    pytest.param("pel4vad", "xd-violence", 5, "wu", marks=pytest.mark.slow),  # 800 test videos: about 20 s
 ]
 
 

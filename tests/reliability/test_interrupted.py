@@ -62,6 +62,7 @@ def assert_whole(out: Path) -> dict[str, dict]:
     return records
 
 
+@pytest.mark.slow  # starts vadbench as a process
 def test_a_grid_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_path):
     out = tmp_path / "out"
     process = start(*grid_command(tmp_path, "--quiet"))
@@ -81,6 +82,7 @@ def test_a_grid_killed_mid_way_resumes_without_redoing_or_losing_anything(tmp_pa
     assert not [path for path in temporaries(out) if path.parent in {p.parent for p in before}]
 
 
+@pytest.mark.slow  # starts vadbench as a process
 def test_two_identical_grids_writing_one_store_at_once_leave_it_whole(tmp_path, capsys):
     out = tmp_path / "out"
     both = [start(*grid_command(tmp_path, "--seeds", "0,1", "--steps", "5", "--quiet")) for _ in range(2)]

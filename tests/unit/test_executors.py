@@ -24,6 +24,9 @@ from vadbench.report.store import RunStore
 TESTS = Path(__file__).resolve().parents[1]
 #: One thread per run everywhere: torch's CPU reductions depend on the thread count.
 OPTIONS = {"serial": {"cpus_per_run": 1}, "local": {"workers": 2, "cpus_per_run": 1}, "ray": {"cpus_per_run": 1}}
+#: The executors that start processes (worker processes, a Ray cluster): ``slow``.
+LOCAL = pytest.param("local", marks=pytest.mark.slow)
+RAY = pytest.param("ray", marks=pytest.mark.slow)
 
 
 def spec(method="sultani-mil", seed=0, **options):
@@ -60,7 +63,7 @@ def serial_results(tmp_path_factory):
     return run_specs(GRID, tmp_path_factory.mktemp("serial"), progress=False, executor=serial)
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"], indirect=True)
+@pytest.mark.parametrize("executor", [LOCAL, RAY], indirect=True)
 def test_same_specs_give_identical_results_with_every_executor(executor, serial_results, tmp_path):
     results = run_specs(GRID, tmp_path, progress=False, executor=executor)
     # spec order, whatever order they finished in; each keyed on the one thread it ran with
@@ -74,7 +77,7 @@ def test_same_specs_give_identical_results_with_every_executor(executor, serial_
             np.testing.assert_array_equal(stored[video], scores)
 
 
-@pytest.mark.parametrize("executor", ["serial", "local", "ray"], indirect=True)
+@pytest.mark.parametrize("executor", ["serial", LOCAL, RAY], indirect=True)
 def test_worker_failures_are_retried_once_and_the_grid_goes_on(executor, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VADBENCH_PLUGINS", "flaky_plugin")  # the workers load it themselves
     monkeypatch.syspath_prepend(str(TESTS))

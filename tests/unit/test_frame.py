@@ -69,6 +69,7 @@ def test_the_tables_numbers_are_a_group_by_of_the_frame(store):
     assert sorted(failed.values()) == [0, 0, 1]
 
 
+@pytest.mark.slow  # starts a Python process
 def test_results_imports_no_torch_and_import_vadbench_no_pandas(store, tmp_path):
     stub = tmp_path / "no-torch" / "torch"
     stub.mkdir(parents=True)

@@ -2,7 +2,7 @@
 build their (T, T) weights a block of query rows at a time. The blocks give the numbers of one block (the
 unblocked formula), and the memory scoring takes grows linearly with T for every method.
 
-Narrow widths and 2 crops keep the videos of a few thousand snippets cheap; `_blocks.BLOCK_ELEMENTS` is
+Narrow widths and 2 crops keep the videos of a few thousand snippets cheap; `blocks.BLOCK_ELEMENTS` is
 made small so that such videos are cut into many blocks (huge: one block, the unblocked formula).
 """
 
@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from vadbench.api.method import Method
-from vadbench.methods import _blocks
+from vadbench.methods._shared import blocks
 from vadbench.methods.bn_wvad.method import BNWVAD, BNWVADConfig
 from vadbench.methods.mgfn.method import MGFN, MGFNConfig
 from vadbench.methods.pel4vad.method import PEL4VAD, PEL4VADConfig
@@ -65,29 +65,29 @@ def scores(method: Method, model: nn.Module, features: torch.Tensor, lengths: to
 def test_row_blocks_cover_the_rows_in_equal_blocks_of_at_least_four_rows(
     steps: int, per_row: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**18)
-    blocks = _blocks.row_blocks(steps, per_row)
-    heights = [block.stop - block.start for block in blocks]
-    assert blocks[0].start == 0 and blocks[-1].stop == steps
-    assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 2**18)
+    cut = blocks.row_blocks(steps, per_row)
+    heights = [block.stop - block.start for block in cut]
+    assert cut[0].start == 0 and cut[-1].stop == steps
+    assert all(a.stop == b.start for a, b in zip(cut, cut[1:], strict=False))
     assert max(heights) - min(heights) <= 1
-    assert max(heights) <= max(_blocks.FEWEST_ROWS, 2**18 // per_row)
-    assert len(blocks) == 1 or min(heights) >= 4
+    assert max(heights) <= max(blocks.FEWEST_ROWS, 2**18 // per_row)
+    assert len(cut) == 1 or min(heights) >= 4
 
 
 def test_one_block_while_autograd_records(monkeypatch: pytest.MonkeyPatch) -> None:
     """Training keeps the unblocked formula (its backward would sum the gradients in another order)."""
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 1)
     seen: list[slice] = []
 
     def rows_seen(rows: slice) -> torch.Tensor:
         seen.append(rows)
         return torch.zeros(1)
 
-    _blocks.by_row_blocks(rows_seen, 100, per_row=100, dim=0)
-    assert seen == [_blocks.ALL_ROWS]
+    blocks.by_row_blocks(rows_seen, 100, per_row=100, dim=0)
+    assert seen == [blocks.ALL_ROWS]
     with torch.no_grad():
-        _blocks.by_row_blocks(rows_seen, 100, per_row=100, dim=0)
+        blocks.by_row_blocks(rows_seen, 100, per_row=100, dim=0)
     assert len(seen) == 1 + 13
 
 
@@ -101,9 +101,9 @@ def test_blocked_scores_equal_the_unblocked_formula(
     in another order there). Budget 1 cuts the video into blocks of 7 or 8 rows."""
     method, model = built(name, dtype)
     features, lengths = video(steps, dtype)
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**62)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 2**62)
     whole = scores(method, model, features, lengths)
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", budget)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", budget)
     blocked = scores(method, model, features, lengths)
     if dtype == torch.float32:
         assert torch.equal(blocked, whole)
@@ -148,7 +148,7 @@ def scoring_peak(name: str, steps: int) -> int:
 def test_scoring_memory_grows_linearly_with_the_video(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Doubling T at most doubles the peak (the (T, T) weights of one video would quadruple it: 3.5x and
     more at these widths); blocks of 2^16 weights make 1,000 snippets long enough to be cut."""
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**16)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 2**16)
     short, long = scoring_peak(name, 1000), scoring_peak(name, 2000)
     assert long <= 2.2 * short, f"{name}: {short} -> {long} bytes"
 
@@ -156,7 +156,7 @@ def test_scoring_memory_grows_linearly_with_the_video(name: str, monkeypatch: py
 def test_compiled_scoring_compiles_no_graph_per_length_of_long_videos(monkeypatch: pytest.MonkeyPatch) -> None:
     """The blocks run eagerly under torch.compile (aot_eager here: dynamo's tracing without code generation),
     so a loop over a length-dependent number of blocks is never unrolled into a graph per length."""
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 2**16)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 2**16)
     method, model = built("pel4vad")
     torch._dynamo.reset()
     compiled = torch.compile(method.score, dynamic=True, backend="aot_eager")

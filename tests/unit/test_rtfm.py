@@ -28,17 +28,8 @@ from torch import nn
 
 from vadbench.api.method import TrainBatch, valid_mask
 from vadbench.methods import rtfm
-from vadbench.methods.rtfm.method import (
-    RTFM,
-    RTFMConfig,
-    binary_cross_entropy,
-    feature_magnitude_loss,
-    gather_top_k,
-    magnitude_dropout_mask,
-    score_sparsity,
-    temporal_smoothness,
-    top_k_indices,
-)
+from vadbench.methods._shared.selection import gather_top_k, top_k_indices
+from vadbench.methods.rtfm.method import RTFM, RTFMConfig, feature_magnitude_loss
 from vadbench.plugins.registry import build_config
 
 #: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
@@ -258,31 +249,14 @@ class PassThrough(nn.Module):
 # --- loss terms against hand values ---------------------------------------------------------------
 
 
-def test_binary_cross_entropy_hand_value() -> None:
-    value = binary_cross_entropy(torch.tensor([0.5, 0.8]), torch.tensor([0.0, 1.0]))
-    assert value.item() == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2, rel=1e-6)
-
-
-def test_binary_cross_entropy_of_saturated_scores_has_finite_gradients() -> None:
-    probabilities = torch.tensor([0.0, 1.0], requires_grad=True)  # both maximally wrong
-    value = binary_cross_entropy(probabilities, torch.tensor([1.0, 0.0]))
-    value.backward()
-    assert value.item() == pytest.approx(-math.log(torch.finfo(torch.float32).tiny), rel=1e-6)
-    assert probabilities.grad is not None and torch.isfinite(probabilities.grad).all()
-
-
-def test_scores_and_bce_follow_the_working_precision() -> None:
+def test_scores_follow_the_working_precision() -> None:
     """float64 stays float64 (the float64 equality with the public code needs it); half precision is
-    computed in float32."""
+    computed in float32 (the BCE's precision: tests/unit/test_methods_shared.py)."""
     model = method().build(1, D)
     assert model.double()(torch.rand(2, 5, D, dtype=torch.float64))[1].dtype == torch.float64
     model.float()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert model(torch.rand(2, 5, D))[1].dtype == torch.float32
-    labels = torch.tensor([0.0, 1.0])
-    for given, computed in [(torch.float64, torch.float64), (torch.float32, torch.float32),
-                            (torch.bfloat16, torch.float32)]:
-        assert binary_cross_entropy(torch.tensor([0.25, 0.75], dtype=given), labels).dtype == computed
 
 
 @pytest.mark.parametrize("layout", ["two videos, one crop", "one video, two crops"])
@@ -299,57 +273,6 @@ def test_feature_magnitude_loss_hand_value(layout: str) -> None:
 def test_feature_magnitude_loss_abnormal_above_margin_is_penalised() -> None:
     abnormal = torch.tensor([[[[0.0, 13.0]]]])  # norm 13 with margin 10: |10 - 13| = 3
     assert feature_magnitude_loss(abnormal, torch.zeros(1, 1, 1, 2), margin=10.0).item() == pytest.approx(9.0)
-
-
-def test_temporal_smoothness_crosses_video_boundaries() -> None:
-    # flattened [0.1, 0.5, 0.2, 0.2]: 0.4^2 + 0.3^2 (across the boundary) + 0 (last vs itself)
-    value = temporal_smoothness(torch.tensor([[0.1, 0.5], [0.2, 0.2]]))
-    assert value.item() == pytest.approx(0.25)
-
-
-def test_score_sparsity_l2_and_sum() -> None:
-    scores = torch.tensor([[0.3], [0.4]])
-    assert score_sparsity(scores, "l2").item() == pytest.approx(0.5)
-    assert score_sparsity(scores, "sum").item() == pytest.approx(0.7)
-
-
-# --- top-k selection --------------------------------------------------------------------------------
-
-
-def test_top_k_picks_largest_magnitudes() -> None:
-    magnitudes = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0], [9.0, 0.0, 8.0, 7.0, 1.0]])
-    assert [sorted(row) for row in top_k_indices(magnitudes, 3).tolist()] == [[1, 2, 3], [0, 2, 3]]
-
-
-def test_top_k_respects_a_fixed_mask() -> None:
-    magnitudes = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
-    keep = torch.tensor([[1 / 0.3, 0.0, 1 / 0.3, 1 / 0.3, 1 / 0.3]])  # the largest one is dropped
-    assert sorted(top_k_indices(magnitudes, 3, keep)[0].tolist()) == [2, 3, 4]
-
-
-def test_top_k_clamps_k_to_short_sequences() -> None:
-    index = top_k_indices(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), 3)
-    assert index.shape == (2, 2)
-    assert [sorted(row) for row in index.tolist()] == [[0, 1], [0, 1]]
-
-
-def test_magnitude_dropout_mask_values() -> None:
-    torch.manual_seed(0)
-    mask = magnitude_dropout_mask(torch.rand(64, 32), 0.7)
-    assert sorted(mask.unique().tolist()) == [0.0, pytest.approx(1 / 0.3)]
-    assert torch.equal(magnitude_dropout_mask(torch.rand(2, 3), 0.0), torch.ones(2, 3))
-
-
-def test_gather_top_k_selects_the_same_snippets_in_every_crop() -> None:
-    features = torch.arange(2 * 2 * 4 * 3, dtype=torch.float32).reshape(2, 2, 4, 3)  # (B, C, T, D)
-    scores = torch.arange(8, dtype=torch.float32).reshape(2, 4)
-    index = torch.tensor([[2, 0], [3, 1]])
-    selected, selected_scores = gather_top_k(features, scores, index)
-    assert selected.shape == (2, 2, 2, 3)
-    for b in range(2):
-        for c in range(2):
-            assert torch.equal(selected[b, c], features[b, c, index[b]])
-    assert selected_scores.tolist() == [[2.0, 0.0], [7.0, 5.0]]
 
 
 # --- the full objective on a pass-through network ----------------------------------------------------

@@ -99,7 +99,13 @@ def class_members(train: TrainSet, declared: TrainingInput) -> list[np.ndarray]:
 SMALL = {"rtfm": (70, 45), "ur-dmu": (70, 45), "bn-wvad": (70, 45), "mgfn": (70, 45), "pel4vad": (70, 45)}
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+#: The methods whose loaders declare worker processes (BN-WVAD 4, PEL4VAD 8), which torch's reference
+#: DataLoader starts: ``slow``.
+WITH_WORKERS = {"bn-wvad", "pel4vad"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow if name in WITH_WORKERS else ())
+                                  for name in sorted(SMALL)])
 def test_batches_equal_the_public_loop_index_for_index(plugins, name):
     method = plugins.methods.create(name)
     declared, train = method.training_input, training_set(*SMALL[name])
@@ -182,7 +188,10 @@ def test_pel4vad_epochs_end_with_a_smaller_batch(plugins):
 @pytest.mark.parametrize(
     ("count", "batch", "drop_last", "restart", "workers"),
     [(10, 3, True, "own", 0), (10, 3, False, "own", 0), (9, 3, True, "own", 0), (10, 3, False, "zip", 0),
-     (9, 3, True, "zip", 0), (10, 3, True, "own", 2), (10, 4, False, "zip", 2)],
+     (9, 3, True, "zip", 0),
+     # torch's DataLoader starts 2 worker processes
+     pytest.param(10, 3, True, "own", 2, marks=pytest.mark.slow),
+     pytest.param(10, 4, False, "zip", 2, marks=pytest.mark.slow)],
 )
 def test_a_shuffled_loader_equals_torch_dataloader(count, batch, drop_last, restart, workers):
     sampling = Sampling("epochs", shuffle=True, drop_last=drop_last, restart=restart, workers=workers)
@@ -193,6 +202,7 @@ def test_a_shuffled_loader_equals_torch_dataloader(count, batch, drop_last, rest
     assert all(np.array_equal(a, b) for a, b in zip(ours, public, strict=True))
 
 
+@pytest.mark.slow  # torch's DataLoader starts 2 worker processes
 def test_the_workers_read_ahead_draws_what_torch_draws():
     """A loader restarted before its end: with workers torch has read its order to the end (and drawn
     once more from the generator), without them not; the next passes differ."""

@@ -25,16 +25,8 @@ from torch import nn
 
 from vadbench.api.method import TrainBatch
 from vadbench.methods import ur_dmu
-from vadbench.methods.ur_dmu.method import (
-    URDMU,
-    URDMUConfig,
-    binary_cross_entropy,
-    kl_term,
-    l2_normalise,
-    top_k_time_mean,
-    triplet_term,
-)
-from vadbench.methods.ur_dmu.model import local_attention, snippet_k
+from vadbench.methods.ur_dmu.method import URDMU, URDMUConfig, kl_term, l2_normalise, top_k_time_mean, triplet_term
+from vadbench.methods.ur_dmu.model import snippet_k
 
 #: One torch thread: tiny tensors gain nothing from threads, and the equality checks compare sums
 #: whose order depends on the thread count.
@@ -238,23 +230,6 @@ def test_parameter_count_matches_the_public_model(dim):
 
 
 # ------------------------------------------------------------------------------------------ the pieces
-
-
-def test_local_attention_is_column_normalised():
-    g = local_attention(200)
-    assert torch.allclose(g.sum(dim=0), torch.ones(200))
-    assert g.sum(dim=1)[0].item() == pytest.approx(0.81, abs=0.01)
-    assert torch.equal(local_attention(1), torch.ones(1, 1))
-
-
-def test_bce_and_local_attention_run_in_the_working_precision():
-    probabilities, targets = torch.tensor([0.3, 0.8], dtype=torch.float64), torch.tensor([0.0, 1.0])
-    assert binary_cross_entropy(probabilities, targets).dtype == torch.float64
-    assert binary_cross_entropy(probabilities.float(), targets).dtype == torch.float32
-    assert binary_cross_entropy(probabilities.bfloat16(), targets).dtype == torch.float32  # autocast's inputs
-    exact = local_attention(50, dtype=torch.float64)
-    assert exact.dtype == torch.float64 and local_attention(50).dtype == torch.float32
-    assert torch.allclose(local_attention(50).double(), exact, rtol=1e-5, atol=0)
 
 
 def test_top_k_sizes():

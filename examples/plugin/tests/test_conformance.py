@@ -1,5 +1,13 @@
 """The plugin passes vadbench's conformance checks: one pytest id per check, e.g.
-``MagnitudeMLP(hidden=16)-check_padding_invariance``. Run ``pytest`` in this folder's parent."""
+``MagnitudeMLP(hidden=16)-check_padding_invariance``.
+
+The checks need pytest beside vadbench (vadbench itself does not install it). From the repository root:
+
+    pip install "./examples/plugin[test]"   # the plugin and its test extra, pytest
+    cd examples/plugin && pytest
+
+(``pip install pytest`` alone is enough too: pytest here imports the plugin straight from src/.)
+"""
 
 from vadbench_magnitude_mlp import MagnitudeMLP
 
