@@ -374,7 +374,7 @@ class Bench:
         else:
             fast = self.runner.run(self.benchmark_spec(steps=steps, precision="bf16", compile=True))
         points = 100 * abs(fast.metrics["auc"] - eager.metrics["auc"])
-        # Determinism on the GPU: the same fast spec and seed once more (README, Reliability).
+        # Determinism on the GPU: the same fast spec and seed once more (docs/reliability.md).
         again = self.runner.run(self.benchmark_spec(steps=steps, precision="bf16", compile=True))
         gaps = [float(np.max(np.abs(again.scores[v] - fast.scores[v]))) for v in fast.scores]
         return {

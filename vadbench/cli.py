@@ -156,11 +156,11 @@ def parse_metrics(text: str) -> list[str]:
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the runs execute (shared by `run` and `grid`); the values go to the executor's options."""
-    group = parser.add_argument_group("executor", "where the runs execute (see the README: Running grids on "
-                                      "several GPUs or a cluster)")
+    group = parser.add_argument_group("executor", "where the runs execute (see docs/executors.md)")
     group.add_argument("--executor", default="serial", metavar="NAME",
                        help="serial (default: one run after another in this process), local (worker processes: "
-                       "one per GPU, else --workers CPU workers) or ray (Ray tasks; pip install \"vadbench[ray]\")")
+                       "one per GPU, else --workers CPU workers), ray (Ray tasks; pip install \"vadbench[ray]\") or "
+                       "stacked (the seeds of one configuration as one vmapped model, in this process)")
     group.add_argument("--workers", type=int, metavar="N",
                        help="local: worker processes; ray: runs at once on a local cluster (default: one per GPU, "
                        "else one per core)")
@@ -188,7 +188,7 @@ def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="fp32 (default) or bf16 autocast: faster on a GPU, numbers change slightly, so bf16 "
-                        "runs are stored and tabled apart from fp32 runs (README: GPU fast path)")
+                        "runs are stored and tabled apart from fp32 runs (docs/gpu.md)")
 
 
 def add_compile_argument(parser: argparse.ArgumentParser) -> None:

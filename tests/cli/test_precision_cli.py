@@ -27,7 +27,7 @@ def test_a_grid_takes_the_precision(capsys, tmp_path):
 
 
 def test_compiled_runs_get_their_own_keys(capsys, tmp_path):
-    """torch.compile changes the numbers on the CPU, so a compiled run is not the eager run (README: GPU fast path)."""
+    """torch.compile changes the numbers on the CPU, so a compiled run is not the eager run (docs/gpu.md)."""
     grid = tmp_path / "grid.toml"
     grid.write_text('methods = ["sultani-mil"]\nseeds = [0]\n')
     assert main(["grid", str(grid), "--dry-run", "--out", str(tmp_path)]) == 0

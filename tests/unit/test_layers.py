@@ -1,4 +1,4 @@
-"""The layers of vadbench/ (README.md, Architecture): no import cycles between its parts, each subpackage
+"""The layers of vadbench/ (docs/architecture.md): no import cycles between its parts, each subpackage
 importing only the layers before it, the contracts in api/ depending on nothing else of vadbench, and plan/
 and report/ importing without torch.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import vadbench
 
 PACKAGE = Path(vadbench.__file__).resolve().parent
-README = Path(__file__).resolve().parents[2] / "README.md"
+ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 #: The subpackages, each importing only from those before it.
 LAYERS = ("api", "data", "plugins", "plan", "report", "engine", "executors")
 #: The parts that must import without torch (tables, figures and grid files are read on machines without it).
@@ -113,14 +113,14 @@ def test_no_import_cycle_between_the_parts_of_vadbench():
 
 
 def test_each_layer_imports_only_the_layers_before_it():
-    """The order README.md states; the top-level modules (cli, testing) may import every layer, and every
+    """The order docs/architecture.md states; the top-level modules (cli, testing) may import every layer, and every
     module may import the package itself (`vadbench.hookimpl`, `__version__`)."""
     upward = [where for (source, target), found in import_graph().items()
               if source in LAYERS and target in LAYERS and LAYERS.index(target) > LAYERS.index(source)
               for where in found]
     assert not upward, f"imports against the layer order {' <- '.join(LAYERS)}: {upward}"
     stated = " ← ".join(LAYERS) + " ← cli"
-    assert stated in README.read_text(), f"README.md's Architecture states {stated!r}"
+    assert stated in ARCHITECTURE.read_text(), f"docs/architecture.md states {stated!r}"
 
 
 def test_api_imports_nothing_of_vadbench_outside_api():

@@ -246,7 +246,7 @@ class RunSpec:
     `device` is not part of the key: the same experiment on another device is the same run.
     `precision` ("fp32" or "bf16" autocast) and `compile` (torch.compile, CUDA graphs) choose how the
     run executes (`vadbench.engine.acceleration`). Both change the numbers (bf16 by its rounding; compiled
-    code draws its own dropout masks and orders float operations its own way: README, GPU fast path),
+    code draws its own dropout masks and orders float operations its own way: docs/gpu.md),
     so a bf16 or compiled run has its own key; fp32 and eager add nothing to the key (keys of
     existing runs stay valid). `stacked`: the seeds trained together with this one as one stacked
     model (`vadbench.engine.stacking`, whose dropout masks depend on that group), empty for a run trained

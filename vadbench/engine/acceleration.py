@@ -4,8 +4,8 @@ Two options reach the user (`RunSpec.precision`, `RunSpec.compile`); they change
 step and the test pass are executed, and both move the numbers: bf16 autocast runs matmuls and
 convolutions in bfloat16 (the methods keep sigmoids, BCE and the other loss terms in float32), and
 compiled code draws its own dropout masks and orders float operations its own way. So a bf16 run and
-a compiled run each have their own run key (a CUDA run still shares the key of a CPU run). README:
-"GPU fast path".
+a compiled run each have their own run key (a CUDA run still shares the key of a CPU run). See
+docs/gpu.md.
 
 A compiled step or scorer that fails to build falls back to eager execution with a warning, so a
 method that torch.compile or graph capture cannot handle still trains; what actually ran
