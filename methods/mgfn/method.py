@@ -60,7 +60,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   Nothing random remains in them; the public code sets no seed.
 - Steps: 1000 "epochs" x 50 iterations = 50,000 (``steps``), constant lr 1e-3, Adam weight decay 5e-4.
 - Checkpoint selection: the public code tests after every epoch and keeps the best test AUC (UCF) or AP
-  (XD); vadbench does not select on the test set by default.
+  (XD); vadbench does not select on the test set by default. Measured effect (leaderboards/
+  field-protocols.md, synthetic, batches of 8 + 8, seed 0, every 10 steps): none, the best checkpoint
+  is the last.
 - BCE: probabilities are floored at the smallest normal float32 before the log (torch's BCELoss clamps the
   log at -100); the two differ only for saturated scores.
 - Short videos: the public selection fails for fewer than k segments; vadbench clamps k to the number of
