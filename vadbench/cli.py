@@ -310,7 +310,8 @@ def _stored_grid_runs(grid: Grid, args: argparse.Namespace) -> list[RunResult]:
     from vadbench.report.store import RunStore, load_results
 
     stored = load_results(args.out, upgrade_with_plugins()) if RunStore(args.out).runs.is_dir() else []
-    return stored_runs(grid, stored, args.out, precision=args.precision, compile=getattr(args, "compile", False))
+    return stored_runs(grid, stored, args.out, precision=args.precision, compile=getattr(args, "compile", False),
+                       threads=args.cpus_per_run)
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -396,6 +397,8 @@ def add_plot(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, metavar="N", help="video: the seed of the run (default: the first)")
     parser.add_argument("--video", metavar="ID", help="video: the test video (default: the first abnormal one)")
     parser.add_argument("--max-k", type=int, default=24, metavar="N", help="separability: largest k (default: 24)")
+    parser.add_argument("--cpus-per-run", type=int, metavar="N",
+                        help="plot the runs made with N torch threads, where the store holds several counts")
     parser.set_defaults(handler=cmd_plot)
 
 

@@ -56,7 +56,8 @@ def test_leaderboard_tables_and_figures_need_no_torch(capsys, store, tmp_path):
     assert found.stdout == board
 
     for grid in ("sweep", "plain"):
-        code, table, _ = run_cli(capsys, "grid", str(folder / f"{grid}.toml"), "--out", str(out), "--quiet")
+        code, table, _ = run_cli(capsys, "grid", str(folder / f"{grid}.toml"), "--out", str(out), "--quiet",
+                                 "--cpus-per-run", "1")  # the store's runs: one thread each
         assert code == 0 and "Δ AUC vs sultani-mil" in table and "[" in table  # a bootstrap interval
         found = without_torch(tmp_path, "grid", str(folder / f"{grid}.toml"), "--out", str(out), "--table-only")
         assert found.returncode == 0 and found.stderr == "", found.stderr
@@ -157,3 +158,19 @@ def test_a_run_stored_twice_with_different_numbers_is_one_warning_line(capsys, t
     assert line.startswith(f"vadbench: warning: run {folder.name} (sultani-mil on synthetic, seed 0) is stored 2 "
                            "times with different numbers: ")
     assert "AUC 12.30" in line and "the tables use the newest" in line
+
+
+def test_table_only_asks_which_thread_count_where_the_store_holds_two(capsys, tmp_path):
+    """Runs of one grid made with 1 and with 2 torch threads are different runs (their numbers differ): the
+    table of the stored runs shows one count, the one asked for, and without it says so in one line."""
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(f'methods = ["sultani-mil"]\nseeds = [0]\nsteps = 2\n[options]\n{TINY}\n')
+    out = tmp_path / "runs"
+    for threads in ("1", "2"):
+        assert main(["grid", str(grid), "--out", str(out), "--quiet", "--cpus-per-run", threads]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "grid", str(grid), "--out", str(out), "--table-only")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "with 1 and 2 CPU threads" in err and "--cpus-per-run N" in err
+    code, table, _ = run_cli(capsys, "grid", str(grid), "--out", str(out), "--table-only", "--cpus-per-run", "2")
+    assert code == 0 and table.count("| sultani-mil ") == 1

@@ -188,7 +188,8 @@ def expand(grid: Grid, plugins: Plugins, *, device: str = "auto") -> list[RunSpe
 
 
 def stored_runs(
-    grid: Grid, results: Sequence[RunResult], store: str | Path, *, precision: str = "fp32", compile: bool = False
+    grid: Grid, results: Sequence[RunResult], store: str | Path, *, precision: str = "fp32", compile: bool = False,
+    threads: int | None = None,
 ) -> list[RunResult]:
     """The grid's runs among `results` (read from the run store `store`), in `expand`'s order, found without
     plugins from what each result records.
@@ -198,10 +199,13 @@ def stored_runs(
     point's value (options that only locate the data aside), when every option its key names (stored keys
     name only options that differ from the defaults) is one of the point's, and when its schedule is the
     grid's. Only runs of `precision` and `compile` count, and no run trained in a stacked group (as
-    `vadbench grid` without ``--executor stacked``). A point without a stored run, or with runs on two
+    `vadbench grid` without ``--executor stacked``). The CPU thread count is part of a run's key: with
+    `threads`, only runs of that count (or of a GPU) count; without, a point must not have runs of several
+    counts (which one to show is the user's choice). A point without a stored run, or with runs on two
     versions of the data (a feature file edited between them), is a usage error that says what to run.
     """
-    candidates = [r for r in results if (r.spec.precision, r.spec.compile, r.spec.stacked) == (precision, compile, ())]
+    candidates = [r for r in results if (r.spec.precision, r.spec.compile, r.spec.stacked) == (precision, compile, ())
+                  and (threads is None or r.spec.threads in (None, threads))]
     chosen: dict[str, RunResult] = {}
     missing: list[str] = []
     for dataset in grid.datasets:
@@ -214,6 +218,10 @@ def stored_runs(
                                  == (method, dataset, protocol, seed) and _is_run_of(grid, r, options)]
                         where = " ".join([f"{method} on {dataset} [{protocol}] seed {seed}",
                                           *(f"{k}={v}" for k, v in point.items())])
+                        counts = sorted({r.spec.threads for r in found if r.spec.threads is not None})
+                        if len(counts) > 1:
+                            raise UsageError(f"{store}: runs of {grid.path} with {' and '.join(map(str, counts))} CPU "
+                                             f"threads ({where}); choose one with --cpus-per-run N")
                         if len({r.spec.data for r in found}) > 1:
                             raise UsageError(f"{store}: runs of {grid.path} on {len({r.spec.data for r in found})} "
                                              f"versions of the data ({where}); run `vadbench grid {grid.path} --root "
