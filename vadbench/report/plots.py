@@ -331,7 +331,7 @@ def _nested(index: int, count: int) -> dict[str, float]:
     """Line width and marker size of line `index` of `count` drawn in order: the first widest, each later
     one narrower, so that a line coinciding with an earlier one is drawn inside it and both stay visible."""
     depth = count - 1 - index
-    return {"linewidth": 1.0 + 0.7 * depth, "markersize": 3.0 + 1.4 * depth}
+    return {"linewidth": STYLE["lines.linewidth"] + 0.7 * depth, "markersize": STYLE["lines.markersize"] + 1.4 * depth}
 
 
 def _legend(figure: Figure, handles: Sequence[Any], title: str) -> None:
