@@ -409,7 +409,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError('vadbench plot needs matplotlib: pip install "vadbench[plot]"') from None
     from pathlib import Path
 
-    from vadbench.report.plots import check_outputs, draw, save, where
+    from vadbench.report.plotdata import where
+    from vadbench.report.plots import check_outputs, draw, save
     from vadbench.report.store import RunStore, load_results
 
     source = Path(args.file)

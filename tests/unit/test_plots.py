@@ -20,7 +20,7 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
-from vadbench.report import plots  # noqa: E402  (needs matplotlib)
+from vadbench.report import plotdata, plots  # noqa: E402  (plots needs matplotlib)
 
 
 def test_top_k_separability_rises_to_the_anomaly_length():
@@ -47,9 +47,10 @@ def test_anomaly_length_in_training_segments():
     """The synthetic benchmark records it; figures mark it from the recorded config alone."""
     assert anomaly_segments(SyntheticConfig(mu=6, min_length=64, max_length=64)) == pytest.approx(3.0)
     config = {"benchmark.anomaly_snippets": 6, "benchmark.anomaly_segments": 3.0}
-    assert plots.anomaly_marker(config) == {"μ=6": 3.0}  # a short label above the axes; the legend explains
-    assert plots.anomaly_marker({"benchmark.anomaly_segments": 3.0}) == {"μ≈3.0 seg.": 3.0}
-    assert plots.anomaly_marker({"dataset.root": "/x"}) == {}
+    # The marker stands on an axis in segments: its label gives that position, then the μ in snippets it is.
+    assert plotdata.anomaly_marker(config) == {"3.0 (μ=6)": 3.0}
+    assert plotdata.anomaly_marker({"benchmark.anomaly_segments": 8.8}) == {"8.8": 8.8}
+    assert plotdata.anomaly_marker({"dataset.root": "/x"}) == {}
 
 
 def test_snippet_truth_and_input_magnitudes_follow_the_test_layout(tmp_path):
@@ -66,32 +67,37 @@ def test_snippet_truth_and_input_magnitudes_follow_the_test_layout(tmp_path):
     assert truth.video_ids == ("a", "b") and truth.classes == ("x", "Normal")
     inputs = truth.input_magnitudes  # pooled to the 32 training segments, as the top-k sees them
     assert inputs.shape == (2, 32) and inputs[1] == pytest.approx(np.ones(32))  # ||(.5,.5,.5,.5)||
-    np.testing.assert_allclose(plots.pooled(np.arange(64.0))[:2], [0.5, 2.5])
+    np.testing.assert_allclose(plotdata.pooled(np.arange(64.0))[:2], [0.5, 2.5])
 
 
-CURVES = [plots.Curve("rtfm", np.array([1, 2, 4]), np.array([80.0, 90.0, 85.0]), np.array([1.0, 2.0, 1.0]),
+CURVES = [plotdata.Curve("rtfm", np.array([1, 2, 4]), np.array([80.0, 90.0, 85.0]), np.array([1.0, 2.0, 1.0]),
                       np.array([3, 3, 3]))]
 STORED_CURVES = {"steps": [50, 100], "terms": {"loss": [1.0, 0.5], "rank": [0.8, 0.4]},
                  "selection": {"metric": "video AUC of held-out training videos", "steps": [5, 10, 100],
                                "values": [0.6, None, 0.9], "selected_step": 100}}
 
+#: oracle-test on a schedule of 200 steps or fewer scores no checkpoint and keeps the final weights.
+UNSCORED = {**STORED_CURVES, "selection": {"metric": "frame AUC of the test set", "steps": [], "values": [],
+                                           "selected_step": 200}}
 MANY_TERMS = {**STORED_CURVES, "terms": {name: [1.0, 0.5] for name in ("loss", "a", "b", "c", "d", "e", "f")}}
 
 
 def tiny_figures():
     return [
         plots.sweep_figure(CURVES, "k", markers={"mu=2": 2.0},
-                           references=[plots.Reference("sultani-mil (no k)", 70.0, 2.0, 3)]),
+                           references=[plotdata.Reference("sultani-mil (no k)", 70.0, 2.0, 3)]),
         plots.per_class_figure(["a", "b"], {"rtfm": (np.array([90.0, 80.0]), np.array([1.0, 2.0])),
                                             "sultani-mil": (np.array([70.0, 75.0]), np.array([3.0, 1.0]))}, seeds=3),
         plots.video_figure("v", np.array([0.1, 0.9, 0.8, 0.2]), np.array([1.0, 5.0, 4.0, 1.0]),
                            np.array([0.0, 1.0, 1.0, 0.0]), run="rtfm, seed 0"),
         plots.video_figure("v", np.array([0.1, 0.9]), None, np.array([0.0, 1.0])),
         plots.separability_figure(CURVES, CURVES, markers={"mu=2": 2}),
-        plots.curves_figure([plots.TrainingCurves("rtfm val", (0, 1), (STORED_CURVES, STORED_CURVES))]),
-        plots.curves_figure([plots.TrainingCurves("many terms", (0,), (MANY_TERMS,))]),  # 4 panels a row
-        plots.methods_figure({f"{d} {m}": {"rtfm": np.array([90.0, 95.0, 93.0]), "ur-dmu": np.array([88.0, 91.0])}
-                              for m in ("AUC", "AP") for d in ("synthetic", "synthetic-shanghaitech")}),
+        plots.curves_figure([plotdata.TrainingCurves("rtfm val", (0, 1), (STORED_CURVES, STORED_CURVES))]),
+        plots.curves_figure([plotdata.TrainingCurves("many terms", (0,), (MANY_TERMS,))]),  # 4 panels a row
+        plots.methods_figure([plotdata.Panel(d, m, {"rtfm": np.array([90.0, 95.0, 93.0]),
+                                                    "ur-dmu": np.array([88.0, 91.0])})
+                              for m in ("auc", "ap") for d in ("synthetic", "synthetic-shanghaitech")]),
+        plots.curves_figure([plotdata.TrainingCurves("rtfm oracle-test", (0,), (UNSCORED,))]),
     ]
 
 
@@ -106,6 +112,15 @@ def test_every_figure_renders_fits_a_paper_column_and_keeps_its_text_inside():
         assert drawn.x1 <= figure.get_figwidth() + 1e-3 and drawn.y1 <= figure.get_figheight() + 1e-3
 
 
+def test_no_panel_of_any_figure_is_empty():
+    """A panel without data (a selection metric that no run scored) is left out, not drawn empty."""
+    for figure in tiny_figures():
+        for axes in figure.axes:
+            if axes.get_visible():
+                drawn = [line for line in axes.get_lines() if len(line.get_xdata())]
+                assert drawn or axes.collections or axes.patches, axes.get_title()
+
+
 def legend_texts(figure):
     return [t.get_text() for legend in figure.legends for t in [legend.get_title(), *legend.get_texts()]]
 
@@ -118,7 +133,7 @@ def row(method, values, sweep, protocol="last"):
 def test_a_method_without_the_swept_option_is_a_labelled_reference_line():
     rows = [row("rtfm", [0.8, 0.9], {"k": 1}), row("rtfm", [0.9, 0.92], {"k": 4}),
             row("sultani-mil", [0.7, 0.74], {"k": "-"})]
-    curves, references = plots.collect_sweep(rows, "k")
+    curves, references = plotdata.collect_sweep(rows, "k")
     assert [c.label for c in curves] == ["rtfm"] and list(curves[0].x) == [1.0, 4.0]
     assert [(r.label, r.runs) for r in references] == [("sultani-mil (no k)", 2)]
     assert references[0].y == pytest.approx(72.0) and references[0].spread == pytest.approx(2.0)
@@ -141,8 +156,8 @@ def test_a_sweep_is_drawn_from_recorded_results_alone(tmp_path):
     figure = plots.draw("sweep", results, store=RunStore(tmp_path), grid=grid)
     axes = figure.axes[0]
     assert axes.get_xlabel() == "k (top-k of 32 pooled segments per video)"
-    assert [text.get_text() for text in axes.texts] == ["μ=6"]
-    assert legend_texts(figure) == ["mean ± std over 1–2 seeds", "rtfm", "sultani-mil (no k)", plots.MARKER_MEANING]
+    assert [text.get_text() for text in axes.texts] == ["3.0 (μ=6)"]  # at 3.0 on an axis in segments
+    assert legend_texts(figure) == ["mean ± std over 1–2 seeds", "rtfm", "sultani-mil (no k)", plotdata.MARKER_MEANING]
     with pytest.raises(UsageError, match="only plot curves takes a run store"):
         plots.draw("sweep", results, store=RunStore(tmp_path))
 
@@ -176,12 +191,12 @@ def test_save_writes_vector_pdf_and_300_dpi_png_chosen_by_suffix(tmp_path):
 def test_where_keeps_the_runs_whose_recorded_options_match():
     results = [RunResult(RunSpec("rtfm", seed=s), "ok", config={"method.k": k, "dataset.mu": 6, "protocol": "val"})
                for s, k in ((0, 1), (1, 4))]
-    assert [r.spec.seed for r in plots.where(results, ["k=4"])] == [1]
-    assert len(plots.where(results, ["dataset.mu=6", "protocol=val"])) == 2
+    assert [r.spec.seed for r in plotdata.where(results, ["k=4"])] == [1]
+    assert len(plotdata.where(results, ["dataset.mu=6", "protocol=val"])) == 2
     with pytest.raises(UsageError, match="no run has option 'margin'"):
-        plots.where(results, ["margin=1"])
+        plotdata.where(results, ["margin=1"])
     with pytest.raises(UsageError, match="no run left"):
-        plots.where(results, ["k=2"])
+        plotdata.where(results, ["k=2"])
 
 
 def test_rtfm_runs_store_magnitudes_and_sultani_runs_do_not(tmp_path):
@@ -227,7 +242,7 @@ def test_runs_stored_without_curves_are_named_in_one_line(tmp_path):
     store.write(result)  # an older vadbench wrote no curves.json
     assert store.curves(result.spec) == {}
     with pytest.raises(UsageError, match="1 of the 1 runs have no stored training curves") as error:
-        plots.collect_curves([result], store)
+        plotdata.collect_curves([result], store)
     assert "\n" not in str(error.value)
 
 
@@ -239,7 +254,7 @@ def test_curves_are_grouped_by_configuration_and_labelled_by_what_differs(tmp_pa
             spec = RunSpec("rtfm", seed=seed, protocol=protocol)
             results.append(RunResult(spec, "ok", config={"method.k": 3, "protocol": protocol}, curves=STORED_CURVES))
             store.write(results[-1])
-    groups = plots.collect_curves(results, store)
+    groups = plotdata.collect_curves(results, store)
     assert [(g.label, g.seeds) for g in groups] == [("rtfm", (0, 1)), ("rtfm val", (0, 1))]
     figure = plots.curves_figure(groups)
     titles = [axes.get_title().replace("\n", " ") for axes in figure.axes]  # wrapped at spaces
@@ -251,13 +266,37 @@ def test_curves_are_grouped_by_configuration_and_labelled_by_what_differs(tmp_pa
 def test_curves_of_a_run_that_scored_no_checkpoint_draw_without_a_selected_star(tmp_path):
     """oracle-test on a schedule of 200 steps or fewer scores no checkpoint and keeps the final weights."""
     store = RunStore(tmp_path)
-    unscored = {**STORED_CURVES, "selection": {"metric": "frame AUC of the test set", "steps": [], "values": [],
-                                               "selected_step": 200}}
     result = RunResult(RunSpec("rtfm", protocol="oracle-test"), "ok", config={"protocol": "oracle-test"},
-                       curves=unscored)
+                       curves=UNSCORED)
     store.write(result)
-    figure = plots.curves_figure(plots.collect_curves([result], store))
-    assert len(figure.axes) == 3
+    groups = plotdata.collect_curves([result], store)
+    assert groups[0].unscored
+    figure = plots.curves_figure(groups)
+    # The loss terms only: the selection metric scored nothing, so it has no (empty) panel.
+    assert [axes.get_title() for axes in figure.axes] == ["loss (total)", "rank"]
+    assert "rtfm oracle-test (1 seed; no checkpoint scored, final weights)" in legend_texts(figure)
+
+
+def test_curves_tell_seeds_apart_and_coinciding_configurations_both_show():
+    """The protocols grid's `last` and `oracle-test` runs trained alike: the second must not hide the first."""
+    groups = [plotdata.TrainingCurves(label, (0, 1), (STORED_CURVES, STORED_CURVES))
+              for label in ("rtfm", "rtfm oracle-test")]
+    figure = plots.curves_figure(groups)
+    lines = figure.axes[0].get_lines()  # loss: configuration x seed, in drawing order
+    assert [line.get_label() for line in lines] == ["rtfm, seed 0", "rtfm, seed 1",
+                                                    "rtfm oracle-test, seed 0", "rtfm oracle-test, seed 1"]
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()  # seeds: one line style each
+    assert lines[0].get_linestyle() == lines[2].get_linestyle()  # the same seed alike in every configuration
+    # The first drawn is wider, with larger markers: the later one is drawn inside it.
+    assert lines[0].get_linewidth() > lines[2].get_linewidth()
+    assert lines[0].get_markersize() > lines[2].get_markersize()
+    assert {"seed 0", "seed 1"} <= set(legend_texts(figure))
+
+
+def test_coinciding_sweep_lines_both_show():
+    same = [plotdata.Curve(label, CURVES[0].x, CURVES[0].y, CURVES[0].spread, CURVES[0].runs) for label in "ab"]
+    first, second = plots.sweep_figure(same, "k").axes[0].get_lines()
+    assert first.get_linewidth() > second.get_linewidth() and first.get_markersize() > second.get_markersize()
 
 
 def test_the_methods_figure_shows_every_seed_and_the_mean_per_dataset_and_metric():
@@ -265,13 +304,14 @@ def test_the_methods_figure_shows_every_seed_and_the_mean_per_dataset_and_metric
     for method, aucs in (("rtfm", (0.9, 0.8)), ("sultani-mil", (0.7, 0.75))):
         spec = RunSpec(method)
         results.append(Row(spec, results=[RunResult(spec, "ok", metrics={"auc": a, "ap": a / 2}) for a in aucs]))
-    panels = plots.collect_methods(results)
-    assert list(panels) == ["synthetic AUC", "synthetic AP"]
-    assert np.allclose(panels["synthetic AUC"]["rtfm"], [90.0, 80.0])
-    assert np.allclose(panels["synthetic AP"]["sultani-mil"], [35.0, 37.5])
+    panels = plotdata.collect_methods(results)
+    assert [(p.dataset, p.metric) for p in panels] == [("synthetic", "auc"), ("synthetic", "ap")]
+    assert np.allclose(panels[0].values["rtfm"], [90.0, 80.0])
+    assert np.allclose(panels[1].values["sultani-mil"], [35.0, 37.5])
     figure = plots.methods_figure(panels)
     axes = [a for a in figure.axes if a.get_visible()]
     assert len(axes) == 2 and [a.get_ylabel() for a in axes] == ["AUC (%)", "AP (%)"]
+    assert [a.get_title() for a in axes] == ["AUC on synthetic", "AP on synthetic"]  # what each panel shows
     dots = [c for c in axes[0].collections if len(c.get_offsets()) == 2]  # one dot per seed, per method
     assert len(dots) == 2
 

@@ -1,34 +1,29 @@
-"""Figures of a grid's stored runs, styled for a paper (matplotlib; vector PDF or SVG, 300-dpi PNG).
+"""Drawing the figures of `vadbench plot` (matplotlib; vector PDF or SVG, 300-dpi PNG) from the data that
+`vadbench.report.plotdata` collects from the run store; `draw` does both for the command line.
 
 - `sweep_figure`: AUC against a swept option (k, margin, number of abnormal training videos), one
   line per method, mean and a band of +- std over seeds; a method without the swept option is a
-  dashed horizontal reference line at its mean, labelled as such;
+  dashed horizontal reference line at its mean, labelled as such; the anomaly length marked on a k
+  axis is labelled in the axis's unit, segments (`plotdata.anomaly_marker`);
 - `per_class_figure`: per-class AUC of several methods side by side. Bars start at chance (AUC 50,
   a random score), the marked reference line, so a bar's length is its gain over chance and a bar
   below the line is worse than chance; starting at 0 would show a chance-level score as a tall bar;
 - `video_figure`: anomaly score and feature magnitude over one test video, ground truth shaded;
 - `separability_figure`: how well the mean of the top-k feature magnitudes tells abnormal from
-  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length). k is
-  counted in the 32 pooled segments per video, where RTFM's training applies it, so every test video
-  is pooled to 32 segments first (its snippet magnitudes are mean-pooled with the same boundaries);
-- `methods_figure`: methods side by side, one panel per dataset and metric (AUC, AP): every seed's
-  value as a dot and the mean ± std beside it, so a spread over seeds is seen, not only a mean;
-- `curves_figure`: how runs trained: each logged loss term against the step, one line per seed,
-  and the selection metric of a selecting protocol with the selected step marked.
+  normal videos as k grows (the paper's Theorem 1: it rises up to about the anomaly length);
+- `methods_figure`: methods side by side, one panel per dataset and metric (AUC, AP), titled by what it
+  shows: every seed's value as a dot and the mean ± std beside it, so a spread over seeds is seen;
+- `curves_figure`: how runs trained: each logged loss term against the step, a colour and marker per
+  configuration and a line style per seed, and the selection metric of a selecting protocol with the
+  selected step marked (a selection that scored no checkpoint has no panel; its legend entry says so).
 
 Every figure is drawn in one style (`STYLE`, `styled`): sizes in inches that fit a paper column
 (`SINGLE_COLUMN`, `DOUBLE_COLUMN`), 7-8 pt text, the colour-blind-safe palette of Okabe and Ito (with
-a marker per line, for grey-scale print), no top and right spines, no titles (captions belong in
-the paper). `save` writes the formats that the file suffixes name.
-
-The `collect_*` functions turn stored runs into the plain arrays the figures take, so the figures
-can be tested on tiny data; `draw` does both for `vadbench plot`. Everything comes from the run store:
-the rows of `vadbench.report.aggregate`, the stored scores, magnitudes and training curves, the test ground
-truth stored once per benchmark (`vadbench.report.store.TestTruth`) and what each result records of its
-plugins (options counted in training segments) and its benchmark (the anomaly length), so no plugin,
-torch or data root is needed. Only matplotlib's object API is used (no pyplot, no global backend).
-Result figures show honest runs only (never ``oracle-test`` ones); `curves_figure` shows any
-protocol, since it is about training, not results.
+a marker per line, for grey-scale print), no top and right spines, no titles but a panel's (captions
+belong in the paper). Lines that may coincide (two configurations that trained alike, two methods at
+one value) are nested (`_nested`): the first drawn widest, each later one narrower on top of it, so no
+series hides another. `save` writes the formats that the file suffixes name. Only matplotlib's object
+API is used (no pyplot, no global backend).
 """
 
 from __future__ import annotations
@@ -38,9 +33,8 @@ import io
 import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
@@ -50,20 +44,21 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullLocator, ScalarFormatter
 
 from vadbench.api.errors import UsageError
-from vadbench.api.types import SNIPPET_FRAMES, TRAIN_SEGMENTS, RunResult
-from vadbench.data.pooling import pool_segments
+from vadbench.api.types import SNIPPET_FRAMES, RunResult
 from vadbench.plan.grid import Grid
-from vadbench.plan.protocols import parse_protocol
-from vadbench.report.aggregate import SEGMENT_OPTIONS, Row
-from vadbench.report.stats import mean_std, topk_separability
-from vadbench.report.store import RunStore, TestTruth
-from vadbench.report.tables import grid_rows
+from vadbench.report import plotdata
+from vadbench.report.plotdata import MARKER_MEANING, Curve, Panel, Reference, TrainingCurves
+from vadbench.report.stats import mean_std
+from vadbench.report.store import RunStore
 
 #: Widths in inches of a single and a double column of a two-column paper (CVPR, ICCV, IEEE).
 SINGLE_COLUMN, DOUBLE_COLUMN = 3.4, 7.0
 #: Okabe and Ito's colour-blind-safe palette (yellow left out: too pale on white), and a marker per colour.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+#: A line style per seed (`curves_figure`): solid, dashed, dotted, dash-dot, long dashes, dash-dot-dot.
+SEED_STYLES: tuple[Any, ...] = ("-", (0, (4, 1.5)), (0, (1, 1.2)), (0, (4, 1.5, 1, 1.5)), (0, (8, 2)),
+                                (0, (4, 1.5, 1, 1.5, 1, 1.5)))
 #: Ground truth and reference lines.
 GREY = "#777777"
 #: The rcParams of every figure (`styled`).
@@ -74,6 +69,7 @@ STYLE: dict[Any, Any] = {
     "axes.grid": True, "axes.grid.axis": "y", "axes.axisbelow": True, "grid.linewidth": 0.4, "grid.color": "#dddddd",
     "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
     "lines.linewidth": 1.2, "lines.markersize": 3.5, "errorbar.capsize": 2,
+    "lines.scale_dashes": False,  # one seed's dashes alike on nested lines of different widths
     "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",  # text stays text, in TrueType
     "svg.hashsalt": "vadbench",  # the same figure gives the same SVG
 }
@@ -96,166 +92,6 @@ def styled(function: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class Curve:
-    """One line of a figure: y (and its spread) against x; `runs`: the seeds behind each point."""
-
-    label: str
-    x: np.ndarray
-    y: np.ndarray
-    spread: np.ndarray | None = None
-    runs: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A method without the swept option: one mean (and std) over seeds, drawn across the sweep."""
-
-    label: str
-    y: float
-    spread: float
-    runs: int
-
-
-@dataclass(frozen=True)
-class TrainingCurves:
-    """The stored training curves (`RunStore.curves`) of the seeds of one configuration."""
-
-    label: str
-    seeds: tuple[int, ...]
-    curves: tuple[dict[str, Any], ...]
-
-
-# --- data ---------------------------------------------------------------------------------------------
-
-
-def collect_sweep(rows: Sequence[Row], x: str, metric: str = "auc") -> tuple[list[Curve], list[Reference]]:
-    """One curve per row family (same method, protocol and other sweep values), `metric` in percent,
-    and one reference per family whose method lacks option `x`."""
-    families: dict[str, list[tuple[float, float, float, int]]] = {}
-    references = []
-    for row in rows:
-        value, stat = row.sweep.get(x), row.stat(metric)
-        if stat.mean != stat.mean:  # no run recorded the metric
-            continue
-        others = [f"{k}={v}" for k, v in row.sweep.items() if k != x and v != "-"]
-        protocol = [] if row.spec.protocol == "last" else [row.spec.protocol]
-        label = " ".join([row.spec.method, *protocol, *others])
-        count = sum(1 for r in row.ok if _recorded(r.metrics.get(metric)))  # the runs behind `stat`
-        if value == "-":
-            references.append(Reference(f"{label} (no {x})", stat.mean, stat.std, count))
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(f"--x {x}: the sweep plot needs numbers, got {value!r} (the table shows every value)")
-        families.setdefault(label, []).append((float(value), stat.mean, stat.std, count))
-    curves = []
-    for label, points in families.items():
-        points.sort()
-        xs, ys, spreads, runs = (np.array(column) for column in zip(*points, strict=True))
-        curves.append(Curve(label, xs, ys, spreads, runs.astype(int)))
-    return curves, references
-
-
-def collect_per_class(rows: Sequence[Row]) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray]], int]:
-    """Anomaly classes, per row (method) the mean and std over seeds of each class's AUC (percent), and
-    the number of seeds."""
-    classes = sorted({c for row in rows for r in row.ok for c in r.metrics.get("per_class_auc", {})})
-    bars = {}
-    for row in rows:
-        stats = [mean_std([100 * r.metrics["per_class_auc"][c] for r in row.ok
-                           if c in r.metrics.get("per_class_auc", {})]) for c in classes]
-        label = row.spec.method if row.spec.protocol == "last" else f"{row.spec.method} ({row.spec.protocol})"
-        bars[label] = (np.array([s[0] for s in stats]), np.array([s[1] for s in stats]))
-    return classes, bars, min((len(row.ok) for row in rows), default=0)
-
-
-def collect_methods(rows: Sequence[Row], metrics: Sequence[str] = ("auc", "ap")) -> dict[str, dict[str, np.ndarray]]:
-    """Per panel (``"<dataset> <metric>"``), each method's per-seed values in percent, in row order."""
-    panels: dict[str, dict[str, np.ndarray]] = {}
-    for metric in metrics:
-        for row in rows:
-            values = [100 * r.metrics[metric] for r in row.ok if _recorded(r.metrics.get(metric))]
-            panels.setdefault(f"{row.spec.dataset} {metric.upper()}", {})[row.spec.method] = np.array(values)
-    return panels
-
-
-def pooled(magnitudes: np.ndarray) -> np.ndarray:
-    """(T,) snippet magnitudes mean-pooled to the 32 training segments."""
-    return pool_segments(np.asarray(magnitudes, dtype=np.float32)[:, None, None])[0, :, 0]
-
-
-def collect_separability(
-    magnitudes: Mapping[str, Sequence[list[np.ndarray]]], video_labels: np.ndarray, ks: Sequence[int]
-) -> tuple[list[Curve], list[Curve]]:
-    """(AUC curves, standardized-gap curves) over k; `magnitudes[label]` holds one list per run (seed)."""
-    aucs, gaps = [], []
-    for label, runs in magnitudes.items():
-        per_run = [topk_separability(m, video_labels, ks) for m in runs]
-        auc = np.array([100 * p[0] for p in per_run])
-        gap = np.array([p[1] for p in per_run])
-        if len(runs) == 1:  # one computation (the input features): nothing to spread over
-            aucs.append(Curve(label, np.asarray(ks), auc[0]))
-            gaps.append(Curve(label, np.asarray(ks), gap[0]))
-            continue
-        count = np.full(len(ks), len(runs))
-        aucs.append(Curve(label, np.asarray(ks), auc.mean(0), auc.std(0), count))
-        gaps.append(Curve(label, np.asarray(ks), gap.mean(0), gap.std(0), count))
-    return aucs, gaps
-
-
-def anomaly_marker(config: dict[str, Any]) -> dict[str, float]:
-    """A labelled position for the anomaly length in pooled training segments, where the run's benchmark
-    recorded it (``anomaly_segments`` in `Benchmark.meta`; the synthetic benchmark does), else nothing.
-
-    The label is short, as it stands above the axes: the length in snippets (``μ=6``, the paper's μ),
-    else in segments; the legend says what the line marks (`MARKER_MEANING`).
-    """
-    segments = config.get("benchmark.anomaly_segments")
-    if not _recorded(segments):
-        return {}
-    snippets = config.get("benchmark.anomaly_snippets")
-    return {f"μ={snippets:g}" if _recorded(snippets) else f"μ≈{segments:.1f} seg.": float(segments)}
-
-
-def _recorded(value: Any) -> TypeGuard[float]:
-    """A recorded number (NaN excluded: not computed; booleans excluded), as `aggregate.Row.stat` counts."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def collect_curves(results: Sequence[RunResult], store: RunStore) -> list[TrainingCurves]:
-    """The stored curves of `results`, grouped by configuration (all but the seed), in the given order.
-
-    Labels name the method, a protocol other than ``last`` and the options that differ between the
-    configurations of the same method. Runs stored without curves (by an older vadbench) are a usage
-    error that says so.
-    """
-    missing = [r.spec.key for r in results if not store.curves(r.spec)]
-    if missing:
-        raise UsageError(f"{len(missing)} of the {len(results)} runs have no stored training curves (stored "
-                         f"before vadbench kept them, e.g. {store.folder(results[0].spec).parent / missing[0]}); "
-                         "delete those run folders and run them again to plot their curves")
-    groups: dict[str, list[RunResult]] = {}
-    for result in results:
-        spec = result.spec
-        groups.setdefault(repr((spec.method, spec.dataset, spec.protocol, spec.steps, spec.precision,
-                                sorted(spec.method_options.items()), sorted(spec.dataset_options.items()))),
-                          []).append(result)
-    firsts = [runs[0] for runs in groups.values()]
-    return [TrainingCurves(_configuration_label(runs[0], firsts), tuple(r.spec.seed for r in runs),
-                           tuple(store.curves(r.spec) for r in runs)) for runs in groups.values()]
-
-
-def _configuration_label(result: RunResult, others: Sequence[RunResult]) -> str:
-    """The method, the protocol unless ``last``, and the options whose values differ among the runs of
-    the same method in `others`."""
-    same_method = [o.config for o in others if o.spec.method == result.spec.method]
-    options = [key for key in result.config if key.startswith(("method.", "dataset.")) or key == "steps"]
-    differing = [key for key in options if len({repr(c.get(key)) for c in same_method}) > 1]
-    protocol = [] if result.spec.protocol == "last" else [result.spec.protocol]
-    return " ".join([result.spec.method, *protocol,
-                     *(f"{key.rpartition('.')[2]}={result.config[key]}" for key in differing)])
-
-
 # --- figures ------------------------------------------------------------------------------------------
 
 
@@ -264,10 +100,10 @@ def sweep_figure(curves: Sequence[Curve], x: str, *, references: Sequence[Refere
                  markers: dict[str, float] | None = None, ylabel: str = "frame-level AUC (%)",
                  xlabel: str | None = None) -> Figure:
     """Lines with std bands against `x`, references as dashed horizontal lines with their own band;
-    `markers` draws labelled vertical lines (e.g. the anomaly length, `anomaly_marker`)."""
+    `markers` draws labelled vertical lines (e.g. the anomaly length, `plotdata.anomaly_marker`)."""
     figure = Figure(figsize=(SINGLE_COLUMN, 2.5), layout="constrained")
     axes = figure.subplots()
-    handles = [_line_with_band(axes, curve, i) for i, curve in enumerate(curves)]
+    handles = [_line_with_band(axes, curve, i, len(curves)) for i, curve in enumerate(curves)]
     xs = np.concatenate([curve.x for curve in curves]) if curves else np.zeros(0)
     for i, reference in enumerate(references, start=len(curves)):
         color = PALETTE[i % len(PALETTE)]
@@ -316,33 +152,34 @@ def per_class_figure(classes: Sequence[str], bars: dict[str, tuple[np.ndarray, n
 
 
 @styled
-def methods_figure(panels: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
-    """One panel per dataset and metric: each method's seeds as dots, its mean ± std as a bar beside them."""
-    titles = list(panels)
-    columns = len({title.rsplit(" ", 1)[0] for title in titles}) or 1
-    rows = math.ceil(len(titles) / columns)
-    figure = Figure(figsize=(DOUBLE_COLUMN, 1.9 * rows), layout="constrained")
-    grid = figure.subplots(rows, columns, squeeze=False)
-    order = sorted(titles, key=lambda t: (t.rsplit(" ", 1)[1] != "AUC", titles.index(t)))
-    for axes, title in zip(grid.flat, order, strict=False):
-        methods = list(panels[title])
+def methods_figure(panels: Sequence[Panel]) -> Figure:
+    """A panel per dataset (columns) and metric (rows), titled by what it shows (``AUC on synthetic``): each
+    method's seeds as dots, its mean ± std as a bar beside them."""
+    datasets = list(dict.fromkeys(panel.dataset for panel in panels))
+    metrics = list(dict.fromkeys(panel.metric for panel in panels))
+    figure = Figure(figsize=(DOUBLE_COLUMN, 1.9 * max(1, len(metrics))), layout="constrained")
+    grid = figure.subplots(max(1, len(metrics)), max(1, len(datasets)), squeeze=False)
+    for panel in panels:
+        axes = grid[metrics.index(panel.metric), datasets.index(panel.dataset)]
+        methods = list(panel.values)
         for i, method in enumerate(methods):
-            values = panels[title][method]
+            values = panel.values[method]
             if not len(values):
                 continue
             colour = PALETTE[i % len(PALETTE)]
             jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
             axes.scatter(i - 0.15 + jitter, values, s=6, color=colour, alpha=0.7, linewidths=0)
-            mean, std = mean_std(values.tolist())
+            mean, std = mean_std(values)
             axes.errorbar(i + 0.2, mean, yerr=std, fmt=MARKERS[i % len(MARKERS)], color=colour, markersize=4)
         axes.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
         axes.tick_params(axis="x", length=0)
         axes.set_xlim(-0.6, len(methods) - 0.4)
-        axes.set_ylabel(f"{title.rsplit(' ', 1)[1]} (%)")
-        axes.set_title(title.rsplit(" ", 1)[0])
-    for axes in list(grid.flat)[len(order):]:
-        axes.set_visible(False)
-    seeds = [np.array([len(v)]) for panel in panels.values() for v in panel.values()]
+        axes.set_ylabel(f"{plotdata.metric_title(panel.metric)} (%)")
+        axes.set_title(panel.title)
+    drawn = {id(grid[metrics.index(p.metric), datasets.index(p.dataset)]) for p in panels}
+    for axes in grid.flat:
+        axes.set_visible(id(axes) in drawn)
+    seeds = [np.array([len(v)]) for panel in panels for v in panel.values.values()]
     handles = [Line2D([], [], linestyle="", marker="o", color=GREY, markersize=2.5, label="one seed"),
                Line2D([], [], linestyle="", marker="o", color=GREY, markersize=4, label="mean ± std")]
     _legend(figure, handles, f"{_seeds(seeds)} per method")
@@ -389,7 +226,7 @@ def separability_figure(aucs: Sequence[Curve], gaps: Sequence[Curve], *,
     figure = Figure(figsize=(DOUBLE_COLUMN, 2.6), layout="constrained")
     left, right = figure.subplots(1, 2)
     for axes, curves, ylabel in ((left, aucs, "video AUC (%)"), (right, gaps, "standardized gap")):
-        handles = [_line_with_band(axes, curve, i) for i, curve in enumerate(curves)]
+        handles = [_line_with_band(axes, curve, i, len(curves)) for i, curve in enumerate(curves)]
         handles += _markers(axes, markers or {})
         axes.set_xlabel("k (top-k of the 32 pooled segments per video)")
         axes.set_ylabel(ylabel)
@@ -400,10 +237,15 @@ def separability_figure(aucs: Sequence[Curve], gaps: Sequence[Curve], *,
 
 @styled
 def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
-    """One panel per logged loss term and per selection metric, against the training step; one line per
-    seed, one colour per configuration; the selected step of a selecting protocol marked on its line."""
+    """One panel per logged loss term and per selection metric, against the training step: a colour and
+    marker per configuration (nested, `_nested`, so that configurations that trained alike both show), a
+    line style per seed (`SEED_STYLES`); the selected step of a selecting protocol starred on its line.
+
+    A selection metric that no run scored (every check came before the first one its protocol scores) has
+    no panel, and the configurations that scored none say so in the legend."""
     terms = _ordered(name for g in groups for c in g.curves for name in c["terms"])
-    metrics = _ordered(c["selection"]["metric"] for g in groups for c in g.curves if "selection" in c)
+    metrics = _ordered(c["selection"]["metric"] for g in groups for c in g.curves if _scored(c))
+    seeds = sorted({seed for group in groups for seed in group.seeds})
     panels = len(terms) + len(metrics)
     panel_rows = math.ceil(panels / 4)
     columns = math.ceil(panels / panel_rows)
@@ -415,18 +257,24 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
     metric_axes = dict(zip(metrics, axes_grid[len(terms) : panels], strict=True))
     handles: list[Any] = []
     for i, group in enumerate(groups):
-        line: dict[str, Any] = {"color": PALETTE[i % len(PALETTE)], "linewidth": 0.9}
+        nested = _nested(i, len(groups))
+        line: dict[str, Any] = {"color": PALETTE[i % len(PALETTE)], "linewidth": nested["linewidth"]}
         # A few logged steps (a short run) are drawn as markers, one shape per configuration.
         dots: dict[str, Any] = {}
         if all(len(curves["steps"]) <= 12 for curves in group.curves):
-            dots = {"marker": MARKERS[i % len(MARKERS)], "markersize": 3, "markerfacecolor": "none"}
-        for curves in group.curves:
+            dots = {"marker": MARKERS[i % len(MARKERS)], "markersize": nested["markersize"], "markerfacecolor": "none"}
+        for seed, curves in zip(group.seeds, group.curves, strict=True):
+            style = {**line, "linestyle": SEED_STYLES[seeds.index(seed) % len(SEED_STYLES)]}
             for name, values in curves["terms"].items():
-                term_axes[name].plot(curves["steps"], values, **line, **dots)
-            if "selection" in curves:
-                _selection_line(metric_axes[curves["selection"]["metric"]], curves["selection"], line)
-        seeds = f"{len(group.seeds)} seed{'s' if len(group.seeds) > 1 else ''}"
-        handles.append(Line2D([], [], **line, **dots, label=f"{group.label} ({seeds})"))
+                term_axes[name].plot(curves["steps"], values, **style, **dots, label=f"{group.label}, seed {seed}")
+            if _scored(curves):
+                _selection_line(metric_axes[curves["selection"]["metric"]], curves["selection"], style)
+        count = f"{len(group.seeds)} seed{'s' if len(group.seeds) > 1 else ''}"
+        unscored = "; no checkpoint scored, final weights" if group.unscored else ""
+        handles.append(Line2D([], [], **line, **dots, label=f"{group.label} ({count}{unscored})"))
+    if len(seeds) > 1:
+        handles += [Line2D([], [], color=GREY, linewidth=1.0, linestyle=SEED_STYLES[i % len(SEED_STYLES)],
+                           label=f"seed {seed}") for i, seed in enumerate(seeds)]
     for name, axes in term_axes.items():
         axes.set_title("loss (total)" if name == "loss" else name)
         values = np.concatenate([c["terms"][name] for g in groups for c in g.curves if name in c["terms"]])
@@ -441,15 +289,18 @@ def curves_figure(groups: Sequence[TrainingCurves]) -> Figure:
     for axes in axes_grid[:panels]:
         axes.xaxis.set_tick_params(labelbottom=True)  # a panel above an empty slot keeps its labels
     figure.supxlabel("training step", fontsize=8)
-    _legend(figure, handles, "one line per seed")
+    _legend(figure, handles, "colour and marker: configuration; line style: seed")
     return figure
 
 
-#: What the dotted vertical lines of the k figures mark.
-MARKER_MEANING = "anomaly length μ, in segments"
 _MARKER: dict[str, Any] = {"linestyle": ":", "color": GREY, "linewidth": 1.0}
 _SELECTED: dict[str, Any] = {"marker": "*", "markersize": 7, "markerfacecolor": "white", "markeredgecolor": "black",
              "markeredgewidth": 0.5}
+
+
+def _scored(curves: dict[str, Any]) -> bool:
+    """Whether a run's stored curves hold a selection metric with at least one scored check."""
+    return bool(curves.get("selection", {}).get("steps"))
 
 
 def _selection_line(axes: Any, selection: dict[str, Any], line: dict[str, Any]) -> None:
@@ -463,11 +314,12 @@ def _selection_line(axes: Any, selection: dict[str, Any], line: dict[str, Any]) 
                   **{**_SELECTED, "markerfacecolor": line["color"]})
 
 
-def _line_with_band(axes: Any, curve: Curve, index: int) -> Any:
-    """Draw `curve` in colour `index` with its ± spread band; the legend handle shows both."""
+def _line_with_band(axes: Any, curve: Curve, index: int, count: int) -> Any:
+    """Draw `curve`, line `index` of `count`, in its colour and marker, nested (`_nested`), with its ± spread
+    band; the legend handle shows both."""
     color = PALETTE[index % len(PALETTE)]
     line = axes.plot(curve.x, curve.y, color=color, marker=MARKERS[index % len(MARKERS)], label=curve.label,
-                     markevery=max(1, len(curve.x) // 8))[0]  # a dense line keeps a few markers
+                     markevery=max(1, len(curve.x) // 8), **_nested(index, count))[0]  # a dense line: a few markers
     if curve.spread is None:
         return line
     band = axes.fill_between(curve.x, curve.y - curve.spread, curve.y + curve.spread, color=color, alpha=0.2,
@@ -475,16 +327,31 @@ def _line_with_band(axes: Any, curve: Curve, index: int) -> Any:
     return (band, line)
 
 
+def _nested(index: int, count: int) -> dict[str, float]:
+    """Line width and marker size of line `index` of `count` drawn in order: the first widest, each later
+    one narrower, so that a line coinciding with an earlier one is drawn inside it and both stay visible."""
+    depth = count - 1 - index
+    return {"linewidth": STYLE["lines.linewidth"] + 0.7 * depth, "markersize": STYLE["lines.markersize"] + 1.4 * depth}
+
+
 def _legend(figure: Figure, handles: Sequence[Any], title: str) -> None:
     """One legend above the axes, outside the data, in as few rows as fit."""
     if not handles:
         return
     labels = [h.get_label() if hasattr(h, "get_label") else h[-1].get_label() for h in handles]
-    # An entry is about 4 pt per character of 7-pt text plus 30 pt of handle and spacing.
-    per_entry = 4 * max(map(len, labels)) + 30
-    per_row = max(1, min(len(labels), int(figure.get_figwidth() * 72 / per_entry)))
-    figure.legend(handles, labels, loc="outside upper center", ncols=per_row, title=title or None,
-                  columnspacing=1.2)
+    figure.legend(handles, labels, loc="outside upper center", ncols=_columns(labels, figure.get_figwidth() * 72),
+                  title=title or None, columnspacing=1.2)
+
+
+def _columns(labels: Sequence[str], width: float) -> int:
+    """The most legend columns that fit `width` points: matplotlib fills the columns one after the other,
+    each as wide as its longest entry, about 4 pt per character of 7-pt text plus 30 pt of handle and
+    spacing (so one long entry does not force every entry onto a row of its own)."""
+    for columns in range(len(labels), 1, -1):
+        split = np.array_split(np.array([len(label) for label in labels]), columns)
+        if sum(4 * int(column.max()) + 30 for column in split) <= width:
+            return columns
+    return 1
 
 
 def _seeds(runs: Sequence[np.ndarray]) -> str:
@@ -571,139 +438,25 @@ def draw(
     max_k: int = 24,
 ) -> Figure:
     """The figure `kind` (sweep, methods, per-class, video, separability, curves) of `results`, finished runs of
-    `grid` (`vadbench.plan.grid.stored_runs`); `curves` needs no grid (the runs of a store)."""
+    `grid` (`vadbench.plan.grid.stored_runs`), from the data `vadbench.report.plotdata` collects; `curves`
+    needs no grid (the runs of a store)."""
     if kind == "curves":
-        return curves_figure(collect_curves(_named_method(results, method), store))
+        return curves_figure(plotdata.curves(results, store, method))
     if grid is None:
         raise UsageError(f"plot {kind} draws the runs of a grid file; only plot curves takes a run store")
     if kind == "sweep":
-        return _draw_sweep(grid, results, x)
+        swept = plotdata.sweep(grid, results, x)
+        return sweep_figure(swept.curves, swept.x, references=swept.references, markers=swept.markers,
+                            xlabel=swept.xlabel)
     if kind == "methods":
-        return methods_figure(collect_methods([r for r in grid_rows(grid, results) if r.honest]))
+        return methods_figure(plotdata.methods(grid, results))
     if kind == "per-class":
-        classes, bars, seeds = collect_per_class([r for r in grid_rows(grid, results) if r.honest])
-        return per_class_figure(classes, bars, seeds=seeds)
-    chosen = _of_method(grid, results, method)
-    truth = store.test_truth(chosen[0].spec)
+        bars = plotdata.per_class(grid, results)
+        return per_class_figure(bars.classes, bars.bars, seeds=bars.seeds)
     if kind == "video":
-        return _draw_video(chosen, store, truth, seed, video)
+        one = plotdata.video(grid, results, store, method=method, seed=seed, video_id=video)
+        return video_figure(one.video_id, one.scores, one.magnitudes, one.truth, run=one.run)
     if kind == "separability":
-        return _draw_separability(chosen, store, truth, max_k)
+        topk = plotdata.separability(grid, results, store, method=method, max_k=max_k)
+        return separability_figure(topk.aucs, topk.gaps, markers=topk.markers or None)
     raise UsageError(f"unknown plot {kind!r}; plots are: sweep, methods, per-class, video, separability, curves")
-
-
-def where(results: Sequence[RunResult], conditions: Sequence[str]) -> list[RunResult]:
-    """The results whose recorded config matches every ``KEY=VALUE`` of `conditions`.
-
-    KEY is a recorded config key (``protocol``, ``seed``, ``method.k``, ``dataset.mu``) or an option
-    name without its kind (``k``); VALUE is compared as the number, boolean or text it spells.
-    """
-    for condition in conditions:
-        key, sep, value = condition.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--where {condition!r}: expected KEY=VALUE, e.g. --where k=4")
-        key, value = key.strip(), value.strip()
-        if not any(_config_value(r.config, key) is not _MISSING for r in results):
-            raise UsageError(f"--where {condition}: no run has option {key!r}")
-        results = [r for r in results if _matches(_config_value(r.config, key), value)]
-        if not results:
-            raise UsageError(f"--where {condition}: no run left to plot")
-    return list(results)
-
-
-_MISSING = object()
-
-
-def _config_value(config: dict[str, Any], key: str) -> Any:
-    """config[key], else the method's or dataset's option `key`, else `_MISSING`."""
-    for candidate in (key, f"method.{key}", f"dataset.{key}"):
-        if candidate in config:
-            return config[candidate]
-    return _MISSING
-
-
-def _matches(recorded: Any, text: str) -> bool:
-    if recorded is _MISSING:
-        return False
-    if isinstance(recorded, bool):
-        return str(recorded).lower() == text.lower()
-    if isinstance(recorded, (int, float)):
-        try:
-            return float(recorded) == float(text)
-        except ValueError:
-            return False
-    if isinstance(recorded, list):
-        return ",".join(map(str, recorded)) == text.replace(" ", "")
-    return str(recorded) == text
-
-
-def _named_method(results: Sequence[RunResult], method: str | None) -> list[RunResult]:
-    if method is None:
-        return list(results)
-    chosen = [r for r in results if r.spec.method == method]
-    if not chosen:
-        names = ", ".join(dict.fromkeys(r.spec.method for r in results))
-        raise UsageError(f"--method {method}: no run of it to plot; methods: {names}")
-    return chosen
-
-
-def _draw_sweep(grid: Grid, results: Sequence[RunResult], x: str | None) -> Figure:
-    if not grid.sweep_options:
-        raise UsageError(f"{grid.path}: sweep: the grid sweeps no option, so there is nothing to plot against")
-    x = x or grid.sweep_options[0]
-    if x not in grid.sweep_options:
-        raise UsageError(f"--x {x}: not swept by {grid.path}; swept: {', '.join(grid.sweep_options)}")
-    # An option counted in training segments (RTFM's k): say so, and mark where the anomalies end.
-    counts = next((r.config[SEGMENT_OPTIONS][x] for r in results if x in r.config.get(SEGMENT_OPTIONS, {})), None)
-    markers: dict[str, float] = {}
-    if counts is not None:
-        for result in results:
-            markers.update(anomaly_marker(result.config))
-    curves, references = collect_sweep([r for r in grid_rows(grid, results) if r.honest], x)
-    if not curves:
-        raise UsageError(f"--x {x}: no honest finished run has option {x} to plot against")
-    xlabel = f"{x} ({counts} of {TRAIN_SEGMENTS} pooled segments per video)" if counts else None
-    return sweep_figure(curves, x, references=references, markers=markers, xlabel=xlabel)
-
-
-def _of_method(grid: Grid, results: Sequence[RunResult], method: str | None) -> list[RunResult]:
-    method = method or grid.methods[0]
-    chosen = [r for r in results if r.spec.method == method and parse_protocol(r.spec.protocol).honest]
-    if not chosen:
-        raise UsageError(f"--method {method}: no honest run of it in {grid.path}; methods: {', '.join(grid.methods)}")
-    variants = {(repr(sorted(r.spec.method_options.items())), repr(sorted(r.spec.dataset_options.items())),
-                 r.spec.steps, r.spec.protocol) for r in chosen}
-    if len(variants) > 1:
-        raise UsageError(f"--method {method}: {grid.path} runs it in {len(variants)} configurations (a sweep); "
-                         "pick one with --where OPTION=VALUE")
-    return chosen
-
-
-def _draw_video(runs: list[RunResult], store: RunStore, truth: TestTruth, seed: int | None,
-                video: str | None) -> Figure:
-    run = next((r for r in runs if seed is None or r.spec.seed == seed), None)
-    if run is None:
-        raise UsageError(f"--seed {seed}: no run of {runs[0].spec.method} with that seed")
-    ids = list(truth.video_ids)
-    if video is None:
-        video = ids[int(np.flatnonzero(np.asarray(truth.labels) == 1)[0])]
-    if video not in ids:
-        raise UsageError(f"--video {video}: not a test video of {run.spec.dataset}; e.g. {', '.join(ids[:3])}")
-    magnitudes = store.magnitudes(run.spec).get(video)
-    return video_figure(video, store.scores(run.spec)[video], magnitudes, truth.snippet_truth(ids.index(video)),
-                        run=f"{run.spec.method}, seed {run.spec.seed}")
-
-
-def _draw_separability(runs: list[RunResult], store: RunStore, truth: TestTruth, max_k: int) -> Figure:
-    if max_k < 1:
-        raise UsageError(f"--max-k must be at least 1, got {max_k}")
-    ks = list(range(1, max_k + 1))
-    ids = list(truth.video_ids)
-    learned = [store.magnitudes(r.spec) for r in runs]
-    if not all(learned):
-        raise UsageError(f"{runs[0].spec.method} stores no feature magnitudes (its method has none)")
-    label = f"{runs[0].spec.method} (learned)"
-    magnitudes = {label: [[pooled(m[v]) for v in ids] for m in learned],
-                  "input features": [list(truth.input_magnitudes)]}
-    aucs, gaps = collect_separability(magnitudes, truth.labels, ks)
-    return separability_figure(aucs, gaps, markers=anomaly_marker(runs[0].config) or None)
