@@ -25,7 +25,7 @@ from vadbench.data.feature_dataset import (
     FrameLabels,
     ListsConfig,
     Located,
-    Plan,
+    Manifest,
     TestVideo,
     abnormal_first,
 )
@@ -70,7 +70,7 @@ class ShanghaiTech(FeatureDataset):
     )
     bundle = Bundle.beside(__file__)
 
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
         masks, mask_files = self._masks(index)
         train, test = (
             self.locate(
@@ -98,7 +98,7 @@ class ShanghaiTech(FeatureDataset):
             ]
         else:
             class_names, action_files = (), []
-        return Plan(
+        return Manifest(
             train=training,
             test=[TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in test.videos],
             sources=[*mask_files, *(p for p in split_files if p is not None), *action_files],

@@ -1,6 +1,6 @@
 """The shared machinery of adapters that read pre-extracted features from a data root.
 
-An adapter only says *which* files make up its benchmark (a `Plan`: videos with labels and feature
+An adapter only says *which* files make up its benchmark (its `Manifest`: videos with labels and feature
 files, plus how to build each test video's frame labels from its annotations); this module reads and
 validates them, pools the training videos, concatenates the test videos, builds the ground truth,
 and goes through the preparation cache. Validation collects every problem, so one code path serves
@@ -116,8 +116,9 @@ class TestVideo:
 
 
 @dataclass
-class Plan:
-    """What an adapter resolved from the root: the videos in split order and the files it read."""
+class Manifest:
+    """What an adapter resolved from the root, the files to read and how: the videos in split order with their
+    labels and feature files, each test video's frame labelling, and the list and annotation files it read."""
 
     train: list[VideoFiles]
     test: list[TestVideo]
@@ -131,7 +132,7 @@ class Plan:
 
 
 class FeatureDataset(Dataset):
-    """Base of the real-benchmark adapters: subclasses set `name`, `Config`, `needs` and write `plan`."""
+    """Base of the real-benchmark adapters: subclasses set `name`, `Config`, `needs` and write `resolve`."""
 
     name: ClassVar[str]
     #: What the root must hold, for the message when --root is missing.
@@ -144,8 +145,9 @@ class FeatureDataset(Dataset):
     config: FeatureConfig
 
     @abc.abstractmethod
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
-        """Resolve videos, labels, feature files and annotations; add every problem found to `problems`."""
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
+        """The benchmark's manifest: its videos, labels, feature files and annotations as found under the root;
+        every problem found is added to `problems`."""
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -166,40 +168,42 @@ class FeatureDataset(Dataset):
         """Every video of the root (through the cache), before any training subset is taken."""
         root = self.root()
         problems = Problems()
-        plan = self._plan(root, problems)
+        manifest = self._resolve(root, problems)
         if problems.messages:
-            self._assemble(plan, problems, None, reduction)  # to count every problem in the one-line error
+            self._assemble(manifest, problems, None, reduction)  # to count every problem in the one-line error
             self._raise(problems)
         if self.config.cache:
-            benchmark = self._through_cache(PrepCache(self.cache_folder(root)), plan, problems, reduction)
+            benchmark = self._through_cache(PrepCache(self.cache_folder(root)), manifest, problems, reduction)
         else:
-            benchmark = self._assemble(plan, problems, _in_memory, reduction)
+            benchmark = self._assemble(manifest, problems, _in_memory, reduction)
         self._raise(problems)
         assert benchmark is not None
         return benchmark
 
     def _through_cache(
-        self, cache: PrepCache, plan: Plan, problems: Problems, reduction: Reduction
+        self, cache: PrepCache, manifest: Manifest, problems: Problems, reduction: Reduction
     ) -> Benchmark | None:
         """The benchmark from its cached test and training parts, preparing (and caching) the missing ones.
 
         The test part depends on the configuration alone, so a new reduction reads the training files only.
         """
         identity = self._identity()
-        train_slot = cache.slot(self.name, f"train-{reduction.key}", identity, self._source_files(plan, plan.train))
-        test_slot = cache.slot(self.name, "test", identity, self._source_files(plan, [t.files for t in plan.test]))
+        test_videos = [t.files for t in manifest.test]
+        train_slot = cache.slot(self.name, f"train-{reduction.key}", identity,
+                                self._source_files(manifest, manifest.train))
+        test_slot = cache.slot(self.name, "test", identity, self._source_files(manifest, test_videos))
         train, test = cache.load(train_slot, TrainPart), cache.load(test_slot, TestPart)
         if train is None or test is None:
-            shapes = self._measure(plan, problems, train, test)
+            shapes = self._measure(manifest, problems, train, test)
             if train is None:
                 train = _prepare(cache, train_slot, problems,
-                                 lambda allocate: self._train_part(plan, shapes, problems, allocate, reduction))
+                                 lambda allocate: self._train_part(manifest, shapes, problems, allocate, reduction))
             if test is None:
                 test = _prepare(cache, test_slot, problems,
-                                lambda allocate: self._test_part(plan, shapes, problems, allocate))
+                                lambda allocate: self._test_part(manifest, shapes, problems, allocate))
         if train is None or test is None:
             return None
-        benchmark = self._benchmark(plan, train, test)
+        benchmark = self._benchmark(manifest, train, test)
         meta = {**benchmark.meta, "cache": str(cache.directory)}
         if train.digest and test.digest:  # both from the cache: their fingerprint without hashing them again
             meta["fingerprint"] = benchmark.fingerprint_of(train.digest, test.digest)
@@ -210,10 +214,10 @@ class FeatureDataset(Dataset):
         problems = Problems()
         try:
             root = self.root()
-            plan = self._plan(root, problems)
+            manifest = self._resolve(root, problems)
         except UsageError as error:
             return CheckReport([*problems.messages, str(error)])
-        benchmark = self._assemble(plan, problems, None, DEFAULT_REDUCTION)
+        benchmark = self._assemble(manifest, problems, None, DEFAULT_REDUCTION)
         if problems.messages or benchmark is None:
             return CheckReport(problems.messages)
         details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
@@ -333,16 +337,16 @@ class FeatureDataset(Dataset):
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _plan(self, root: Path, problems: Problems) -> Plan:
+    def _resolve(self, root: Path, problems: Problems) -> Manifest:
         index = FileIndex(root, skip=self.cache_folder(root))
-        plan = self.plan(index, problems)
-        bundled = sorted({path.name for path in plan.sources if self.bundle.holds(path)})
+        manifest = self.resolve(index, problems)
+        bundled = sorted({path.name for path in manifest.sources if self.bundle.holds(path)})
         if bundled:  # recorded, so that a result says which official files came with vadbench
-            plan.meta["bundled"] = ", ".join(bundled)
-        _refuse_shared_videos(plan, problems)
+            manifest.meta["bundled"] = ", ".join(bundled)
+        _refuse_shared_videos(manifest, problems)
         with problems.collect():
-            plan.prebuilt = self.option_file(index, "gt")
-        return plan
+            manifest.prebuilt = self.option_file(index, "gt")
+        return manifest
 
     def _identity(self) -> dict[str, Any]:
         options = {
@@ -353,10 +357,10 @@ class FeatureDataset(Dataset):
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 
     @staticmethod
-    def _source_files(plan: Plan, videos: list[VideoFiles]) -> list[Path]:
+    def _source_files(manifest: Manifest, videos: list[VideoFiles]) -> list[Path]:
         """The files a part made of `videos` is read from: theirs, and the lists, annotations and ground truth
         (which say which videos there are and how they are labelled)."""
-        files = [*plan.sources, *([plan.prebuilt] if plan.prebuilt else [])]
+        files = [*manifest.sources, *([manifest.prebuilt] if manifest.prebuilt else [])]
         for video in videos:
             files.extend(video.files)
             if video.audio is not None:
@@ -367,48 +371,48 @@ class FeatureDataset(Dataset):
         problems.raise_first(f"`vadbench data check {self.name} --root {self.config.root}` lists them all")
 
     def _assemble(
-        self, plan: Plan, problems: Problems, allocate: Allocate | None, reduction: Reduction
+        self, manifest: Manifest, problems: Problems, allocate: Allocate | None, reduction: Reduction
     ) -> Benchmark | None:
         """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
 
         allocate None only validates (data check): nothing is stored and the returned benchmark's
         features are zero-stride stand-ins that carry the shapes for the summary.
         """
-        shapes = self._measure(plan, problems)
-        train = self._train_part(plan, shapes, problems, allocate, reduction)
-        test = self._test_part(plan, shapes, problems, allocate)
-        return None if train is None or test is None else self._benchmark(plan, train, test)
+        shapes = self._measure(manifest, problems)
+        train = self._train_part(manifest, shapes, problems, allocate, reduction)
+        test = self._test_part(manifest, shapes, problems, allocate)
+        return None if train is None or test is None else self._benchmark(manifest, train, test)
 
     def _measure(
-        self, plan: Plan, problems: Problems, train: TrainPart | None = None, test: TestPart | None = None
+        self, manifest: Manifest, problems: Problems, train: TrainPart | None = None, test: TestPart | None = None
     ) -> Shapes:
         """The shapes of the training and test videos from their headers, but for a part already prepared
         (`train`, `test`): its files are not opened, and its first video stands for it in the check that every
         video has the same crops and dimension (its videos had the first one's when it was prepared)."""
-        test_videos = [t.files for t in plan.test]
-        train_shapes = _probe(plan.train, problems) if train is None else []
+        test_videos = [t.files for t in manifest.test]
+        train_shapes = _probe(manifest.train, problems) if train is None else []
         test_shapes = _probe(test_videos, problems) if test is None else []
         prepared = []
-        if train is not None and plan.train:
-            prepared.append((plan.train[0], VideoShape(1, train.train.crops, train.train.feature_dim)))
+        if train is not None and manifest.train:
+            prepared.append((manifest.train[0], VideoShape(1, train.train.crops, train.train.feature_dim)))
         if test is not None and test_videos:
             prepared.append((test_videos[0], VideoShape(1, *test.test.features.shape[1:])))
-        probed = [*zip(plan.train, train_shapes, strict=False), *zip(test_videos, test_shapes, strict=False)]
+        probed = [*zip(manifest.train, train_shapes, strict=False), *zip(test_videos, test_shapes, strict=False)]
         crops, dim = _consistent_crops_and_dim(prepared + probed, problems)
-        if not problems.messages and (not plan.train or not plan.test):  # else already explained
-            problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
+        if not problems.messages and (not manifest.train or not manifest.test):  # else already explained
+            problems.add(f"dataset {self.name!r}: no {'training' if not manifest.train else 'test'} videos found")
         return Shapes(train_shapes, test_shapes, crops, dim)
 
     def _train_part(
-        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None, reduction: Reduction
+        self, manifest: Manifest, shapes: Shapes, problems: Problems, allocate: Allocate | None, reduction: Reduction
     ) -> TrainPart | None:
         """The training videos reduced by `reduction` (None when a problem is known). Once a problem is known,
         every readable video is still read, so that all problems are listed; nothing more is stored."""
         segments = reduction.size(max((s.snippets for s in shapes.train), default=1))
         features = _features(
-            allocate, problems, "train_features", (len(plan.train), shapes.crops, segments, shapes.dim)
+            allocate, problems, "train_features", (len(manifest.train), shapes.crops, segments, shapes.dim)
         )
-        for i, (video, shape) in enumerate(zip(plan.train, shapes.train, strict=True)):
+        for i, (video, shape) in enumerate(zip(manifest.train, shapes.train, strict=True)):
             with problems.collect():
                 if shape.snippets:  # else its problem is known already
                     reduced = reduce_video(read_video(video, shape), reduction, segments)
@@ -417,11 +421,11 @@ class FeatureDataset(Dataset):
                         release(features)  # written into the cache entry: out of this process's memory
         if problems.messages:
             return None
-        classes, class_sets = _class_indices(plan)
+        classes, class_sets = _class_indices(manifest)
         train = TrainSet(
             features,
-            np.array([v.label for v in plan.train], np.int8),
-            tuple(v.video_id for v in plan.train),
+            np.array([v.label for v in manifest.train], np.int8),
+            tuple(v.video_id for v in manifest.train),
             lengths=np.array([reduction.length(s.snippets) for s in shapes.train]) if reduction.pads else None,
             classes=classes,
             class_sets=class_sets,
@@ -429,42 +433,42 @@ class FeatureDataset(Dataset):
         return TrainPart(train, sum(s.snippets for s in shapes.train), sum(1 for s in shapes.train if s.trimmed))
 
     def _test_part(
-        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None
+        self, manifest: Manifest, shapes: Shapes, problems: Problems, allocate: Allocate | None
     ) -> TestPart | None:
         """The test videos at full length, concatenated, with their ground truth (None when a problem is
         known; every readable video is still read and labelled, so that all problems are listed)."""
         lengths = np.array([s.snippets for s in shapes.test], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         features = _features(allocate, problems, "test_features", (int(offsets[-1]), shapes.crops, shapes.dim))
-        for i, (test_video, shape) in enumerate(zip(plan.test, shapes.test, strict=True)):
+        for i, (test_video, shape) in enumerate(zip(manifest.test, shapes.test, strict=True)):
             with problems.collect():
                 if shape.snippets:
                     video = read_video(test_video.files, shape)
                     if features.flags.writeable:
                         features[offsets[i] : offsets[i + 1]] = video
                         release(features)
-        frame_labels = _frame_labels(plan, lengths, problems)
+        frame_labels = _frame_labels(manifest, lengths, problems)
         if problems.messages or frame_labels is None:
             return None
         test = TestSet(
             features=features,
             offsets=offsets,
-            labels=np.array([t.files.label for t in plan.test], np.int8),
+            labels=np.array([t.files.label for t in manifest.test], np.int8),
             frame_labels=frame_labels,
-            video_ids=tuple(t.files.video_id for t in plan.test),
-            classes=tuple(t.files.category for t in plan.test),
+            video_ids=tuple(t.files.video_id for t in manifest.test),
+            classes=tuple(t.files.category for t in manifest.test),
         )
         return TestPart(test, sum(1 for s in shapes.test if s.trimmed))
 
-    def _benchmark(self, plan: Plan, train: TrainPart, test: TestPart) -> Benchmark:
+    def _benchmark(self, manifest: Manifest, train: TrainPart, test: TestPart) -> Benchmark:
         """The benchmark of the two parts, with what the adapter reports about them (`Benchmark.meta`)."""
         crops, dim = train.train.crops, train.train.feature_dim
-        meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
+        meta = {**manifest.meta, "layout": _layout(manifest), "crops": crops, "feature_dim": dim}
         if train.trimmed + test.trimmed:
             meta["audio_trimmed_videos"] = train.trimmed + test.trimmed
         meta["train_snippets"] = train.snippets
         return Benchmark(self.name, train.train, test.test, self.primary_metric, meta=meta,
-                         class_names=plan.class_names)
+                         class_names=manifest.class_names)
 
 
 @dataclass(frozen=True)
@@ -498,16 +502,16 @@ def _prepare(cache: PrepCache, slot: Slot, problems: Problems, build: Callable[[
         return build(_in_memory)
 
 
-def _class_indices(plan: Plan) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Each training video's index in `Plan.class_names`, and its class set where some video shows several
+def _class_indices(manifest: Manifest) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each training video's index in `Manifest.class_names`, and its class set where some video shows several
     classes (`TrainSet.classes` and `TrainSet.class_sets`; None without classes)."""
-    if not plan.class_names:
+    if not manifest.class_names:
         return None, None
-    index = {name: i for i, name in enumerate(plan.class_names)}
-    named = [(v.category, *v.other_categories) for v in plan.train]
+    index = {name: i for i, name in enumerate(manifest.class_names)}
+    named = [(v.category, *v.other_categories) for v in manifest.train]
     unknown = sorted({name for names in named for name in names} - set(index))
     if unknown:  # an adapter's own inconsistency, not the user's
-        raise ValueError(f"training video classes {unknown} are not among the adapter's {plan.class_names}")
+        raise ValueError(f"training video classes {unknown} are not among the adapter's {manifest.class_names}")
     classes = np.array([index[names[0]] for names in named], np.int64)
     widest = max(map(len, named), default=1)
     if widest == 1:
@@ -518,10 +522,10 @@ def _class_indices(plan: Plan) -> tuple[np.ndarray | None, np.ndarray | None]:
     return classes, sets
 
 
-def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
+def _frame_labels(manifest: Manifest, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
     """The concatenated ground truth (built, or the prebuilt one when it fits); None on any problem."""
     parts = []
-    for test, length in zip(plan.test, lengths, strict=True):
+    for test, length in zip(manifest.test, lengths, strict=True):
         with problems.collect():
             if length:  # an unreadable video: its problem is known already
                 parts.append(test.frame_labels(int(length)))
@@ -529,10 +533,10 @@ def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.nda
         return None
     built = np.concatenate(parts)
     assert len(built) == pseudo_frames(int(lengths.sum()))
-    if plan.prebuilt is None:
+    if manifest.prebuilt is None:
         return built
     try:
-        return check_prebuilt(np.asarray(load_npy(plan.prebuilt)), int(lengths.sum()), str(plan.prebuilt))
+        return check_prebuilt(np.asarray(load_npy(manifest.prebuilt)), int(lengths.sum()), str(manifest.prebuilt))
     except UsageError as error:
         problems.add(str(error))
         return None
@@ -543,10 +547,10 @@ def abnormal_first(ids: list[str], abnormal: Callable[[str], bool]) -> list[str]
     return [i for i in ids if abnormal(i)] + [i for i in ids if not abnormal(i)]
 
 
-def _refuse_shared_videos(plan: Plan, problems: Problems) -> None:
+def _refuse_shared_videos(manifest: Manifest, problems: Problems) -> None:
     """A video in both splits would be trained on and then tested: a leak that inflates every metric."""
-    training = {video.video_id for video in plan.train}
-    for test in plan.test:
+    training = {video.video_id for video in manifest.train}
+    for test in manifest.test:
         if test.files.video_id in training:
             problems.add(
                 f"{test.files.files[0]}: video {test.files.video_id} is both a training and a test video; "
@@ -596,7 +600,7 @@ def _consistent_crops_and_dim(videos: list[tuple[VideoFiles, VideoShape]], probl
     return reference.crops, reference.dim
 
 
-def _layout(plan: Plan) -> str:
-    videos = [*plan.train, *(t.files for t in plan.test)]
+def _layout(manifest: Manifest) -> str:
+    videos = [*manifest.train, *(t.files for t in manifest.test)]
     kinds = {"wu (one file per crop)" if v.per_crop else "rtfm (one file per video)" for v in videos}
     return " + ".join(sorted(kinds))
