@@ -333,7 +333,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     specs = with_execution(expand(grid, plugins, device=args.device), args)
     check_device(args.device)
     executor = executor_from_args(args, plugins)
-    specs = executor.plan(specs, plugins)
+    specs = executor.specs_as_run(specs, plugins)
     if args.dry_run:
         specs = with_data(specs, plugins)  # keys name the data's content: a root is read once to hash it
         for spec in specs:
