@@ -20,19 +20,13 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import SNIPPET_FRAMES
 from vadbench.data.annotations import parse_id_list
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import (
-    FeatureDataset,
-    FrameLabels,
-    ListsConfig,
-    Located,
-    Manifest,
-    TestVideo,
-    abnormal_first,
-)
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig
 from vadbench.data.file_index import FileIndex, read_text
 from vadbench.data.groundtruth import from_mask, pseudo_frames
+from vadbench.data.manifest import FrameLabels, Manifest, TestVideo
 from vadbench.data.npy import VideoFiles, load_npy
 from vadbench.data.official import Bundle, unpack_masks
+from vadbench.data.video_lists import OFFICIAL_ORDER, Located, abnormal_first
 
 MASK_FOLDER = "test_frame_mask"
 #: The bundled masks, all in one file (`vadbench.data.official.pack_masks`).
@@ -85,7 +79,7 @@ class ShanghaiTech(FeatureDataset):
         split_files = [
             self.bundle.find(index, SPLIT_FILES[name])
             for name, split in (("train", train), ("test", test))
-            if split.order == "the official split files"
+            if split.order == OFFICIAL_ORDER
         ]
         training = [self._files(v, masks) for v in train.videos]
         actions, class_names, action_files = self._actions(index)

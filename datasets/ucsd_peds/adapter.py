@@ -21,9 +21,10 @@ import numpy as np
 from vadbench.api.errors import UsageError
 from vadbench.data.annotations import parse_ucsd_m
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import FeatureConfig, FeatureDataset, Manifest, TestVideo
+from vadbench.data.feature_dataset import FeatureConfig, FeatureDataset
 from vadbench.data.file_index import FileIndex, find_video, read_text
 from vadbench.data.groundtruth import labels_from_ranges
+from vadbench.data.manifest import Manifest, TestVideo
 from vadbench.data.npy import VideoFiles
 from vadbench.data.official import Bundle
 
