@@ -1,10 +1,10 @@
 """The base of adapters that read pre-extracted features from a data root, and the options they share.
 
 An adapter only says *which* files make up its benchmark (`FeatureDataset.resolve` returns its
-`vadbench.data.manifest.Manifest`); the base finds the split's videos through list files
-(`vadbench.data.video_lists`), assembles the benchmark (`vadbench.data.assembly`), through the preparation cache
-unless it is off (`vadbench.data.cached_assembly`), and validates the root for `vadbench data check` on the same
-code path, so that a new adapter gets all of that by describing its files.
+`vadbench.data.manifest.Manifest`, with `locate` finding a split's videos through list files or official ids,
+`vadbench.data.video_lists`); the base assembles the benchmark (`vadbench.data.assembly`), through the preparation
+cache unless it is off (`vadbench.data.cached_assembly`), and validates the root for `vadbench data check` on the
+same code path, so that a new adapter gets all of that by describing its files.
 """
 
 from __future__ import annotations
