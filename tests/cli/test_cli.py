@@ -94,7 +94,7 @@ def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
 def test_progress_written_to_a_pipe_is_one_line_per_run(tmp_path, tiny_synthetic_args):
     env = {**os.environ, "VADBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
+        [sys.executable, "-m", "vadbench", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
          "--device", "cpu", "--out", str(tmp_path / "out"), *tiny_synthetic_args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
     )
