@@ -30,6 +30,7 @@ from vadbench.cli.signals import sigterm_as_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command: each ``*_commands`` module adds its own, with its handler as a default."""
     parser = Parser(
         prog="vadbench",
         description="Benchmark weakly-supervised video anomaly detection methods (RTFM, Sultani MIL, plugins).",
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `vadbench` command (the console entry point): its exit code; warnings and errors one line each."""
     args = build_parser().parse_args(argv)
     with sigterm_as_interrupt(), warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
