@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from vadbench.data.annotations import NORMAL, parse_id_list, parse_ucf_annotation, parse_ucf_train_split, parse_ucsd_m
-from vadbench.data.feature_dataset import FeatureDataset, abnormal_first
+from vadbench.data.feature_dataset import FeatureDataset
 from vadbench.data.official import unpack_masks
+from vadbench.data.video_lists import abnormal_first
 from vadbench.datasets.shanghaitech.adapter import ShanghaiTech
 from vadbench.datasets.ucf_crime.adapter import UCFCrime
 from vadbench.datasets.ucsd_peds.adapter import UCSDPeds

@@ -20,19 +20,13 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import SNIPPET_FRAMES
 from vadbench.data.annotations import parse_id_list
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import (
-    FeatureDataset,
-    FrameLabels,
-    ListsConfig,
-    Located,
-    Plan,
-    TestVideo,
-    abnormal_first,
-)
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig
 from vadbench.data.file_index import FileIndex, read_text
 from vadbench.data.groundtruth import from_mask, pseudo_frames
+from vadbench.data.manifest import FrameLabels, Manifest, TestVideo
 from vadbench.data.npy import VideoFiles, load_npy
 from vadbench.data.official import Bundle, unpack_masks
+from vadbench.data.video_lists import OFFICIAL_ORDER, Located, abnormal_first
 
 MASK_FOLDER = "test_frame_mask"
 #: The bundled masks, all in one file (`vadbench.data.official.pack_masks`).
@@ -70,7 +64,7 @@ class ShanghaiTech(FeatureDataset):
     )
     bundle = Bundle.beside(__file__)
 
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
         masks, mask_files = self._masks(index)
         train, test = (
             self.locate(
@@ -85,7 +79,7 @@ class ShanghaiTech(FeatureDataset):
         split_files = [
             self.bundle.find(index, SPLIT_FILES[name])
             for name, split in (("train", train), ("test", test))
-            if split.order == "the official split files"
+            if split.order == OFFICIAL_ORDER
         ]
         training = [self._files(v, masks) for v in train.videos]
         actions, class_names, action_files = self._actions(index)
@@ -98,7 +92,7 @@ class ShanghaiTech(FeatureDataset):
             ]
         else:
             class_names, action_files = (), []
-        return Plan(
+        return Manifest(
             train=training,
             test=[TestVideo(self._files(v, masks), self._labels(masks.get(v.video_id))) for v in test.videos],
             sources=[*mask_files, *(p for p in split_files if p is not None), *action_files],

@@ -15,11 +15,13 @@ from vadbench.data.annotations import (
     parse_ucf_train_split,
 )
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import FeatureDataset, ListsConfig, Located, Plan, TestVideo, abnormal_first
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig
 from vadbench.data.file_index import FileIndex, read_text
 from vadbench.data.groundtruth import GtConvention, labels_from_ranges, with_convention
+from vadbench.data.manifest import Manifest, TestVideo
 from vadbench.data.npy import VideoFiles
 from vadbench.data.official import Bundle
+from vadbench.data.video_lists import OFFICIAL_ORDER, Located, abnormal_first
 
 #: The official test annotation: its name in the dataset zip, then in Sultani et al.'s repository
 #: (the name it is bundled under).
@@ -77,7 +79,7 @@ class UCFCrime(FeatureDataset):
     )
     bundle = Bundle.beside(__file__)
 
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
         annotations, sources = self._annotations(index)
         normals = {video for video, (note, _) in annotations.items() if note.category == NORMAL}
         train = self.locate(index, problems, "train", KNOWN_LISTS, lambda: self._official_train(index))
@@ -93,8 +95,8 @@ class UCFCrime(FeatureDataset):
         for video_id, (_, source) in annotations.items():
             if test.complete and video_id not in listed:
                 problems.add(f"{source}: names video {video_id}, which is not among the test videos")
-        split_file = self.bundle.find(index, TRAIN_SPLIT) if train.order == "the official split files" else None
-        return Plan(
+        split_file = self.bundle.find(index, TRAIN_SPLIT) if train.order == OFFICIAL_ORDER else None
+        return Manifest(
             train=[
                 VideoFiles(v.video_id, int(not is_normal(v.video_id)), v.files, v.per_crop,
                            category=category(v.video_id))

@@ -21,9 +21,10 @@ import numpy as np
 from vadbench.api.errors import UsageError
 from vadbench.data.annotations import parse_ucsd_m
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import FeatureConfig, FeatureDataset, Plan, TestVideo
+from vadbench.data.feature_dataset import FeatureConfig, FeatureDataset
 from vadbench.data.file_index import FileIndex, find_video, read_text
 from vadbench.data.groundtruth import labels_from_ranges
+from vadbench.data.manifest import Manifest, TestVideo
 from vadbench.data.npy import VideoFiles
 from vadbench.data.official import Bundle
 
@@ -60,7 +61,7 @@ class UCSDPeds(FeatureDataset):
     def annotation_name(self) -> str:
         return f"UCSD{self.subset}.m"
 
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
         cfg = self.config
         annotation = self.bundle.require(index, self.annotation_name, f"the official {self.subset} frame annotation")
         ranges = {
@@ -94,7 +95,7 @@ class UCSDPeds(FeatureDataset):
                     per_crop,
                     category="Anomaly" if clip in ranges else "Normal",
                 )
-        return Plan(
+        return Manifest(
             train=[clips[c] for c in train_ids if c in clips],
             test=[
                 TestVideo(clips[c], labels_from_ranges(ranges.get(c, ()), str(annotation), c))

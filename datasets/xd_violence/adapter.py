@@ -17,11 +17,13 @@ from typing import Literal
 from vadbench.api.errors import UsageError
 from vadbench.data.annotations import Range, parse_id_list, parse_xd_annotation
 from vadbench.data.check import Problems
-from vadbench.data.feature_dataset import FeatureDataset, ListsConfig, Located, Plan, TestVideo
+from vadbench.data.feature_dataset import FeatureDataset, ListsConfig
 from vadbench.data.file_index import FileIndex, read_text
 from vadbench.data.groundtruth import GtConvention, labels_from_ranges, with_convention
+from vadbench.data.manifest import Manifest, TestVideo
 from vadbench.data.npy import VideoFiles
 from vadbench.data.official import Bundle
+from vadbench.data.video_lists import OFFICIAL_ORDER, Located
 
 ANNOTATION_FILES = ("annotations.txt", "XD_Annotation.txt")
 #: The bundled video ids of each split, in the order of Wu et al.'s ``rgb.list`` and ``rgb_test.list``.
@@ -79,7 +81,7 @@ class XDViolence(FeatureDataset):
     primary_metric = "ap"
     bundle = Bundle.beside(__file__)
 
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
         annotation_file = next(filter(None, (index.find(name) for name in ANNOTATION_FILES)), None)
         if annotation_file is None:
             annotation_file = self.bundle.require(index, ANNOTATION_FILES[0], "XD-Violence test annotations")
@@ -98,9 +100,9 @@ class XDViolence(FeatureDataset):
         split_files = [
             self.bundle.find(index, SPLIT_FILES[name])
             for name, split in (("train", train), ("test", test))
-            if split.order == "the official split files"
+            if split.order == OFFICIAL_ORDER
         ]
-        return Plan(
+        return Manifest(
             train=trains,
             test=tests,
             sources=[annotation_file, *(path for path in split_files if path is not None)],

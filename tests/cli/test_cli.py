@@ -1,8 +1,11 @@
 """The command line end to end: exit codes, one-line errors, resume, and the printed leaderboard."""
 
+import importlib
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,13 @@ def assert_one_line_error(code, err, *needles):
     assert "Traceback" not in err
     for needle in needles:
         assert needle in lines[0]
+
+
+def test_the_console_script_is_main():
+    """The `vadbench` script that pyproject.toml declares resolves to the command line (whatever modules it spans)."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    module, _, attribute = pyproject["project"]["scripts"]["vadbench"].partition(":")
+    assert getattr(importlib.import_module(module), attribute) is main
 
 
 def test_list_shows_both_methods_and_the_synthetic_dataset(capsys):
@@ -94,7 +104,7 @@ def test_quiet_prints_only_the_table(capsys, tmp_path, tiny_synthetic_args):
 def test_progress_written_to_a_pipe_is_one_line_per_run(tmp_path, tiny_synthetic_args):
     env = {**os.environ, "VADBENCH_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
+        [sys.executable, "-m", "vadbench", "run", "--method", "sultani-mil", "--seeds", "0-2", "--steps", "20",
          "--device", "cpu", "--out", str(tmp_path / "out"), *tiny_synthetic_args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
     )

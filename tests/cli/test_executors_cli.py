@@ -154,7 +154,7 @@ def test_a_grid_on_a_two_node_ray_cluster_joined_with_a_token_gives_the_serial_t
         joined = ray_start(f"--address={address}", f"--temp-dir={ray_temp}", env=env, groups=groups)
         assert joined.returncode == 0, joined.stdout[-3000:]
         driver = subprocess.run(
-            [sys.executable, "-m", "vadbench.cli", "grid", str(grid), "--device", "cpu", "--quiet",
+            [sys.executable, "-m", "vadbench", "grid", str(grid), "--device", "cpu", "--quiet",
              "--executor", "ray", "--address", address, "--out", str(tmp_path / "ray")],
             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240, check=False,
         )

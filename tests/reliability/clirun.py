@@ -32,7 +32,7 @@ NEUTRAL_FOLDER = Path(__file__).resolve().parent
 def start(*args: str, **extra_env: str) -> subprocess.Popen[str]:
     """Start ``vadbench ARGS`` in the background, stdout and stderr captured."""
     return subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", *args],
+        [sys.executable, "-m", "vadbench", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(**extra_env), cwd=NEUTRAL_FOLDER,
     )
 
@@ -40,7 +40,7 @@ def start(*args: str, **extra_env: str) -> subprocess.Popen[str]:
 def vadbench(*args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """Run ``vadbench ARGS`` to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", *args],
+        [sys.executable, "-m", "vadbench", *args],
         capture_output=True, text=True, timeout=timeout, env=environment(**extra_env), check=False,
         cwd=NEUTRAL_FOLDER,
     )

@@ -19,6 +19,7 @@ from tinyroot import TEST, TRAIN, feature_file, tiny_ucf_root
 from vadbench.api.reduction import Reduction
 from vadbench.api.types import TestSet
 from vadbench.cli import main
+from vadbench.data import cached_assembly
 from vadbench.datasets.ucf_crime.adapter import UCFCrime, UCFCrimeConfig
 
 CACHE = ".vadbench-cache"
@@ -84,7 +85,7 @@ def test_an_edited_test_file_gives_a_new_test_entry_and_a_new_fingerprint(root, 
     before = dataset(root).fingerprint()
     edit(feature_file(root, next(iter(TEST))))
     trained = []
-    monkeypatch.setattr(UCFCrime, "_train_part", lambda *args: trained.append(args) or None)  # must not be built
+    monkeypatch.setattr(cached_assembly, "build_train_part", lambda *args: trained.append(args) or None)  # not built
     after = dataset(root).fingerprint()
     assert after != before and trained == []  # the training entry still serves
     assert entries(root) == ["test", "test", "train-mean-32"]

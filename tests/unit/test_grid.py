@@ -123,9 +123,9 @@ def test_a_value_equal_to_the_default_gives_the_same_key_on_every_path(tmp_path)
     grid = load_grid(write(tmp_path, 'methods = ["rtfm"]\nseeds = [0]\nsteps = 200\n[options]\nk = 3'))
     assert [s.key for s in expand(grid, plugins)] == keys("rtfm")
     stacked = StackedExecutor(StackedExecutor.Config())
-    planned = stacked.plan(build_specs(plugins, ["rtfm"], "synthetic", ["k=3"], [0, 1], 200), plugins)
-    assert [s.key for s in planned] == [
-        s.key for s in stacked.plan(build_specs(plugins, ["rtfm"], "synthetic", [], [0, 1]), plugins)]
+    as_run = stacked.specs_as_run(build_specs(plugins, ["rtfm"], "synthetic", ["k=3"], [0, 1], 200), plugins)
+    assert [s.key for s in as_run] == [
+        s.key for s in stacked.specs_as_run(build_specs(plugins, ["rtfm"], "synthetic", [], [0, 1]), plugins)]
 
 
 def test_dataset_qualified_options_apply_to_that_dataset_only(tmp_path):
@@ -154,12 +154,12 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
     grid = load_grid(write(tmp_path, f'methods = ["rtfm-baseline", "sultani-mil"]\nseeds = [0, 1]\nsteps = 3\n'
                                      f"[options]\n{TINY_OPTIONS}"))
     serial = SerialExecutor(SerialExecutor.Config())  # as the driver runs them: with their threads in the key
-    specs = serial.plan(expand(grid, get_plugins(), device="cpu"), get_plugins())
+    specs = serial.specs_as_run(expand(grid, get_plugins(), device="cpu"), get_plugins())
     first = run_specs(specs[:2], tmp_path / "runs", progress=False)  # "interrupted" after two runs
     store = RunStore(tmp_path / "runs")
     assert [store.is_finished(s) for s in specs] == [True, True, False, False]
     # Expanding the same file again gives the same keys, so the finished runs are reused as stored.
-    again = serial.plan(expand(load_grid(grid.path), get_plugins(), device="cpu"), get_plugins())
+    again = serial.specs_as_run(expand(load_grid(grid.path), get_plugins(), device="cpu"), get_plugins())
     assert [s.key for s in again] == [s.key for s in specs]
     results = run_specs(again, tmp_path / "runs", progress=False)
     assert all(store.is_finished(s) for s in specs)

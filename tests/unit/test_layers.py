@@ -47,8 +47,8 @@ def imported(source: str, package: str) -> Iterator[tuple[int, str]]:
 
 
 def part(module: str) -> str:
-    """The part of vadbench a module belongs to: its subpackage (``plan``), a top-level module (``cli``), or
-    ``vadbench`` (the package itself)."""
+    """The part of vadbench a module belongs to: its subpackage (``plan``, ``cli``), a top-level module
+    (``testing``), or ``vadbench`` (the package itself)."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
 
@@ -113,7 +113,7 @@ def test_no_import_cycle_between_the_parts_of_vadbench():
 
 
 def test_each_layer_imports_only_the_layers_before_it():
-    """The order docs/architecture.md states; the top-level modules (cli, testing) may import every layer, and every
+    """The order docs/architecture.md states; the parts on top (cli, testing) may import every layer, and every
     module may import the package itself (`vadbench.hookimpl`, `__version__`)."""
     upward = [where for (source, target), found in import_graph().items()
               if source in LAYERS and target in LAYERS and LAYERS.index(target) > LAYERS.index(source)

@@ -145,8 +145,8 @@ def test_the_stacked_executor_says_which_runs_train_alone_and_why(capsys):
 
     plugins = load_plugins()
     specs = build_specs(plugins, ["pel4vad", "rtfm"], "synthetic", [], [0, 1])
-    planned = StackedExecutor(StackedExecutor.Config()).plan(specs, plugins)
-    assert [spec.stacked for spec in planned] == [(), (), (0, 1), (0, 1)]
+    as_run = StackedExecutor(StackedExecutor.Config()).specs_as_run(specs, plugins)
+    assert [spec.stacked for spec in as_run] == [(), (), (0, 1), (0, 1)]
     assert capsys.readouterr().err.splitlines() == [
         "vadbench: --executor stacked: pel4vad on synthetic (seeds 0, 1) trains each seed alone: method 'pel4vad' "
         "cannot be stacked: PEL4VAD declares stackable = False"

@@ -75,7 +75,7 @@ class Executor(abc.ABC):
         does not fix its runs' threads keeps the default None, and its CPU runs' keys cannot tell them apart."""
         return None
 
-    def plan(self, specs: Sequence[RunSpec], plugins: Any) -> list[RunSpec]:
+    def specs_as_run(self, specs: Sequence[RunSpec], plugins: Any) -> list[RunSpec]:
         """`specs` as this executor will run them (called by the driver before anything runs): each with the
         `threads` it gets here. An executor whose runs give other numbers than the same runs alone also
         marks that in their identity (`RunSpec.stacked`), so that they are stored and tabled apart."""

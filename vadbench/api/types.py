@@ -254,7 +254,7 @@ class RunSpec:
     run was made; a method whose code changed its numbers bumps it, so that stored runs of the old
     code are never taken for new ones (part of the key from 2 on; likewise oracle-test runs carry
     the selection rule they followed). `threads`: the torch CPU threads a run on the CPU trains and
-    scores with, set by the executor that runs it (`Executor.plan`) and applied by the runner: sums
+    scores with, set by the executor that runs it (`Executor.specs_as_run`) and applied by the runner: sums
     split over threads round differently, so the thread count moves the numbers (by points of AP on
     the synthetic default) and is part of the key; None for a run on a GPU, whose CPU threads only
     feed it.

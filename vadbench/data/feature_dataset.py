@@ -1,10 +1,10 @@
-"""The shared machinery of adapters that read pre-extracted features from a data root.
+"""The base of adapters that read pre-extracted features from a data root, and the options they share.
 
-An adapter only says *which* files make up its benchmark (a `Plan`: videos with labels and feature
-files, plus how to build each test video's frame labels from its annotations); this module reads and
-validates them, pools the training videos, concatenates the test videos, builds the ground truth,
-and goes through the preparation cache. Validation collects every problem, so one code path serves
-both `load()` (which raises the first problem) and `check()` (which lists them all).
+An adapter only says *which* files make up its benchmark (`FeatureDataset.resolve` returns its
+`vadbench.data.manifest.Manifest`, with `locate` finding a split's videos through list files or official ids,
+`vadbench.data.video_lists`); the base assembles the benchmark (`vadbench.data.assembly`), through the preparation
+cache unless it is off (`vadbench.data.cached_assembly`), and validates the root for `vadbench data check` on the
+same code path, so that a new adapter gets all of that by describing its files.
 """
 
 from __future__ import annotations
@@ -12,28 +12,24 @@ from __future__ import annotations
 import abc
 import dataclasses
 import shlex
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-
 from vadbench.api.dataset import Dataset
 from vadbench.api.errors import UsageError
-from vadbench.api.mapped import release
 from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
-from vadbench.api.types import Benchmark, TestSet, TrainSet
-from vadbench.data.annotations import parse_feature_list
+from vadbench.api.types import Benchmark
+from vadbench.data.assembly import assemble, in_memory
+from vadbench.data.cached_assembly import assemble_through_cache
 from vadbench.data.check import CheckReport, Problems, summarize
-from vadbench.data.file_index import FileIndex, find_video, layout_of, read_text, resolve_listed
-from vadbench.data.groundtruth import check_prebuilt, pseudo_frames
-from vadbench.data.npy import VideoFiles, VideoShape, load_npy, probe_video, read_video
+from vadbench.data.file_index import FileIndex
+from vadbench.data.manifest import Manifest, refuse_shared_videos
 from vadbench.data.official import Bundle
-from vadbench.data.pooling import reduce_video
-from vadbench.data.prepcache import Allocate, CacheEntry, P, PrepCache, Slot, TestPart, TrainPart, holding
+from vadbench.data.prepcache import CacheEntry, PrepCache, holding
 from vadbench.data.prompts import with_prompts
+from vadbench.data.video_lists import SplitVideos, locate_split
 
 #: Name of the cache folder inside the data root when no ``cache_dir`` is given.
 CACHE_FOLDER = ".vadbench-cache"
@@ -82,56 +78,8 @@ class ListsConfig(FeatureConfig):
     test_list: str = ""
 
 
-@dataclass(frozen=True)
-class Located:
-    """A video id and its feature files, found through a list or by id."""
-
-    video_id: str
-    files: tuple[Path, ...]
-    per_crop: bool
-
-
-@dataclass
-class SplitVideos:
-    """One split as resolved: the videos whose files were found, every id named, and the order's source."""
-
-    videos: list[Located] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    order: str = "nothing"
-    #: False when the list or split file could not be read: then no id is known, and cross-checks
-    #: of annotations against the ids would only repeat that problem.
-    complete: bool = False
-
-
-#: Builds one test video's frame labels from its number of snippets.
-FrameLabels = Callable[[int], np.ndarray]
-
-
-@dataclass
-class TestVideo:
-    """A test video's files and how to label its frames once its T is known."""
-
-    files: VideoFiles
-    frame_labels: FrameLabels
-
-
-@dataclass
-class Plan:
-    """What an adapter resolved from the root: the videos in split order and the files it read."""
-
-    train: list[VideoFiles]
-    test: list[TestVideo]
-    sources: list[Path] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-    #: the classes of `VideoFiles.category` (and `other_categories`), "Normal" first, where the adapter knows
-    #: the training videos' classes (then `TrainSet.classes` and `class_sets` number them); empty: no classes
-    class_names: tuple[str, ...] = ()
-    #: a prebuilt ground truth to use instead of the built one (option ``gt``)
-    prebuilt: Path | None = None
-
-
 class FeatureDataset(Dataset):
-    """Base of the real-benchmark adapters: subclasses set `name`, `Config`, `needs` and write `plan`."""
+    """Base of the real-benchmark adapters: subclasses set `name`, `Config`, `needs` and write `resolve`."""
 
     name: ClassVar[str]
     #: What the root must hold, for the message when --root is missing.
@@ -144,8 +92,9 @@ class FeatureDataset(Dataset):
     config: FeatureConfig
 
     @abc.abstractmethod
-    def plan(self, index: FileIndex, problems: Problems) -> Plan:
-        """Resolve videos, labels, feature files and annotations; add every problem found to `problems`."""
+    def resolve(self, index: FileIndex, problems: Problems) -> Manifest:
+        """The benchmark's manifest: its videos, labels, feature files and annotations as found under the root;
+        every problem found is added to `problems`."""
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -166,54 +115,29 @@ class FeatureDataset(Dataset):
         """Every video of the root (through the cache), before any training subset is taken."""
         root = self.root()
         problems = Problems()
-        plan = self._plan(root, problems)
+        manifest = self._resolve(root, problems)
         if problems.messages:
-            self._assemble(plan, problems, None, reduction)  # to count every problem in the one-line error
+            # to count every problem in the one-line error
+            assemble(self.name, self.primary_metric, manifest, problems, None, reduction)
             self._raise(problems)
         if self.config.cache:
-            benchmark = self._through_cache(PrepCache(self.cache_folder(root)), plan, problems, reduction)
+            benchmark = assemble_through_cache(PrepCache(self.cache_folder(root)), self.name, self.primary_metric,
+                                               self._identity(), manifest, problems, reduction)
         else:
-            benchmark = self._assemble(plan, problems, _in_memory, reduction)
+            benchmark = assemble(self.name, self.primary_metric, manifest, problems, in_memory, reduction)
         self._raise(problems)
         assert benchmark is not None
         return benchmark
-
-    def _through_cache(
-        self, cache: PrepCache, plan: Plan, problems: Problems, reduction: Reduction
-    ) -> Benchmark | None:
-        """The benchmark from its cached test and training parts, preparing (and caching) the missing ones.
-
-        The test part depends on the configuration alone, so a new reduction reads the training files only.
-        """
-        identity = self._identity()
-        train_slot = cache.slot(self.name, f"train-{reduction.key}", identity, self._source_files(plan, plan.train))
-        test_slot = cache.slot(self.name, "test", identity, self._source_files(plan, [t.files for t in plan.test]))
-        train, test = cache.load(train_slot, TrainPart), cache.load(test_slot, TestPart)
-        if train is None or test is None:
-            shapes = self._measure(plan, problems, train, test)
-            if train is None:
-                train = _prepare(cache, train_slot, problems,
-                                 lambda allocate: self._train_part(plan, shapes, problems, allocate, reduction))
-            if test is None:
-                test = _prepare(cache, test_slot, problems,
-                                lambda allocate: self._test_part(plan, shapes, problems, allocate))
-        if train is None or test is None:
-            return None
-        benchmark = self._benchmark(plan, train, test)
-        meta = {**benchmark.meta, "cache": str(cache.directory)}
-        if train.digest and test.digest:  # both from the cache: their fingerprint without hashing them again
-            meta["fingerprint"] = benchmark.fingerprint_of(train.digest, test.digest)
-        return dataclasses.replace(benchmark, meta=meta)
 
     def check(self) -> CheckReport:
         """Every problem of the data root (reading every file once, writing nothing), or a summary."""
         problems = Problems()
         try:
             root = self.root()
-            plan = self._plan(root, problems)
+            manifest = self._resolve(root, problems)
         except UsageError as error:
             return CheckReport([*problems.messages, str(error)])
-        benchmark = self._assemble(plan, problems, None, DEFAULT_REDUCTION)
+        benchmark = assemble(self.name, self.primary_metric, manifest, problems, None, DEFAULT_REDUCTION)
         if problems.messages or benchmark is None:
             return CheckReport(problems.messages)
         details = {k: v for k, v in benchmark.meta.items() if k not in ("crops", "feature_dim")}
@@ -275,76 +199,33 @@ class FeatureDataset(Dataset):
         known_lists: tuple[tuple[str, str], ...],
         official_ids: Callable[[], list[str]],
     ) -> SplitVideos:
-        """The `split`'s videos from its list file, else from `official_ids` looked up by id under the root.
-
-        A video whose files are missing is a problem and not among the videos, but stays among the ids
-        (so that annotations naming it are not reported as naming an unknown video).
-        """
-        result = SplitVideos()
+        """The `split`'s videos from its list file (option ``<split>_list``, else a published pair of
+        `known_lists` under the root), else from `official_ids` looked up by id under the root
+        (`vadbench.data.video_lists.locate_split`)."""
         try:
-            listed = self._list_file(index, split, known_lists)
-            if listed is None:
-                result.order = "the official split files"
-                result.ids = official_ids()
-                result.complete = True
-                for video_id in result.ids:
-                    with problems.collect():
-                        files, per_crop = find_video(index, video_id, self.config.features)
-                        result.videos.append(Located(video_id, files, per_crop))
-                return result
-            result.order = str(listed)
-            entries = parse_feature_list(read_text(listed), str(listed))
+            chosen = self.option_file(index, f"{split}_list")
         except UsageError as error:
             problems.add(str(error))
-            return result
-        result.ids = [entry.video_id for entry in entries]
-        result.complete = True
-        for entry in entries:
-            with problems.collect():
-                if self.config.features not in ("auto", layout_of(entry)):
-                    raise UsageError(
-                        f"{listed}: line {entry.line}: {entry.names[0]} is not in the "
-                        f"features={self.config.features} layout"
-                    )
-                files = resolve_listed(index, entry, str(listed))
-                result.videos.append(Located(entry.video_id, files, entry.per_crop))
-        return result
-
-    def _list_file(
-        self, index: FileIndex, split: str, known_lists: tuple[tuple[str, str], ...]
-    ) -> Path | None:
-        """The list file of `split`: the option's file, else a published pair under the root.
-
-        Of several published pairs, the first whose first listed files are there (the user's features);
-        when none is, the first pair anyway, so that the missing files are reported against it.
-        """
-        chosen = self.option_file(index, f"{split}_list")
-        if chosen is not None:
-            return chosen
-        present = []
-        for names in known_lists:
-            pair = [index.find(name) for name in names]
-            if pair[0] is not None and pair[1] is not None:
-                present.append((pair[0], pair[1]))
-        if not present:
-            return None
-        usable = [pair for pair in present if all(_first_entry_found(index, path) for path in pair)]
-        return (usable or present)[0][0 if split == "train" else 1]
+            return SplitVideos()
+        return locate_split(index, problems, split, chosen, known_lists, official_ids, self.config.features)
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _plan(self, root: Path, problems: Problems) -> Plan:
+    def _resolve(self, root: Path, problems: Problems) -> Manifest:
+        """The adapter's manifest with what every adapter adds alike: the bundled official files it used, a video
+        in both splits refused, and the prebuilt ground truth of option ``gt``."""
         index = FileIndex(root, skip=self.cache_folder(root))
-        plan = self.plan(index, problems)
-        bundled = sorted({path.name for path in plan.sources if self.bundle.holds(path)})
+        manifest = self.resolve(index, problems)
+        bundled = sorted({path.name for path in manifest.sources if self.bundle.holds(path)})
         if bundled:  # recorded, so that a result says which official files came with vadbench
-            plan.meta["bundled"] = ", ".join(bundled)
-        _refuse_shared_videos(plan, problems)
+            manifest.meta["bundled"] = ", ".join(bundled)
+        refuse_shared_videos(manifest, problems)
         with problems.collect():
-            plan.prebuilt = self.option_file(index, "gt")
-        return plan
+            manifest.prebuilt = self.option_file(index, "gt")
+        return manifest
 
     def _identity(self) -> dict[str, Any]:
+        """The adapter and its options that shape the prepared arrays: part of each cache entry's key."""
         options = {
             k: v for k, v in dataclasses.asdict(self.config).items()
             # the files' absolute paths locate the data; one cache serves every subset, prompt file and name
@@ -352,251 +233,5 @@ class FeatureDataset(Dataset):
         }
         return {"adapter": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name, **options}
 
-    @staticmethod
-    def _source_files(plan: Plan, videos: list[VideoFiles]) -> list[Path]:
-        """The files a part made of `videos` is read from: theirs, and the lists, annotations and ground truth
-        (which say which videos there are and how they are labelled)."""
-        files = [*plan.sources, *([plan.prebuilt] if plan.prebuilt else [])]
-        for video in videos:
-            files.extend(video.files)
-            if video.audio is not None:
-                files.append(video.audio)
-        return files
-
     def _raise(self, problems: Problems) -> None:
         problems.raise_first(f"`vadbench data check {self.name} --root {self.config.root}` lists them all")
-
-    def _assemble(
-        self, plan: Plan, problems: Problems, allocate: Allocate | None, reduction: Reduction
-    ) -> Benchmark | None:
-        """Read, validate and arrange every video; None (with `problems` filled) when something is wrong.
-
-        allocate None only validates (data check): nothing is stored and the returned benchmark's
-        features are zero-stride stand-ins that carry the shapes for the summary.
-        """
-        shapes = self._measure(plan, problems)
-        train = self._train_part(plan, shapes, problems, allocate, reduction)
-        test = self._test_part(plan, shapes, problems, allocate)
-        return None if train is None or test is None else self._benchmark(plan, train, test)
-
-    def _measure(
-        self, plan: Plan, problems: Problems, train: TrainPart | None = None, test: TestPart | None = None
-    ) -> Shapes:
-        """The shapes of the training and test videos from their headers, but for a part already prepared
-        (`train`, `test`): its files are not opened, and its first video stands for it in the check that every
-        video has the same crops and dimension (its videos had the first one's when it was prepared)."""
-        test_videos = [t.files for t in plan.test]
-        train_shapes = _probe(plan.train, problems) if train is None else []
-        test_shapes = _probe(test_videos, problems) if test is None else []
-        prepared = []
-        if train is not None and plan.train:
-            prepared.append((plan.train[0], VideoShape(1, train.train.crops, train.train.feature_dim)))
-        if test is not None and test_videos:
-            prepared.append((test_videos[0], VideoShape(1, *test.test.features.shape[1:])))
-        probed = [*zip(plan.train, train_shapes, strict=False), *zip(test_videos, test_shapes, strict=False)]
-        crops, dim = _consistent_crops_and_dim(prepared + probed, problems)
-        if not problems.messages and (not plan.train or not plan.test):  # else already explained
-            problems.add(f"dataset {self.name!r}: no {'training' if not plan.train else 'test'} videos found")
-        return Shapes(train_shapes, test_shapes, crops, dim)
-
-    def _train_part(
-        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None, reduction: Reduction
-    ) -> TrainPart | None:
-        """The training videos reduced by `reduction` (None when a problem is known). Once a problem is known,
-        every readable video is still read, so that all problems are listed; nothing more is stored."""
-        segments = reduction.size(max((s.snippets for s in shapes.train), default=1))
-        features = _features(
-            allocate, problems, "train_features", (len(plan.train), shapes.crops, segments, shapes.dim)
-        )
-        for i, (video, shape) in enumerate(zip(plan.train, shapes.train, strict=True)):
-            with problems.collect():
-                if shape.snippets:  # else its problem is known already
-                    reduced = reduce_video(read_video(video, shape), reduction, segments)
-                    if features.flags.writeable:  # stored (a stand-in is read-only)
-                        features[i] = reduced
-                        release(features)  # written into the cache entry: out of this process's memory
-        if problems.messages:
-            return None
-        classes, class_sets = _class_indices(plan)
-        train = TrainSet(
-            features,
-            np.array([v.label for v in plan.train], np.int8),
-            tuple(v.video_id for v in plan.train),
-            lengths=np.array([reduction.length(s.snippets) for s in shapes.train]) if reduction.pads else None,
-            classes=classes,
-            class_sets=class_sets,
-        )
-        return TrainPart(train, sum(s.snippets for s in shapes.train), sum(1 for s in shapes.train if s.trimmed))
-
-    def _test_part(
-        self, plan: Plan, shapes: Shapes, problems: Problems, allocate: Allocate | None
-    ) -> TestPart | None:
-        """The test videos at full length, concatenated, with their ground truth (None when a problem is
-        known; every readable video is still read and labelled, so that all problems are listed)."""
-        lengths = np.array([s.snippets for s in shapes.test], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        features = _features(allocate, problems, "test_features", (int(offsets[-1]), shapes.crops, shapes.dim))
-        for i, (test_video, shape) in enumerate(zip(plan.test, shapes.test, strict=True)):
-            with problems.collect():
-                if shape.snippets:
-                    video = read_video(test_video.files, shape)
-                    if features.flags.writeable:
-                        features[offsets[i] : offsets[i + 1]] = video
-                        release(features)
-        frame_labels = _frame_labels(plan, lengths, problems)
-        if problems.messages or frame_labels is None:
-            return None
-        test = TestSet(
-            features=features,
-            offsets=offsets,
-            labels=np.array([t.files.label for t in plan.test], np.int8),
-            frame_labels=frame_labels,
-            video_ids=tuple(t.files.video_id for t in plan.test),
-            classes=tuple(t.files.category for t in plan.test),
-        )
-        return TestPart(test, sum(1 for s in shapes.test if s.trimmed))
-
-    def _benchmark(self, plan: Plan, train: TrainPart, test: TestPart) -> Benchmark:
-        """The benchmark of the two parts, with what the adapter reports about them (`Benchmark.meta`)."""
-        crops, dim = train.train.crops, train.train.feature_dim
-        meta = {**plan.meta, "layout": _layout(plan), "crops": crops, "feature_dim": dim}
-        if train.trimmed + test.trimmed:
-            meta["audio_trimmed_videos"] = train.trimmed + test.trimmed
-        meta["train_snippets"] = train.snippets
-        return Benchmark(self.name, train.train, test.test, self.primary_metric, meta=meta,
-                         class_names=plan.class_names)
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """The shapes of the videos a preparation reads (none for a part taken from the cache), and the (C, D)
-    every video has."""
-
-    train: list[VideoShape]
-    test: list[VideoShape]
-    crops: int
-    dim: int
-
-
-def _features(allocate: Allocate | None, problems: Problems, field: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Room for the features of one part: allocated when they are stored (nothing is wrong so far), else a
-    read-only zero-stride stand-in that carries the shape (validation only)."""
-    if allocate is not None and not problems.messages:
-        return allocate(field, shape, np.float32)
-    return np.broadcast_to(np.zeros((), np.float32), shape)
-
-
-def _prepare(cache: PrepCache, slot: Slot, problems: Problems, build: Callable[[Allocate], P | None]) -> P | None:
-    """The part `build` prepares, written into the cache; in memory when the cache cannot be written (a
-    read-only root must not stop a run)."""
-    known = len(problems)
-    try:
-        return cache.write(slot, build)
-    except OSError as error:
-        warnings.warn(f"cannot write the preparation cache in {cache.directory}: {error}", stacklevel=3)
-        del problems.messages[known:]  # found again by the second attempt
-        return build(_in_memory)
-
-
-def _class_indices(plan: Plan) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Each training video's index in `Plan.class_names`, and its class set where some video shows several
-    classes (`TrainSet.classes` and `TrainSet.class_sets`; None without classes)."""
-    if not plan.class_names:
-        return None, None
-    index = {name: i for i, name in enumerate(plan.class_names)}
-    named = [(v.category, *v.other_categories) for v in plan.train]
-    unknown = sorted({name for names in named for name in names} - set(index))
-    if unknown:  # an adapter's own inconsistency, not the user's
-        raise ValueError(f"training video classes {unknown} are not among the adapter's {plan.class_names}")
-    classes = np.array([index[names[0]] for names in named], np.int64)
-    widest = max(map(len, named), default=1)
-    if widest == 1:
-        return classes, None
-    sets = np.full((len(named), widest), -1, np.int64)
-    for row, names in zip(sets, named, strict=True):
-        row[: len(names)] = [index[name] for name in names]
-    return classes, sets
-
-
-def _frame_labels(plan: Plan, lengths: np.ndarray, problems: Problems) -> np.ndarray | None:
-    """The concatenated ground truth (built, or the prebuilt one when it fits); None on any problem."""
-    parts = []
-    for test, length in zip(plan.test, lengths, strict=True):
-        with problems.collect():
-            if length:  # an unreadable video: its problem is known already
-                parts.append(test.frame_labels(int(length)))
-    if problems.messages:
-        return None
-    built = np.concatenate(parts)
-    assert len(built) == pseudo_frames(int(lengths.sum()))
-    if plan.prebuilt is None:
-        return built
-    try:
-        return check_prebuilt(np.asarray(load_npy(plan.prebuilt)), int(lengths.sum()), str(plan.prebuilt))
-    except UsageError as error:
-        problems.add(str(error))
-        return None
-
-
-def abnormal_first(ids: list[str], abnormal: Callable[[str], bool]) -> list[str]:
-    """`ids` with the abnormal videos first, each group in its original order (the published lists' order)."""
-    return [i for i in ids if abnormal(i)] + [i for i in ids if not abnormal(i)]
-
-
-def _refuse_shared_videos(plan: Plan, problems: Problems) -> None:
-    """A video in both splits would be trained on and then tested: a leak that inflates every metric."""
-    training = {video.video_id for video in plan.train}
-    for test in plan.test:
-        if test.files.video_id in training:
-            problems.add(
-                f"{test.files.files[0]}: video {test.files.video_id} is both a training and a test video; "
-                "expected disjoint splits"
-            )
-
-
-def _first_entry_found(index: FileIndex, path: Path) -> bool:
-    """Whether the first file a list names is under the root (which tells the user's lists apart)."""
-    try:
-        entries = parse_feature_list(read_text(path), str(path))
-    except UsageError:
-        return True  # a broken list is reported when it is read
-    return all(index.find(name) is not None for name in entries[0].names[:1])
-
-
-def _in_memory(field: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Arrays of a benchmark built without the cache: held whole in the process's memory, the prepared training
-    set and the test set (UCF-Crime's 10 x 2048-d features: 4.2 and 5.7 GB for RTFM's 32 segments), per process."""
-    return np.empty(shape, dtype=dtype)
-
-
-def _probe(videos: list[VideoFiles], problems: Problems) -> list[VideoShape]:
-    """Each video's shape from its headers; an unreadable video gets T = 0 and a problem."""
-    shapes = []
-    for video in videos:
-        try:
-            shapes.append(probe_video(video))
-        except UsageError as error:
-            problems.add(str(error))
-            shapes.append(VideoShape(0, 0, 0))
-    return shapes
-
-
-def _consistent_crops_and_dim(videos: list[tuple[VideoFiles, VideoShape]], problems: Problems) -> tuple[int, int]:
-    """The (C, D) of the first readable video; every other video with another C or D is a problem."""
-    readable = [(v, s) for v, s in videos if s.snippets]
-    if not readable:
-        return 0, 0
-    first, reference = readable[0]
-    for video, shape in readable[1:]:
-        if (shape.crops, shape.dim) != (reference.crops, reference.dim):
-            problems.add(
-                f"{video.files[0]}: C={shape.crops} crops, D={shape.dim}, but {first.files[0].name} has "
-                f"C={reference.crops}, D={reference.dim}; every video needs the same crops and dimension"
-            )
-    return reference.crops, reference.dim
-
-
-def _layout(plan: Plan) -> str:
-    videos = [*plan.train, *(t.files for t in plan.test)]
-    kinds = {"wu (one file per crop)" if v.per_crop else "rtfm (one file per video)" for v in videos}
-    return " + ".join(sorted(kinds))

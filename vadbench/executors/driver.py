@@ -57,7 +57,7 @@ def run_specs(
     plugins = plugins or get_plugins()
     specs = with_data(specs, plugins)
     executor = executor or SerialExecutor(SerialExecutor.Config())
-    specs = executor.plan(specs, plugins)
+    specs = executor.specs_as_run(specs, plugins)
     copies = Counter(spec.key for spec in specs)
     labels: dict[str, str] = {}
     for index, spec in enumerate(specs, 1):

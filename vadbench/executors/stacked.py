@@ -4,7 +4,7 @@ The specs are grouped by everything but the seed. A group of several fp32 seeds 
 trains as one stacked model (`vadbench.engine.stacking`: one copy of the data, one step for all seeds); any
 other run runs alone, as under ``serial``. Stacked runs draw other dropout masks than the same runs
 alone would, and which ones depends on the seeds stacked together (see `vadbench.engine.stacking`), so
-`plan` marks each stacked run with its group's seeds (`RunSpec.stacked`): they get their own keys,
+`specs_as_run` marks each stacked run with its group's seeds (`RunSpec.stacked`): they get their own keys,
 and a group of which only some runs are unfinished is trained whole again, so that each run's
 numbers are the ones its key stands for.
 """
@@ -43,9 +43,9 @@ class StackedExecutor(Executor):
     def threads(self, spec: RunSpec) -> int | None:
         return torch.get_num_threads() if runs_on_cpu(spec) else None
 
-    def plan(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
+    def specs_as_run(self, specs: Sequence[RunSpec], plugins: Plugins) -> list[RunSpec]:
         """Each run of a group that can stack, marked with the group's seeds in training order (sorted)."""
-        specs = super().plan(specs, plugins)
+        specs = super().specs_as_run(specs, plugins)
         marked: dict[int, tuple[int, ...]] = {}
         for group in stack_groups(specs):
             try:
