@@ -50,7 +50,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import ranking_hinge, squared_differences
@@ -120,12 +120,12 @@ class SultaniMIL(Method):
     #: 2: the public code's objective (every pair of bags, sums over the bags) and Adagrad eps 1e-8.
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """32 segments per video, pooled as RTFM does or as Sultani et al.'s C3D script does (``input``), in
         balanced batches drawn afresh every step, as the public code draws random abnormal and normal videos
         for every batch."""
-        return TrainingInput(Reduction("mean" if self.config.input == "rtfm" else "c3d"), sampling=Sampling("per_step"))
+        reduction = Reduction("mean" if self.config.input == "rtfm" else "c3d")
+        return Declarations(training_input=TrainingInput(reduction, sampling=Sampling("per_step")))
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)

@@ -231,7 +231,8 @@ def test_cosine_schedule_is_stepped_once_per_epoch():
     method = ConstantLoss(PEL4VADConfig())
     videos = 150
     train = TrainSet(np.zeros((videos, 2, 1, 1), np.float32), np.arange(videos) % 2, tuple(map(str, range(videos))))
-    sampler = Sampler.create(train, torch.from_numpy(train.features), method.training_input, method.batch_size, 0)
+    training_input = method.declarations().training_input
+    sampler = Sampler.create(train, torch.from_numpy(train.features), training_input, method.batch_size, 0)
     model = torch.nn.Linear(1, 1)
     optimizer = method.optimizer(model.parameters())
     step = TrainingStep.for_method(method, model, optimizer, sampler, Acceleration(),
@@ -264,7 +265,7 @@ def test_the_loss_keeps_float64():
 
 def test_side_inputs_are_required():
     method = PEL4VAD(PEL4VADConfig(dropout=0.0))
-    assert method.side_inputs == frozenset({"classes", "prompts"})
+    assert method.declarations().side_inputs == frozenset({"classes", "prompts"})
     model = method.build(1, 16)
     classes = torch.tensor([0, 1, 0, 2])
     batch = TrainBatch(torch.rand(4, 8, 16), torch.tensor([0.0, 1, 0, 1]), torch.full((4,), 8), classes,
@@ -275,7 +276,7 @@ def test_side_inputs_are_required():
         no_classes = torch.full((4,), -1)
         method.loss(model, batch._replace(classes=no_classes, class_sets=no_classes[:, None],
                                           prompts=torch.rand(3, 512)))
-    assert method.prompt_width() == 512  # the engine refuses prompts of another width before training
+    assert method.declarations().prompt_width == 512  # the engine refuses prompts of another width before training
     terms = method.loss(model, batch._replace(prompts=torch.rand(3, 512)))
     assert torch.isfinite(terms["loss"])
 

@@ -340,7 +340,7 @@ def test_loss_and_score_shapes(crops: int, segments: int) -> None:
         features = torch.randn(3, segments, crops, D)
         lengths = torch.tensor([segments, 1, segments])
         scores = rtfm_method.score(model, features, lengths)
-        magnitudes = rtfm_method.magnitudes(model, features, lengths)
+        magnitudes = rtfm_method.score_with_magnitudes(model, features, lengths)[1]
     assert scores.shape == magnitudes.shape == (3, segments)
     assert ((scores >= 0) & (scores <= 1)).all()
     assert (scores[1, 1:] == 0).all() and (magnitudes[1, 1:] == 0).all()
@@ -359,11 +359,11 @@ def test_padded_batch_scores_equal_lone_video_scores(variant: str, crops: int) -
     features = torch.randn(len(lengths), int(lengths.max()), crops, D) * padding
     with torch.no_grad():
         batched = rtfm_method.score(model, features, lengths)
-        batched_magnitudes = rtfm_method.magnitudes(model, features, lengths)
+        batched_magnitudes = rtfm_method.score_with_magnitudes(model, features, lengths)[1]
         for i, length in enumerate(lengths.tolist()):
             alone, single = features[i : i + 1, :length], torch.tensor([length])
             scores = rtfm_method.score(model, alone, single)[0]
-            magnitudes = rtfm_method.magnitudes(model, alone, single)[0]
+            magnitudes = rtfm_method.score_with_magnitudes(model, alone, single)[1][0]
             torch.testing.assert_close(batched[i, :length], scores, atol=1e-5, rtol=0)
             torch.testing.assert_close(batched_magnitudes[i, :length], magnitudes, atol=1e-5, rtol=1e-5)
 
