@@ -91,9 +91,10 @@ class URDMUConfig:
 
     batch_size: samples (crops) per class in a batch; steps: training iterations; lr, weight_decay:
     Adam's; segments: pooled training segments per video; width: embedding and transformer width;
-    depth, heads, dim_head, mlp_dim, dropout: the transformer's; slots: items per memory unit (both);
-    head_hidden: the classifier's hidden width; memory_weight: weight of the four memory BCE terms;
-    triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
+    depth, heads, dim_head, mlp_dim, dropout: the transformer's (dim_head: channels per attention head,
+    the layer's ``head_dim``; the option keeps the public code's name, which run keys hold); slots: items
+    per memory unit (both); head_hidden: the classifier's hidden width; memory_weight: weight of the four
+    memory BCE terms; triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
     distance_weight, distance_margin: the read-out distance term's.
     """
 
@@ -184,7 +185,7 @@ class URDMU(Method):
         check_input_shape(crops, feature_dim)
         cfg = self.config
         return URDMUNet(
-            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, dim_head=cfg.dim_head,
+            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, head_dim=cfg.dim_head,
             mlp_dim=cfg.mlp_dim, dropout=cfg.dropout, slots=cfg.slots, head_hidden=cfg.head_hidden,
         )
 

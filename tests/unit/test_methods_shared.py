@@ -233,7 +233,7 @@ def test_local_attention_runs_in_the_given_precision() -> None:
 
 def test_transformer_layer_with_zero_output_projections_is_the_identity() -> None:
     """Both sub-blocks are residual: with their last linear layers zero, the layer passes its input."""
-    layer = TransformerLayer(width=8, heads=2, dim_head=4, mlp_dim=16, dropout=0.0)
+    layer = TransformerLayer(width=8, heads=2, head_dim=4, mlp_dim=16, dropout=0.0)
     for linear in (layer.attention.out, layer.feedforward[3]):
         torch.nn.init.zeros_(linear.weight)
         torch.nn.init.zeros_(linear.bias)
