@@ -75,8 +75,8 @@ class GlobalContext(Method):
         return {"loss": bce, "bce": bce.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch, steps, crops, dim = features.shape
-        per_crop = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
+        batch, crops, steps, dim = features.shape
+        per_crop = model(features.reshape(batch * crops, steps, dim))
         return per_crop.reshape(batch, crops, steps).mean(dim=1)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

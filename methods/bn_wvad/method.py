@@ -220,9 +220,9 @@ class BNWVAD(Method):
         return {"loss": total, "normal": normal.detach(), "mpp1": mpp[0].detach(), "mpp2": mpp[1].detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, T, C, D); zero at padding."""
-        batch, steps, crops, _ = features.shape
-        head_features, scores = model(crop_sequences(features.transpose(1, 2)))
+        """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, C, T, D); zero at padding."""
+        batch, crops, steps, _ = features.shape
+        head_features, scores = model(crop_sequences(features))
         anchors = cast(BNWVADNet, model).anchors()
         distance = sum(mahalanobis(f, mean, var) for f, (mean, var) in zip(head_features, anchors, strict=True))
         per_crop = (distance * scores).reshape(batch, crops, steps)

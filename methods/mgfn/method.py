@@ -252,7 +252,7 @@ class MGFN(Method):
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged snippet scores (B, T) of (B, T, C, D) videos; zero at padding (score videos alone)."""
+        """Crop-averaged snippet scores (B, T) of (B, C, T, D) videos; zero at padding (score videos alone)."""
         _, scores, mask = self._forward(model, features, lengths)
         return scores.mean(dim=1) * mask
 
@@ -267,8 +267,8 @@ class MGFN(Method):
     def _forward(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        batch, steps, crops, _ = features.shape
-        snippet_features, scores = model(crop_sequences(features.transpose(1, 2)))
+        batch, crops, steps, _ = features.shape
+        snippet_features, scores = model(crop_sequences(features))
         mask = valid_mask(lengths, steps)
         return (
             snippet_features.reshape(batch, crops, steps, -1),

@@ -267,8 +267,8 @@ class PEL4VAD(Method):
         return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch, steps, crops, _ = features.shape
-        scores, _ = model(crop_sequences(features.transpose(1, 2)))
+        batch, crops, steps, _ = features.shape
+        scores, _ = model(crop_sequences(features))
         return scores.reshape(batch, crops, steps).mean(dim=1)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

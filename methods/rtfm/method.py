@@ -198,7 +198,7 @@ class RTFM(Method):
         }
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged snippet scores (B, T) of zero-padded (B, T, C, D) videos; zero at padding."""
+        """Crop-averaged snippet scores (B, T) of zero-padded (B, C, T, D) videos; zero at padding."""
         _, scores, mask = self._padded_forward(model, features, lengths)
         return scores.mean(dim=1) * mask
 
@@ -214,9 +214,9 @@ class RTFM(Method):
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features (B, C, T, D), crop scores (B, C, T) and the (B, T) validity mask of padded videos."""
-        batch, steps, crops, dim = features.shape
+        batch, crops, steps, dim = features.shape
         mask = valid_mask(lengths, steps)
-        sequences = crop_sequences(features.transpose(1, 2))
+        sequences = crop_sequences(features)
         crop_mask = mask[:, None, :].expand(batch, crops, steps).reshape(batch * crops, steps)
         snippet_features, scores = model(sequences, crop_mask)
         return snippet_features.reshape(batch, crops, steps, dim), scores.reshape(batch, crops, steps), mask

@@ -224,10 +224,10 @@ class URDMU(Method):
         }
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Snippet scores (B, T) of (B, T, C, D) videos: the test branch per crop, crop mean after the
+        """Snippet scores (B, T) of (B, C, T, D) videos: the test branch per crop, crop mean after the
         sigmoid; zero at padding (the engine scores each video alone: ``padded_scoring="alone"``)."""
-        batch, steps, crops, _ = features.shape
-        scores = model(crop_sequences(features.transpose(1, 2))).reshape(batch, crops, steps).mean(dim=1)
+        batch, crops, steps, _ = features.shape
+        scores = model(crop_sequences(features)).reshape(batch, crops, steps).mean(dim=1)
         return scores * valid_mask(lengths, steps)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -35,17 +35,17 @@ class Tiny(Method):
         return nn.Linear(feature_dim, 1)
 
     def snippet_scores(self, model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-        """(..., C, D) -> (...): sigmoid of the linear score, averaged over crops."""
-        return torch.sigmoid(model(features)).squeeze(-1).mean(-1)
+        """(B, C, T, D) -> (B, T): sigmoid of the linear score, averaged over crops."""
+        return torch.sigmoid(model(features)).squeeze(-1).mean(1)
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
-        top_normal = self.snippet_scores(model, batch.normal.transpose(1, 2)).amax(1)
-        top_abnormal = self.snippet_scores(model, batch.abnormal.transpose(1, 2)).amax(1)
+        top_normal = self.snippet_scores(model, batch.normal).amax(1)
+        top_abnormal = self.snippet_scores(model, batch.abnormal).amax(1)
         ranking = torch.relu(1 - top_abnormal + top_normal).mean()
         return {"loss": ranking, "ranking": ranking.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.snippet_scores(model, features) * valid_mask(lengths, features.shape[1])
+        return self.snippet_scores(model, features) * valid_mask(lengths, features.shape[2])
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(parameters, lr=self.config.lr)
@@ -71,7 +71,7 @@ class UnseededNoise(Tiny):
 
 class Logits(Tiny):
     def score(self, model, features, lengths):
-        return model(features).squeeze(-1).mean(-1) - 10.0
+        return model(features).squeeze(-1).mean(1) - 10.0
 
 
 class TopThree(Tiny):
@@ -119,14 +119,14 @@ class Magnitudes(Tiny):
         return Declarations(score_with_magnitudes=self.score_with_magnitudes)
 
     def score_with_magnitudes(self, model, features, lengths):
-        norms = torch.linalg.vector_norm(features, dim=-1).mean(-1) * valid_mask(lengths, features.shape[1])
+        norms = torch.linalg.vector_norm(features, dim=-1).mean(1) * valid_mask(lengths, features.shape[2])
         return self.score(model, features, lengths), norms
 
 
 class MagnitudeLeak(Magnitudes):
     def score_with_magnitudes(self, model, features, lengths):
         scores, norms = super().score_with_magnitudes(model, features, lengths)
-        return scores, norms + features.shape[1]  # the padded length leaks in: right only when scored alone
+        return scores, norms + features.shape[2]  # the padded length leaks in: right only when scored alone
 
 
 class OneForwardDisagrees(Magnitudes):

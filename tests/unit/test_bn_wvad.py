@@ -160,10 +160,10 @@ def test_test_scores_equal_the_public_code(precision):
     method, model = loaded(dtype=dtype)
     model.eval()
     with torch.no_grad():
-        video = video_input(2000, SIZES["test_T"]).to(dtype)  # (C, T, D) crop rows -> one video (1, T, C, D)
-        per_crop = method.score(model, video[:, :, None], torch.full((SIZES["test_crops"],), SIZES["test_T"]))
-        scores = method.score(model, video.transpose(0, 1)[None], torch.tensor([SIZES["test_T"]]))
-        short = method.score(model, video_input(3000, 1).to(dtype).transpose(0, 1)[None], torch.tensor([1]))
+        video = video_input(2000, SIZES["test_T"]).to(dtype)  # (C, T, D) crop rows -> one video (1, C, T, D)
+        per_crop = method.score(model, video[:, None], torch.full((SIZES["test_crops"],), SIZES["test_T"]))
+        scores = method.score(model, video[None], torch.tensor([SIZES["test_T"]]))
+        short = method.score(model, video_input(3000, 1).to(dtype)[None], torch.tensor([1]))
     ours = {"per_crop": per_crop, "video": scores[0], "short_video": short[0]}
     assert failures(ours, group("test"), dtype) == []
     assert (scores >= 0).all() and scores.max() > 1  # distance x sigmoid: not a probability

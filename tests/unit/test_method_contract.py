@@ -56,9 +56,9 @@ def test_unsafe_padding_is_scored_alone_and_postprocessed(contract_plugin):
     assert all(len(batch) == 1 for batch in scorer.batches)  # never padded together
     scored = scorer(model).scores
     for video in range(len(benchmark.test)):
-        features = torch.as_tensor(benchmark.test.video(video))[None]
+        features = torch.as_tensor(benchmark.test.video(video)).transpose(0, 1)[None]  # (1, C, T, D)
         with torch.inference_mode():
-            alone = method.score(model, features, torch.tensor([features.shape[1]]))[0].numpy()
+            alone = method.score(model, features, torch.tensor([features.shape[2]]))[0].numpy()
         np.testing.assert_allclose(scored[video], method.postprocess(alone), rtol=1e-6)
 
 

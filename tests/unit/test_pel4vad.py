@@ -102,7 +102,7 @@ def rule_test_video(dtype: torch.dtype) -> torch.Tensor:
     crops, steps = REFERENCE["test_shape"]
     c, t, d = np.meshgrid(np.arange(crops), np.arange(steps), np.arange(REFERENCE["feature_dim"]), indexing="ij")
     video = 0.5 * np.sin(0.29 * d + 0.8 * t + 1.7 * c) + 0.3 * np.cos(0.021 * d + 0.45 * t * (c + 1))
-    return torch.from_numpy(video.astype(np.float32)).transpose(0, 1)[None].to(dtype)  # (1, T, C, D)
+    return torch.from_numpy(video.astype(np.float32))[None].to(dtype)  # (1, C, T, D)
 
 
 def rule_model(method: PEL4VAD, case: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -151,7 +151,7 @@ def vadbench_step(case: str, dtype: torch.dtype, **changes) -> dict[str, dict]:
     model.eval()
     with torch.no_grad():
         test_video = rule_test_video(dtype)
-        step["test_scores"] = {"test_scores": method.score(model, test_video, torch.tensor([test_video.shape[1]]))[0]}
+        step["test_scores"] = {"test_scores": method.score(model, test_video, torch.tensor([test_video.shape[2]]))[0]}
     return step
 
 

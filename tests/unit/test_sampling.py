@@ -298,7 +298,7 @@ class Linear(Method):
         return {"loss": torch.nn.functional.binary_cross_entropy(scores, batch.labels)}
 
     def score(self, model: torch.nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(model(features).mean(dim=(2, 3)))
+        return torch.sigmoid(model(features).mean(dim=(1, 3)))  # (B, C, T, 1) -> (B, T)
 
     def optimizer(self, parameters):
         self._optimizer = torch.optim.SGD(parameters, lr=0.1)

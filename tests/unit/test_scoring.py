@@ -54,12 +54,12 @@ class Probe(Method):
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.calls["score"] += 1
-        real = torch.arange(features.shape[1])[None, :] < lengths[:, None]
-        return torch.where(real, features[..., 0, 0], torch.ones(()))
+        real = torch.arange(features.shape[2])[None, :] < lengths[:, None]
+        return torch.where(real, features[:, 0, :, 0], torch.ones(()))
 
     def score_with_magnitudes(self, model, features, lengths):
         self.calls["score_with_magnitudes"] += 1
-        return self.score(model, features, lengths), features.norm(dim=-1).mean(-1)
+        return self.score(model, features, lengths), features.norm(dim=-1).mean(1)
 
 
 class BatchDependent(Probe):
@@ -90,8 +90,8 @@ def videos_of(lengths: list[int], crops: int = 2, dim: int = 3) -> TestSet:
 
 
 def alone(method: Method, test: TestSet, video: int) -> np.ndarray:
-    features = torch.from_numpy(test.video(video))[None]
-    return method.score(nn.Identity(), features, torch.tensor([features.shape[1]]))[0].numpy()
+    features = torch.from_numpy(test.video(video)).transpose(0, 1)[None]  # (1, C, T, D)
+    return method.score(nn.Identity(), features, torch.tensor([features.shape[2]]))[0].numpy()
 
 
 def test_an_alone_method_gets_exactly_its_scores_alone_and_a_safe_one_is_batched():

@@ -200,7 +200,7 @@ def test_test_branch_crop_mean_matches_the_public_code(precision):
         video = inputs(SIZES["test_crops"], length, SIZES["D"], 1.7 + n).to(PRECISIONS[precision])  # (C, T, D)
         with torch.inference_mode():
             ours[n, "crop_scores"] = model(video)
-            ours[n, "scores"] = method.score(model, video.transpose(0, 1)[None], torch.tensor([length]))[0]
+            ours[n, "scores"] = method.score(model, video[None], torch.tensor([length]))[0]
     assert failures(ours, {key: public_at(FIXTURE, "test", *key) for key in ours}, PRECISIONS[precision]) == []
 
 
@@ -269,11 +269,11 @@ def test_scores_are_the_crop_mean_and_zero_at_padding():
     torch.manual_seed(0)
     method = URDMU(URDMUConfig(width=16, dim_head=4, mlp_dim=16, slots=8, head_hidden=8))
     model = method.build(3, 6).eval()
-    video = torch.rand(1, 9, 3, 6)
-    padded = torch.cat([video, torch.zeros(1, 2, 3, 6)], dim=1)
+    video = torch.rand(1, 3, 9, 6)
+    padded = torch.cat([video, torch.zeros(1, 3, 2, 6)], dim=2)
     with torch.inference_mode():
         scores = method.score(model, video, torch.tensor([9]))
-        per_crop = model(video[0].transpose(0, 1))
+        per_crop = model(video[0])
         padded_scores = method.score(model, padded, torch.tensor([9]))
     assert torch.allclose(scores[0], per_crop.mean(dim=0))
     assert torch.equal(padded_scores[0, 9:], torch.zeros(2))

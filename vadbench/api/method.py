@@ -154,13 +154,13 @@ class TrainingInput:
 class TrainBatch(NamedTuple):
     """One training batch as the engine hands it to `Method.loss` (a pytree, so stacked runs vmap it).
 
-    features: (B, C, S, D) with joint crops, (B, S, D) with independent crops; labels: (B,) float 0/1
-    (balanced batches: the first half normal); lengths: (B,) true segments of each sample (S unless
-    the reduction pads); classes: (B,) class index of each sample's video (0 = normal; -1 when the
-    dataset has no classes); prompts: (K, P) one vector per class index, from the dataset ((0, 0) when
-    it supplies none); class_sets: (B, A) every class of each sample's video, its `classes` entry first,
-    then -1 up to A (`vadbench.api.types.TrainSet.class_sets`; ``classes[:, None]`` where every video
-    shows one class).
+    features: (B, C, S, D) with joint crops (the order `Method.score` gets test videos in), (B, S, D) with
+    independent crops; labels: (B,) float 0/1 (balanced batches: the first half normal); lengths: (B,)
+    true segments of each sample (S unless the reduction pads); classes: (B,) class index of each sample's
+    video (0 = normal; -1 when the dataset has no classes); prompts: (K, P) one vector per class index,
+    from the dataset ((0, 0) when it supplies none); class_sets: (B, A) every class of each sample's video,
+    its `classes` entry first, then -1 up to A (`vadbench.api.types.TrainSet.class_sets`;
+    ``classes[:, None]`` where every video shows one class).
     """
 
     features: torch.Tensor
@@ -200,7 +200,7 @@ class TrainBatch(NamedTuple):
 TrainStep = Callable[[nn.Module, torch.optim.Optimizer, TrainBatch], dict[str, torch.Tensor]]
 #: Test-time post-processing of one video's snippet scores (T,) -> (T,).
 Postprocess = Callable[[np.ndarray], np.ndarray]
-#: Scores and feature magnitudes, both (B, T), of zero-padded videos (B, T, C, D) from one forward pass:
+#: Scores and feature magnitudes, both (B, T), of zero-padded videos (B, C, T, D) from one forward pass:
 #: (model, features, lengths) -> (scores, magnitudes).
 ScoreWithMagnitudes = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -348,8 +348,10 @@ class Method(abc.ABC):
 
     @abc.abstractmethod
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, T, C, D); probabilities in
-        [0, 1] unless the method declares ``probability_scores=False``.
+        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, C, T, D): crops before time, the
+        axis order of joint-crop training batches (`TrainBatch.features`), so a network sees the same
+        layout in training and scoring. Probabilities in [0, 1] unless the method declares
+        ``probability_scores=False``.
 
         ``lengths`` (B,) gives each video's true T. With ``padded_scoring="safe"`` (the default) a
         video's scores must not depend on the padding (the engine batches test videos of different lengths).

@@ -95,13 +95,14 @@ def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) ->
 
 
 def pad_videos(videos: Videos, chosen: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the `chosen` videos (the pages read from a
-    memory map released after)."""
+    """Zero-padded features (B, C, T_max, D), crops before time as in training batches, and lengths (B,) of
+    the `chosen` videos (each stored (T, C, D); the pages read from a memory map released after)."""
     lengths = videos.lengths[chosen]
     first = videos.video(int(chosen[0]))
-    batch = np.zeros((len(chosen), int(lengths.max()), *first.shape[1:]), dtype=np.float32)
+    crops, dim = first.shape[1:]
+    batch = np.zeros((len(chosen), crops, int(lengths.max()), dim), dtype=np.float32)
     for row, video in enumerate(chosen):
-        batch[row, : lengths[row]] = videos.video(int(video))
+        batch[row, :, : lengths[row]] = videos.video(int(video)).transpose(1, 0, 2)
     release(first)
     return torch.from_numpy(batch).to(device), torch.from_numpy(lengths.astype(np.int64)).to(device)
 
@@ -180,7 +181,7 @@ class VideoScorer:
         return self.acceleration.precision + ("+compile" if compiled else "")
 
     def padded_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(features (B, T_max, C, D), lengths (B,)) per batch, on the device."""
+        """(features (B, C, T_max, D), lengths (B,)) per batch, on the device."""
         if self.resident is not None:
             yield from self.resident
         else:

@@ -81,7 +81,7 @@ def check_deterministic_under_seed(method: Method, *, crops: int = 2, feature_di
 
 
 def check_scores(method: Method, *, crops: int = 2, feature_dim: int = 16) -> None:
-    """Scores of (B, T, C, D) videos have shape (B, T), are finite and lie in [0, 1] (the range only for a
+    """Scores of (B, C, T, D) videos have shape (B, T), are finite and lie in [0, 1] (the range only for a
     method that declares ``probability_scores``, the default)."""
     _check_score_shape_and_range(method, _seeded_model(method, crops, feature_dim), crops, feature_dim, 40)
 
@@ -106,17 +106,17 @@ def check_padding_invariance(method: Method, *, crops: int = 2, feature_dim: int
     model = _seeded_model(method, crops, feature_dim).eval()
     lengths = torch.tensor([7, 19, 1, 12])
     generator = torch.Generator().manual_seed(SEED)
-    videos = [torch.rand(int(n), crops, feature_dim, generator=generator) for n in lengths]
-    padded = torch.zeros(len(videos), int(lengths.max()), crops, feature_dim)
-    for row, video in enumerate(videos):
-        padded[row, : len(video)] = video
+    videos = [torch.rand(crops, int(n), feature_dim, generator=generator) for n in lengths]  # (C, T, D)
+    padded = torch.zeros(len(videos), crops, int(lengths.max()), feature_dim)
+    for row, (video, length) in enumerate(zip(videos, lengths.tolist(), strict=True)):
+        padded[row, :, :length] = video
     with torch.inference_mode():
         together = method.score(model, padded, lengths)
-        for row, video in enumerate(videos):
+        for row, (video, length) in enumerate(zip(videos, lengths.tolist(), strict=True)):
             alone = method.score(model, video[None], lengths[row : row + 1])[0]
-            gap = (together[row, : len(video)] - alone).abs().max().item()
+            gap = (together[row, :length] - alone).abs().max().item()
             assert gap <= ATOL, (
-                f"video {row} (T={len(video)}): scores in a padded batch differ from scoring it alone by "
+                f"video {row} (T={length}): scores in a padded batch differ from scoring it alone by "
                 f"{gap:.2e}; mask the padding, or declare padded_scoring=\"alone\""
             )
 
@@ -151,7 +151,7 @@ def check_val_scoring(method: Method, *, crops: int = 2, feature_dim: int = 16) 
     (`ValidationSelector.video_scores`)."""
     model = _seeded_model(method, crops, feature_dim).eval()
     videos = _videos(crops, feature_dim)
-    held_out = TrainSet(_padded(videos).transpose(0, 2, 1, 3), np.arange(len(videos)) % 2,
+    held_out = TrainSet(_padded(videos), np.arange(len(videos)) % 2,
                         tuple(f"video_{i}" for i in range(len(videos))), lengths=_lengths(videos))
     selector = ValidationSelector(method, held_out, held_out, torch.device("cpu"), steps=1, every=1)
     found = selector.video_scores(model)
@@ -180,9 +180,8 @@ def check_stored_magnitudes(method: Method, *, crops: int = 2, feature_dim: int 
     assert scored.magnitudes is not None, "the test pass stored no magnitudes"
     for row, video in enumerate(videos):
         scores = _alone(method, model, video)
-        features, length = torch.from_numpy(video)[None], torch.tensor([len(video)])
         with torch.inference_mode():
-            magnitudes = hook(model, features, length)[1][0].float().numpy()
+            magnitudes = hook(model, _scored(video), torch.tensor([len(video)]))[1][0].float().numpy()
         for name, found, expected in (("scores", scored.scores[row], scores),
                                       ("magnitudes", scored.magnitudes[row], magnitudes)):
             assert found.shape == expected.shape and close(found, expected), (
@@ -204,18 +203,23 @@ def _lengths(videos: list[np.ndarray]) -> np.ndarray:
 
 
 def _padded(videos: list[np.ndarray]) -> np.ndarray:
-    """The videos zero-padded to the longest: (B, T_max, C, D)."""
-    padded = np.zeros((len(videos), max(len(v) for v in videos), *videos[0].shape[1:]), np.float32)
+    """The videos (T, C, D) zero-padded to the longest, crops before time: (B, C, T_max, D)."""
+    crops, dim = videos[0].shape[1:]
+    padded = np.zeros((len(videos), crops, max(len(v) for v in videos), dim), np.float32)
     for row, video in enumerate(videos):
-        padded[row, : len(video)] = video
+        padded[row, :, : len(video)] = video.transpose(1, 0, 2)
     return padded
+
+
+def _scored(video: np.ndarray) -> torch.Tensor:
+    """One video (T, C, D) as a batch of one to score, (1, C, T, D)."""
+    return torch.from_numpy(np.ascontiguousarray(video.transpose(1, 0, 2)))[None]
 
 
 def _alone(method: Method, model: nn.Module, video: np.ndarray) -> np.ndarray:
     """A video's scores, scored alone and post-processed as the method declares."""
-    features, length = torch.from_numpy(video)[None], torch.tensor([len(video)])
     with torch.inference_mode():
-        scores = method.score(model, features, length)[0].float().numpy()
+        scores = method.score(model, _scored(video), torch.tensor([len(video)]))[0].float().numpy()
     postprocess = method.declarations().postprocess
     return scores if postprocess is None else np.asarray(postprocess(scores), np.float32)
 
@@ -257,11 +261,11 @@ def _sampler(method: Method, crops: int, feature_dim: int, seed: int = SEED) -> 
 
 
 def _check_score_shape_and_range(method: Method, model: nn.Module, crops: int, feature_dim: int, length: int) -> None:
-    features = torch.rand(3, length, crops, feature_dim, generator=torch.Generator().manual_seed(SEED))
+    features = torch.rand(3, crops, length, feature_dim, generator=torch.Generator().manual_seed(SEED))
     with torch.inference_mode():
         scores = method.score(model.eval(), features, torch.full((3,), length))
     expected = (3, length)
-    assert scores.shape == expected, f"scores of (3, {length}, C, D) must be {expected}, got {tuple(scores.shape)}"
+    assert scores.shape == expected, f"scores of (3, C, {length}, D) must be {expected}, got {tuple(scores.shape)}"
     assert torch.isfinite(scores).all(), f"scores of {length}-snippet videos are not finite"
     if method.declarations().probability_scores:
         assert ((scores >= 0) & (scores <= 1)).all(), f"scores of {length}-snippet videos must lie in [0, 1]"

@@ -54,14 +54,14 @@ class MagnitudeMLP(Method):
         )
 
     def embedding_norms(self, model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-        """Embedding norm per snippet, averaged over crops: (B, T, C, D) -> (B, T)."""
-        return model(features).norm(dim=-1).mean(dim=-1)
+        """Embedding norm per snippet, averaged over crops: (B, C, T, D) -> (B, T)."""
+        return model(features).norm(dim=-1).mean(dim=1)
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
-        # A balanced batch (the default TrainingInput): normal videos first, each (C, S, D); put time
-        # before crops like test videos.
-        normal_norms = self.embedding_norms(model, batch.normal.transpose(1, 2))
-        abnormal_norms = self.embedding_norms(model, batch.abnormal.transpose(1, 2))
+        # A balanced batch (the default TrainingInput): normal videos first, each (C, S, D), crops before time
+        # as in the test videos that score gets.
+        normal_norms = self.embedding_norms(model, batch.normal)
+        abnormal_norms = self.embedding_norms(model, batch.abnormal)
         k = min(self.config.k, normal_norms.shape[1])
         top_normal = normal_norms.topk(k, dim=1).values.mean(dim=1)
         top_abnormal = abnormal_norms.topk(k, dim=1).values.mean(dim=1)
@@ -75,9 +75,9 @@ class MagnitudeMLP(Method):
     def score_with_magnitudes(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores and embedding norms (B, T) of zero-padded videos (B, T, C, D), zero at padding. Each snippet
+        """Scores and embedding norms (B, T) of zero-padded videos (B, C, T, D), zero at padding. Each snippet
         is scored alone, so padding cannot leak into real snippets."""
-        real = valid_mask(lengths, features.shape[1])
+        real = valid_mask(lengths, features.shape[2])
         norms = self.embedding_norms(model, features)
         return (norms / (1 + norms)) * real, norms * real
 
