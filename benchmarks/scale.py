@@ -69,7 +69,7 @@ PREPARE = """
 import sys, time
 from vadbench.plugins.manager import get_plugins
 plugins = get_plugins()
-reduction = plugins.methods.create(sys.argv[1]).training_input.reduction
+reduction = plugins.methods.create(sys.argv[1]).declarations().training_input.reduction
 dataset = plugins.datasets.create("ucf-crime", {"root": sys.argv[2], "cache_dir": sys.argv[3]})
 start = time.perf_counter()
 dataset.fingerprint(reduction)

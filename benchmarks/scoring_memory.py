@@ -39,7 +39,7 @@ def measure(method_name: str, steps: int, crops: int, dim: int) -> dict[str, flo
     torch.set_num_threads(1)
     method = get_plugins().methods.create(method_name)
     model = method.build(crops, dim).eval()
-    features = torch.randn(1, steps, crops, dim, generator=torch.Generator().manual_seed(0))
+    features = torch.randn(1, crops, steps, dim, generator=torch.Generator().manual_seed(0))
     lengths = torch.tensor([steps])
     Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from the current one
     before = status_kib("VmRSS")

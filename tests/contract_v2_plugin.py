@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vadbench import hookimpl
-from vadbench.api.method import Method, TrainBatch, TrainingInput
+from vadbench.api.method import Declarations, Method, TrainBatch, TrainingInput
 from vadbench.api.reduction import Reduction
 
 #: What the tests read back: every batch the loss saw (shapes, labels, classes) and the learning rates.
@@ -52,13 +52,15 @@ class GlobalContext(Method):
 
     Config = GlobalContextConfig
     config: GlobalContextConfig
-    padded_scoring = "alone"
-    stackable = False
-    side_inputs = frozenset({"classes", "prompts"})
-
-    @property
-    def training_input(self) -> TrainingInput:
-        return TrainingInput(Reduction("mean", self.config.segments), crops="independent", batch="mixed")
+    def declarations(self) -> Declarations:
+        return Declarations(
+            training_input=TrainingInput(Reduction("mean", self.config.segments), crops="independent", batch="mixed"),
+            padded_scoring="alone",
+            stackable=False,
+            side_inputs=frozenset({"classes", "prompts"}),
+            grad_clip=self.config.clip,
+            postprocess=self.postprocess,
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         return GlobalContextNet(feature_dim, self.config.hidden)
@@ -73,8 +75,8 @@ class GlobalContext(Method):
         return {"loss": bce, "bce": bce.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch, steps, crops, dim = features.shape
-        per_crop = model(features.transpose(1, 2).reshape(batch * crops, steps, dim))
+        batch, crops, steps, dim = features.shape
+        per_crop = model(features.reshape(batch * crops, steps, dim))
         return per_crop.reshape(batch, crops, steps).mean(dim=1)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -82,9 +84,6 @@ class GlobalContext(Method):
 
     def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
         return _RecordingCosine(optimizer, T_max=steps)
-
-    def grad_clip(self) -> float:
-        return self.config.clip
 
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         """A 3-snippet moving average (edges padded with their own value)."""

@@ -1,7 +1,7 @@
 """The working precision and the crop layout of feature tensors.
 
-Training batches of a crops-joint method are (B, C, T, D) and scored videos (B, T, C, D); a network sees
-one crop at a time as a sequence (B * C, T, D), video-major (row b * C + c is crop c of video b).
+Training batches of a crops-joint method and scored videos are both (B, C, T, D); a network sees one crop
+at a time as a sequence (B * C, T, D), video-major (row b * C + c is crop c of video b).
 """
 
 from __future__ import annotations
@@ -16,8 +16,5 @@ def at_least_float32(values: torch.Tensor) -> torch.Tensor:
 
 
 def crop_sequences(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, D) videos -> (B * C, T, D) sequences, one per crop, video-major (a view when contiguous).
-
-    Scored videos come as (B, T, C, D): pass ``features.transpose(1, 2)``.
-    """
+    """(B, C, T, D) videos -> (B * C, T, D) sequences, one per crop, video-major (a view when contiguous)."""
     return features.reshape(-1, *features.shape[2:])

@@ -51,10 +51,10 @@ def local_attention(
 class GlobalLocalAttention(nn.Module):
     """Per head: [softmax(Q K^T / sqrt(d)) V || G U] (2 d), heads concatenated, Linear -> width, dropout."""
 
-    def __init__(self, width: int, heads: int, dim_head: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, head_dim: int, dropout: float) -> None:
         super().__init__()
-        self.heads, self.dim_head = heads, dim_head
-        inner = heads * dim_head
+        self.heads, self.head_dim = heads, head_dim
+        inner = heads * head_dim
         self.qkvu = nn.Linear(width, 4 * inner, bias=False)
         self.out = nn.Linear(2 * inner, width)
         self.dropout = nn.Dropout(dropout)
@@ -62,13 +62,13 @@ class GlobalLocalAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         count, length, _ = x.shape
         # (N, T, 4 h d) -> four (N, h, T, d): channel blocks Q, K, V, U, each split head by head.
-        q, k, v, u = self.qkvu(x).reshape(count, length, 4, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        q, k, v, u = self.qkvu(x).reshape(count, length, 4, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         # G is built in the parameters' precision (float32 or float64), then cast to U's (bf16 under autocast).
         dtype = self.qkvu.weight.dtype
         sums = local_sums(length, x.device, dtype)
 
         def heads_rows(rows: slice) -> torch.Tensor:
-            attention = torch.softmax(torch.matmul(q[:, :, rows], k.transpose(-1, -2)) * self.dim_head**-0.5, dim=-1)
+            attention = torch.softmax(torch.matmul(q[:, :, rows], k.transpose(-1, -2)) * self.head_dim**-0.5, dim=-1)
             local = local_attention(length, x.device, dtype, rows, sums).to(u.dtype)
             return torch.cat([torch.matmul(attention, v), torch.matmul(local, u)], dim=-1)
 
@@ -80,10 +80,10 @@ class GlobalLocalAttention(nn.Module):
 class TransformerLayer(nn.Module):
     """Pre-norm layer: x + Attn(LN(x)), then x + FF(LN(x)); FF = Linear, GELU, Dropout, Linear, Dropout."""
 
-    def __init__(self, width: int, heads: int, dim_head: int, mlp_dim: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, head_dim: int, mlp_dim: int, dropout: float) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(width)
-        self.attention = GlobalLocalAttention(width, heads, dim_head, dropout)
+        self.attention = GlobalLocalAttention(width, heads, head_dim, dropout)
         self.feedforward_norm = nn.LayerNorm(width)
         self.feedforward = nn.Sequential(
             nn.Linear(width, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, width), nn.Dropout(dropout)

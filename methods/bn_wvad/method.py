@@ -39,7 +39,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   clamps the batch to the smaller class, and the batch-level selection count floor(B * S * ratio_batch)
   follows the batch actually drawn, as the code's formula does.
 - Crops and batches: the public loaders read one crop-file per sample, so a balanced batch is 64 normal +
-  64 abnormal crop-files; vadbench walks the crop samples as those loaders do (`BNWVAD.training_input`),
+  64 abnormal crop-files; vadbench walks the crop samples as those loaders do (`BNWVAD.declarations`),
   but each loader shuffles with a generator of its own seeded from the run's seed, where the code's
   loaders share torch's global generator (seeded by the code) with initialisation and dropout.
 - Checkpoint selection: the public code evaluates on the test set every 5 steps and keeps the checkpoint of
@@ -68,7 +68,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.tensors import crop_sequences
@@ -173,23 +173,25 @@ class BNWVAD(Method):
 
     Config = BNWVADConfig
     config: BNWVADConfig
-    #: The fixed local attention's weights depend on T: each test video is scored alone.
-    padded_scoring = "alone"
-    #: The head's BatchNorm running statistics are loss anchors and the test-time detector.
-    stackable = False
-    #: (d_1 + d_2) * sigmoid: unbounded above, not a probability.
-    probability_scores = False
     #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """`segments` mean-pooled segments (200), every crop its own sample, balanced batches (normal first)
         from the public code's loaders: a normal and an abnormal one of `batch_size` crop samples,
-        shuffled, the last incomplete batch dropped, 4 workers, each restarted after its own length."""
-        return TrainingInput(
-            Reduction("mean", self.config.segments), crops="independent", batch="balanced",
-            sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own", workers=4),
+        shuffled, the last incomplete batch dropped, 4 workers, each restarted after its own length. The
+        fixed local attention's weights depend on T: each test video is scored alone. Not stackable: the
+        head's BatchNorm running statistics are loss anchors and the test-time detector. The scores,
+        (d_1 + d_2) * sigmoid, are unbounded above, not probabilities. Gradients clipped to ``clip``."""
+        return Declarations(
+            training_input=TrainingInput(
+                Reduction("mean", self.config.segments), crops="independent", batch="balanced",
+                sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own", workers=4),
+            ),
+            padded_scoring="alone",
+            stackable=False,
+            probability_scores=False,
+            grad_clip=self.config.clip,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
@@ -218,9 +220,9 @@ class BNWVAD(Method):
         return {"loss": total, "normal": normal.detach(), "mpp1": mpp[0].detach(), "mpp2": mpp[1].detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, T, C, D); zero at padding."""
-        batch, steps, crops, _ = features.shape
-        head_features, scores = model(crop_sequences(features.transpose(1, 2)))
+        """(d_1 + d_2) * s per crop, averaged over crops: (B, T) of zero-padded (B, C, T, D); zero at padding."""
+        batch, crops, steps, _ = features.shape
+        head_features, scores = model(crop_sequences(features))
         anchors = cast(BNWVADNet, model).anchors()
         distance = sum(mahalanobis(f, mean, var) for f, (mean, var) in zip(head_features, anchors, strict=True))
         per_crop = (distance * scores).reshape(batch, crops, steps)
@@ -229,6 +231,3 @@ class BNWVAD(Method):
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adam(parameters, lr=self.config.lr, betas=(0.9, 0.999),
                                 weight_decay=self.config.weight_decay)
-
-    def grad_clip(self) -> float:
-        return self.config.clip

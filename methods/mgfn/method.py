@@ -54,7 +54,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   comments suggest the same lr and batch for XD), the data's crops (5 on XD) jointly in one sample and the
   data's width (1024 on XD): an unpublished configuration, not the paper's XD number (whose features are
   uncertain).
-- Training data: as the public loaders (`MGFN.training_input`): not shuffled, each "epoch" zips 50 normal
+- Training data: as the public loaders (`MGFN.declarations`): not shuffled, each "epoch" zips 50 normal
   and 50 abnormal batches of 16 videos in list order (vadbench: the training set's order, a real dataset's
   list file), so the same batches come every epoch and the last 10 abnormal UCF videos are never used.
   Nothing random remains in them; the public code sets no seed.
@@ -77,13 +77,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Presentation, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy, score_sparsity, squared_differences
@@ -170,24 +170,27 @@ class MGFN(Method):
 
     Config = MGFNConfig
     config: MGFNConfig
-    #: Global self-attention over time: zero padding changes the scores, so each test video is scored alone.
-    padded_scoring: ClassVar[Literal["safe", "alone"]] = "alone"
-    #: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
-    stackable: ClassVar[bool] = False
     #: k counts the pooled training segments whose magnitudes are averaged.
-    segment_options = {"k": "top-k"}
+    presentation = Presentation(segment_options={"k": "top-k"})
     #: 2: batches from the public code's unshuffled zipped loaders instead of fresh draws every step; stored
     #: feature magnitudes computed for each test video alone (they were batched by length).
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """`segments` mean-pooled segments, crops joint, balanced batches from the public code's loaders: a
         normal and an abnormal one of `batch_size` videos, not shuffled, the last incomplete batch dropped,
-        both restarted when the shorter ends (``for epoch: for n, a in zip(nloader, aloader)``)."""
-        return TrainingInput(
-            Reduction("mean", self.config.segments), crops="joint", batch="balanced",
-            sampling=Sampling("epochs", shuffle=False, drop_last=True, restart="zip"),
+        both restarted when the shorter ends (``for epoch: for n, a in zip(nloader, aloader)``). Global
+        self-attention over time: zero padding changes the scores, so each test video is scored alone. Not
+        stackable: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
+        Feature magnitudes from the scoring pass."""
+        return Declarations(
+            training_input=TrainingInput(
+                Reduction("mean", self.config.segments), crops="joint", batch="balanced",
+                sampling=Sampling("epochs", shuffle=False, drop_last=True, restart="zip"),
+            ),
+            padded_scoring="alone",
+            stackable=False,
+            score_with_magnitudes=self.score_with_magnitudes,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
@@ -249,26 +252,23 @@ class MGFN(Method):
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged snippet scores (B, T) of (B, T, C, D) videos; zero at padding (score videos alone)."""
+        """Crop-averaged snippet scores (B, T) of (B, C, T, D) videos; zero at padding (score videos alone)."""
         _, scores, mask = self._forward(model, features, lengths)
         return scores.mean(dim=1) * mask
-
-    def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged magnitudes ||X_t||_2 (B, T) of the final features (the selection's); zero at padding."""
-        return self.score_with_magnitudes(model, features, lengths)[1]
 
     def score_with_magnitudes(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`score` and `magnitudes` from one forward pass (the test pass stores both)."""
+        """`score` and the crop-averaged magnitudes ||X_t||_2 (B, T) of the final features (the selection's)
+        from one forward pass (the test pass stores both); zero at padding."""
         snippet_features, scores, mask = self._forward(model, features, lengths)
         return scores.mean(dim=1) * mask, torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
 
     def _forward(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        batch, steps, crops, _ = features.shape
-        snippet_features, scores = model(crop_sequences(features.transpose(1, 2)))
+        batch, crops, steps, _ = features.shape
+        snippet_features, scores = model(crop_sequences(features))
         mask = valid_mask(lengths, steps)
         return (
             snippet_features.reshape(batch, crops, steps, -1),

@@ -5,9 +5,9 @@ Detection", IEEE TIP 2024 (arXiv 2306.14451). Public code: github.com/yujiangpu2
 
 Training input: every crop of a video is a sample of its own; a video of T snippets becomes 200 uniformly
 sub-sampled snippets (T > 200) or its T snippets followed by zero rows; one shuffled loader walks all of
-them (not class-balanced) in batches of 128, the last batch of each epoch smaller (`PEL4VAD.training_input`).
+them (not class-balanced) in batches of 128, the last batch of each epoch smaller (`PEL4VAD.declarations`).
 The batch is cropped to its longest true length (``batch.lengths``). The learning rate follows
-``CosineAnnealingLR(T_max=60)``, stepped once per epoch (`PEL4VAD.scheduler_interval`).
+``CosineAnnealingLR(T_max=60)``, stepped once per epoch (`PEL4VAD.declarations`).
 
 Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T), labels y, classes c:
 
@@ -31,7 +31,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 
 - Side inputs: the code parses each video's class from its file name and reads CLIP ViT-B/16 prompt
   vectors from ``list/*/...-prompt.npy``; vadbench takes them from the dataset (``batch.classes``,
-  ``batch.class_sets``, ``batch.prompts``, `PEL4VAD.side_inputs`) and refuses a dataset that supplies no
+  ``batch.class_sets``, ``batch.prompts``, `PEL4VAD.declarations`) and refuses a dataset that supplies no
   prompt vectors or no classes (ValueError). The UCF loader rounds the prompts to float16 first; vadbench
   uses them as given.
 - Input width: the code hard-codes D = 1024 and linear1 D -> D/2 = 512, the width of the CLIP prompts;
@@ -69,14 +69,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, cast
+from typing import Literal, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
@@ -213,25 +213,32 @@ class PEL4VAD(Method):
 
     Config = PEL4VADConfig
     config: PEL4VADConfig
-    padded_scoring = "alone"
-    stackable = False
-    side_inputs: ClassVar[frozenset[str]] = frozenset({"classes", "prompts"})
-    #: The code calls ``scheduler.step()`` after each epoch.
-    scheduler_interval = "epoch"
     #: 2: batches and epochs of the public code's loader instead of fresh draws every step and epochs of
     #: steps / 50 steps; a ShanghaiTech video of two actions gets the mean of their prompt rows, as the
     #: public loader gives it; `val` selection scores each held-out video alone, over its true segments,
     #: smoothed as the test set.
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """`segments` sub-sampled snippets, every crop its own sample, mixed batches from the public code's
         loader: one over all samples, `batch_size` a batch, shuffled, the last batch smaller, 8 workers,
-        ``for epoch: for batch in loader``."""
-        return TrainingInput(
-            Reduction("subsample", self.config.segments), crops="independent", batch="mixed",
-            sampling=Sampling("epochs", shuffle=True, drop_last=False, restart="zip", workers=8),
+        ``for epoch: for batch in loader``; the scheduler stepped after each epoch, as the code calls
+        ``scheduler.step()``. Each test video is scored alone (TCA's global attention attends to every
+        snippet), and the loss crops its batch to the longest true length, a Python number, so seeds cannot
+        stack. It reads each video's class and the class prompts, of width ``prompt_dim`` (linear1's output
+        width, which the prompt vectors are matched with; CLIP ViT-B/16: 512), and smooths each test
+        video's scores as the public ``infer.py`` does."""
+        return Declarations(
+            training_input=TrainingInput(
+                Reduction("subsample", self.config.segments), crops="independent", batch="mixed",
+                sampling=Sampling("epochs", shuffle=True, drop_last=False, restart="zip", workers=8),
+            ),
+            padded_scoring="alone",
+            stackable=False,
+            side_inputs=frozenset({"classes", "prompts"}),
+            prompt_width=self.config.prompt_dim,
+            scheduler_interval="epoch",
+            postprocess=self.postprocess,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
@@ -260,8 +267,8 @@ class PEL4VAD(Method):
         return {"loss": mil + self.config.lamda * prompt, "mil": mil.detach(), "prompt": prompt.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch, steps, crops, _ = features.shape
-        scores, _ = model(crop_sequences(features.transpose(1, 2)))
+        batch, crops, steps, _ = features.shape
+        scores, _ = model(crop_sequences(features))
         return scores.reshape(batch, crops, steps).mean(dim=1)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -270,10 +277,6 @@ class PEL4VAD(Method):
     def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
         """The code's ``CosineAnnealingLR(T_max=60, eta_min=0)``, which the engine steps after each epoch."""
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.config.t_max, eta_min=0)
-
-    def prompt_width(self) -> int:
-        """linear1's output width, which the prompt vectors are matched with (CLIP ViT-B/16: 512)."""
-        return self.config.prompt_dim
 
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         """The public ``infer.py`` smoothing of one video's crop-averaged scores (none when kappa is 1)."""

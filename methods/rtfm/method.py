@@ -56,7 +56,7 @@ code's forward, loss terms, gradients, Adam step and test scores):
   so the code cannot train with ``--batch-size 1``; vadbench trains with any ``batch_size``.
 - Videos with T < k (vadbench): k is clamped to T instead of failing; this only arises when a method is
   trained on fewer segments than k.
-- Batches: the code's two shuffled loaders (`RTFM.training_input`), but each shuffles with a generator
+- Batches: the code's two shuffled loaders (`RTFM.declarations`), but each shuffles with a generator
   of its own seeded from the run's seed, where the code's loaders share torch's global generator with
   initialisation and dropout.
 """
@@ -70,7 +70,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Presentation, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy, ranking_hinge, score_sparsity, squared_differences
 from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
@@ -133,17 +133,19 @@ class RTFM(Method):
     config: RTFMConfig
     #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
     revision = 2
-    #: Table 5's switches, shown as check marks in ablation tables.
-    table_marks = {"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"}
-    #: k counts the pooled training segments whose magnitudes are averaged.
-    segment_options = {"k": "top-k"}
+    #: Table 5's switches shown as check marks in ablation tables; k counts the pooled training segments
+    #: whose magnitudes are averaged.
+    presentation = Presentation(table_marks={"use_pdc": "PDC", "use_tsa": "TSA", "use_fm": "FM"},
+                                segment_options={"k": "top-k"})
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """32 mean-pooled segments, crops joint, and the public code's loaders: a normal and an abnormal one
         of `batch_size` videos, shuffled, the last incomplete batch dropped, no workers, each restarted
-        after its own length (``if (step - 1) % len(loader) == 0``)."""
-        return TrainingInput(sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"))
+        after its own length (``if (step - 1) % len(loader) == 0``); feature magnitudes from the scoring pass."""
+        return Declarations(
+            training_input=TrainingInput(sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own")),
+            score_with_magnitudes=self.score_with_magnitudes,
+        )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)
@@ -196,18 +198,15 @@ class RTFM(Method):
         }
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged snippet scores (B, T) of zero-padded (B, T, C, D) videos; zero at padding."""
+        """Crop-averaged snippet scores (B, T) of zero-padded (B, C, T, D) videos; zero at padding."""
         _, scores, mask = self._padded_forward(model, features, lengths)
         return scores.mean(dim=1) * mask
-
-    def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Crop-averaged feature magnitudes ||X_t||_2 (B, T); zero at padding."""
-        return self.score_with_magnitudes(model, features, lengths)[1]
 
     def score_with_magnitudes(
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`score` and `magnitudes` from one forward pass (the test pass stores both)."""
+        """`score` and the crop-averaged feature magnitudes ||X_t||_2 (B, T) from one forward pass (the test
+        pass stores both); zero at padding."""
         snippet_features, scores, mask = self._padded_forward(model, features, lengths)
         return scores.mean(dim=1) * mask, torch.linalg.vector_norm(snippet_features, dim=-1).mean(dim=1) * mask
 
@@ -215,9 +214,9 @@ class RTFM(Method):
         self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features (B, C, T, D), crop scores (B, C, T) and the (B, T) validity mask of padded videos."""
-        batch, steps, crops, dim = features.shape
+        batch, crops, steps, dim = features.shape
         mask = valid_mask(lengths, steps)
-        sequences = crop_sequences(features.transpose(1, 2))
+        sequences = crop_sequences(features)
         crop_mask = mask[:, None, :].expand(batch, crops, steps).reshape(batch * crops, steps)
         snippet_features, scores = model(sequences, crop_mask)
         return snippet_features.reshape(batch, crops, steps, dim), scores.reshape(batch, crops, steps), mask

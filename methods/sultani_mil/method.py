@@ -50,7 +50,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import ranking_hinge, squared_differences
@@ -102,6 +102,13 @@ def sparsity_per_video(scores: torch.Tensor) -> torch.Tensor:
     return scores.sum(dim=1)
 
 
+def snippet_crop_mean(scores: torch.Tensor) -> torch.Tensor:
+    """The mean over crops of (B, C, T) test scores, (B, T), summed along each snippet's contiguous row of C
+    scores, as revision 2 summed them: a sum along axis 1 rounds differently in the last bit for 5 or more
+    crops, which would move the stored test scores of 10-crop features."""
+    return scores.transpose(1, 2).contiguous().mean(dim=-1)
+
+
 def linear_weights(model: nn.Module) -> list[torch.Tensor]:
     """The weight matrices of every linear layer (the penalised ones; biases are not penalised)."""
     return [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
@@ -120,12 +127,12 @@ class SultaniMIL(Method):
     #: 2: the public code's objective (every pair of bags, sums over the bags) and Adagrad eps 1e-8.
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """32 segments per video, pooled as RTFM does or as Sultani et al.'s C3D script does (``input``), in
         balanced batches drawn afresh every step, as the public code draws random abnormal and normal videos
         for every batch."""
-        return TrainingInput(Reduction("mean" if self.config.input == "rtfm" else "c3d"), sampling=Sampling("per_step"))
+        reduction = Reduction("mean" if self.config.input == "rtfm" else "c3d")
+        return Declarations(training_input=TrainingInput(reduction, sampling=Sampling("per_step")))
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)
@@ -158,9 +165,9 @@ class SultaniMIL(Method):
         return {"loss": total, **{name: term.detach() for name, term in terms.items()}}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Per-snippet scores (B, T) of zero-padded (B, T, C, D) videos, averaged over crops."""
-        mask = valid_mask(lengths, features.shape[1])
-        return model(features).mean(dim=-1) * mask
+        """Per-snippet scores (B, T) of zero-padded (B, C, T, D) videos, averaged over crops."""
+        mask = valid_mask(lengths, features.shape[2])
+        return snippet_crop_mean(model(features)) * mask
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(parameters, lr=self.config.lr, eps=ADAGRAD_EPS)

@@ -33,7 +33,7 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   selects as its protocol says (by default the last model, no test-set selection). Measured effect
   (leaderboards/field-protocols.md, synthetic, batches of 8 + 8, seed 0, every 10 steps): +3.08
   [+1.61, +4.61] AUC and AP 42.0 to 58.4 over the last weights (selected step 30).
-- Batches: the code's two shuffled loaders of crop files (`URDMU.training_input`; a batch may hold
+- Batches: the code's two shuffled loaders of crop files (`URDMU.declarations`; a batch may hold
   several crops of one video), but each shuffles with a generator of its own seeded from the run's
   seed, where the code's loaders share torch's global generator (seeded by the code) with
   initialisation, dropout and the VAE noise.
@@ -77,7 +77,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput, valid_mask
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
@@ -91,9 +91,10 @@ class URDMUConfig:
 
     batch_size: samples (crops) per class in a batch; steps: training iterations; lr, weight_decay:
     Adam's; segments: pooled training segments per video; width: embedding and transformer width;
-    depth, heads, dim_head, mlp_dim, dropout: the transformer's; slots: items per memory unit (both);
-    head_hidden: the classifier's hidden width; memory_weight: weight of the four memory BCE terms;
-    triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
+    depth, heads, dim_head, mlp_dim, dropout: the transformer's (dim_head: channels per attention head,
+    the layer's ``head_dim``; the option keeps the public code's name, which run keys hold); slots: items
+    per memory unit (both); head_hidden: the classifier's hidden width; memory_weight: weight of the four
+    memory BCE terms; triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
     distance_weight, distance_margin: the read-out distance term's.
     """
 
@@ -163,26 +164,28 @@ class URDMU(Method):
 
     Config = URDMUConfig
     config: URDMUConfig
-    #: The fixed local attention depends on T and the global attention attends to every snippet.
-    padded_scoring = "alone"
     #: 2: batches from the public code's epoch-based loaders instead of fresh draws every step.
     revision = 2
 
-    @property
-    def training_input(self) -> TrainingInput:
+    def declarations(self) -> Declarations:
         """`segments` mean-pooled segments (200), every crop its own sample, balanced batches (normal first)
         from the public code's loaders: a normal and an abnormal one of `batch_size` crop samples,
-        shuffled, the last incomplete batch dropped, no workers, each restarted after its own length."""
-        return TrainingInput(
-            Reduction("mean", self.config.segments), crops="independent", batch="balanced",
-            sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"),
+        shuffled, the last incomplete batch dropped, no workers, each restarted after its own length. Each
+        test video is scored alone: the fixed local attention depends on T and the global attention
+        attends to every snippet."""
+        return Declarations(
+            training_input=TrainingInput(
+                Reduction("mean", self.config.segments), crops="independent", batch="balanced",
+                sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"),
+            ),
+            padded_scoring="alone",
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         check_input_shape(crops, feature_dim)
         cfg = self.config
         return URDMUNet(
-            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, dim_head=cfg.dim_head,
+            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, head_dim=cfg.dim_head,
             mlp_dim=cfg.mlp_dim, dropout=cfg.dropout, slots=cfg.slots, head_hidden=cfg.head_hidden,
         )
 
@@ -221,10 +224,10 @@ class URDMU(Method):
         }
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Snippet scores (B, T) of (B, T, C, D) videos: the test branch per crop, crop mean after the
-        sigmoid; zero at padding (the engine scores each video alone: ``padded_scoring = "alone"``)."""
-        batch, steps, crops, _ = features.shape
-        scores = model(crop_sequences(features.transpose(1, 2))).reshape(batch, crops, steps).mean(dim=1)
+        """Snippet scores (B, T) of (B, C, T, D) videos: the test branch per crop, crop mean after the
+        sigmoid; zero at padding (the engine scores each video alone: ``padded_scoring="alone"``)."""
+        batch, crops, steps, _ = features.shape
+        scores = model(crop_sequences(features)).reshape(batch, crops, steps).mean(dim=1)
         return scores * valid_mask(lengths, steps)
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

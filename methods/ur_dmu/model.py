@@ -103,7 +103,7 @@ class URDMUNet(nn.Module):
         width: int = 512,
         depth: int = 2,
         heads: int = 4,
-        dim_head: int = 128,
+        head_dim: int = 128,
         mlp_dim: int = 512,
         dropout: float = 0.5,
         slots: int = 60,
@@ -112,7 +112,7 @@ class URDMUNet(nn.Module):
         super().__init__()
         self.embedding = TemporalEmbedding(feature_dim, width)
         self.transformer = nn.ModuleList(
-            TransformerLayer(width, heads, dim_head, mlp_dim, dropout) for _ in range(depth)
+            TransformerLayer(width, heads, head_dim, mlp_dim, dropout) for _ in range(depth)
         )
         self.abnormal_memory = MemoryUnit(slots, width)
         self.normal_memory = MemoryUnit(slots, width)

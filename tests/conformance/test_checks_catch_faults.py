@@ -13,7 +13,7 @@ from torch import nn
 from vadbench import testing
 from vadbench.api.dataset import Dataset
 from vadbench.api.executor import Executor, WorkerFailure
-from vadbench.api.method import Method, TrainBatch, valid_mask
+from vadbench.api.method import Declarations, Method, TrainBatch, valid_mask
 from vadbench.api.types import Benchmark, RunResult, RunSpec
 from vadbench.executors.serial import SerialConfig, SerialExecutor
 from vadbench.plugins.manager import get_plugins
@@ -35,17 +35,17 @@ class Tiny(Method):
         return nn.Linear(feature_dim, 1)
 
     def snippet_scores(self, model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-        """(..., C, D) -> (...): sigmoid of the linear score, averaged over crops."""
-        return torch.sigmoid(model(features)).squeeze(-1).mean(-1)
+        """(B, C, T, D) -> (B, T): sigmoid of the linear score, averaged over crops."""
+        return torch.sigmoid(model(features)).squeeze(-1).mean(1)
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
-        top_normal = self.snippet_scores(model, batch.normal.transpose(1, 2)).amax(1)
-        top_abnormal = self.snippet_scores(model, batch.abnormal.transpose(1, 2)).amax(1)
+        top_normal = self.snippet_scores(model, batch.normal).amax(1)
+        top_abnormal = self.snippet_scores(model, batch.abnormal).amax(1)
         ranking = torch.relu(1 - top_abnormal + top_normal).mean()
         return {"loss": ranking, "ranking": ranking.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.snippet_scores(model, features) * valid_mask(lengths, features.shape[1])
+        return self.snippet_scores(model, features) * valid_mask(lengths, features.shape[2])
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(parameters, lr=self.config.lr)
@@ -71,7 +71,7 @@ class UnseededNoise(Tiny):
 
 class Logits(Tiny):
     def score(self, model, features, lengths):
-        return model(features).squeeze(-1).mean(-1) - 10.0
+        return model(features).squeeze(-1).mean(1) - 10.0
 
 
 class TopThree(Tiny):
@@ -115,20 +115,24 @@ def test_a_method_check_catches_its_fault(method, check, message):
 class Magnitudes(Tiny):
     """A conforming method with feature magnitudes: the norm of each real snippet's features."""
 
-    def magnitudes(self, model, features, lengths):
-        return torch.linalg.vector_norm(features, dim=-1).mean(-1) * valid_mask(lengths, features.shape[1])
+    def declarations(self) -> Declarations:
+        return Declarations(score_with_magnitudes=self.score_with_magnitudes)
+
+    def score_with_magnitudes(self, model, features, lengths):
+        norms = torch.linalg.vector_norm(features, dim=-1).mean(1) * valid_mask(lengths, features.shape[2])
+        return self.score(model, features, lengths), norms
 
 
 class MagnitudeLeak(Magnitudes):
-    def magnitudes(self, model, features, lengths):
-        norms = super().magnitudes(model, features, lengths)
-        return norms + features.shape[1]  # the padded length leaks in: right only when scored alone
+    def score_with_magnitudes(self, model, features, lengths):
+        scores, norms = super().score_with_magnitudes(model, features, lengths)
+        return scores, norms + features.shape[2]  # the padded length leaks in: right only when scored alone
 
 
 class OneForwardDisagrees(Magnitudes):
     def score_with_magnitudes(self, model, features, lengths):
         scores, magnitudes = super().score_with_magnitudes(model, features, lengths)
-        return scores, 2 * magnitudes  # the one-pass hook computes them otherwise than magnitudes()
+        return 0.5 * scores, magnitudes  # the one-pass hook's scores are not those of score()
 
 
 @pytest.mark.parametrize(
@@ -136,7 +140,7 @@ class OneForwardDisagrees(Magnitudes):
     [
         (PaddingLeak, testing.check_val_scoring, "its val score .* differs from scoring it alone"),
         (MagnitudeLeak, testing.check_stored_magnitudes, "the stored magnitudes differ from computing them alone"),
-        (OneForwardDisagrees, testing.check_stored_magnitudes, "the stored magnitudes differ"),
+        (OneForwardDisagrees, testing.check_stored_magnitudes, "the stored scores differ"),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
@@ -148,8 +152,12 @@ def test_a_scoring_path_check_catches_its_fault(method, check, message):
 
 @pytest.mark.parametrize("method", [PaddingLeak, MagnitudeLeak], ids=lambda value: value.__name__)
 def test_declaring_padding_unsafe_makes_the_scoring_path_checks_pass(method):
-    """The engine honours ``padded_scoring = "alone"``: each video is scored alone, so nothing leaks."""
-    declared = type(f"Alone{method.__name__}", (method,), {"padded_scoring": "alone"})(TinyConfig())
+    """The engine honours ``padded_scoring="alone"``: each video is scored alone, so nothing leaks."""
+
+    def alone(self: Method) -> Declarations:
+        return replace(method.declarations(self), padded_scoring="alone")
+
+    declared = type(f"Alone{method.__name__}", (method,), {"declarations": alone})(TinyConfig())
     testing.check_val_scoring(declared)
     if method is MagnitudeLeak:
         testing.check_stored_magnitudes(declared)
@@ -157,7 +165,8 @@ def test_declaring_padding_unsafe_makes_the_scoring_path_checks_pass(method):
 
 def test_a_declared_limitation_skips_its_check_naming_the_declaration():
     class Unpaddable(PaddingLeak):
-        padded_scoring = "alone"
+        def declarations(self) -> Declarations:
+            return Declarations(padded_scoring="alone")
 
     mark = testing.parametrize_with_checks(methods=[Unpaddable(TinyConfig(lr=0.5))])
     params = {param.id: param for param in mark.args[1]}

@@ -160,10 +160,10 @@ def test_test_scores_equal_the_public_code(precision):
     method, model = loaded(dtype=dtype)
     model.eval()
     with torch.no_grad():
-        video = video_input(2000, SIZES["test_T"]).to(dtype)  # (C, T, D) crop rows -> one video (1, T, C, D)
-        per_crop = method.score(model, video[:, :, None], torch.full((SIZES["test_crops"],), SIZES["test_T"]))
-        scores = method.score(model, video.transpose(0, 1)[None], torch.tensor([SIZES["test_T"]]))
-        short = method.score(model, video_input(3000, 1).to(dtype).transpose(0, 1)[None], torch.tensor([1]))
+        video = video_input(2000, SIZES["test_T"]).to(dtype)  # (C, T, D) crop rows -> one video (1, C, T, D)
+        per_crop = method.score(model, video[:, None], torch.full((SIZES["test_crops"],), SIZES["test_T"]))
+        scores = method.score(model, video[None], torch.tensor([SIZES["test_T"]]))
+        short = method.score(model, video_input(3000, 1).to(dtype)[None], torch.tensor([1]))
     ours = {"per_crop": per_crop, "video": scores[0], "short_video": short[0]}
     assert failures(ours, group("test"), dtype) == []
     assert (scores >= 0).all() and scores.max() > 1  # distance x sigmoid: not a probability
@@ -212,7 +212,7 @@ def test_gradients_and_one_clipped_adam_step_equal_the_public_code(precision):
     method.loss(model.train(), batch(dtype))["loss"].backward()
     before = {name: p.detach().clone() for name, p in params.items()}
     assert failures({public: params[ours].grad for public, ours in names.items()}, group("grads"), dtype) == []
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), method.grad_clip())
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), method.declarations().grad_clip)
     total = {"total": public_at(REFERENCE, "grad_total_norm_before_clip")}
     assert failures({"total": norm}, total, dtype) == []
     assert norm > 1  # the clip at 1.0 is active in this step
@@ -252,11 +252,12 @@ def test_unbounded_scores_pass_the_score_check_only_as_declared():
             return 10 + super().score(model, features, lengths)
 
     class Claimed(Far):
-        probability_scores = True
+        def declarations(self):
+            return dataclasses.replace(super().declarations(), probability_scores=True)
 
     config = tiny().config
     check_scores(Far(config), crops=2, feature_dim=16)  # finite is enough for probability_scores = False
-    assert Far(config).declarations()["probability_scores"] is False
+    assert Far(config).declarations().record()["probability_scores"] is False
     with pytest.raises(AssertionError, match=r"\[0, 1\]"):
         check_scores(Claimed(config), crops=2, feature_dim=16)
 
@@ -287,6 +288,7 @@ def test_registered_with_the_public_defaults():
     assert {k: config[k] for k in ("batch_size", "steps", "lr", "weight_decay", "clip", "segments")} == {
         "batch_size": 64, "steps": 1000, "lr": 1e-4, "weight_decay": 5e-5, "clip": 1.0, "segments": 200}
     declared = method.declarations()
-    assert declared["input.crops"] == "independent" and declared["input.batch"] == "balanced"
-    assert declared["input.segments"] == 200 and declared["padded_scoring"] == "alone"
-    assert method.stackable is False and method.grad_clip() == 1.0
+    recorded = declared.record()
+    assert recorded["input.crops"] == "independent" and recorded["input.batch"] == "balanced"
+    assert recorded["input.segments"] == 200 and recorded["padded_scoring"] == "alone"
+    assert declared.stackable is False and declared.grad_clip == 1.0

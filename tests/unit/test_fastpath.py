@@ -119,7 +119,7 @@ def test_bf16_autocast_keeps_losses_and_scores_in_float32(plugins, synthetic):
     normal = torch.as_tensor(synthetic.train.features[:2])
     with torch.autocast("cpu", dtype=torch.bfloat16):
         terms = method.loss(model, TrainBatch.balanced(normal, normal))
-        scores = method.score(model.eval(), torch.as_tensor(synthetic.test.video(0))[None],
+        scores = method.score(model.eval(), torch.as_tensor(synthetic.test.video(0)).transpose(0, 1)[None],
                               torch.tensor([synthetic.test.lengths[0]]))
     assert terms["loss"].dtype == torch.float32 and scores.dtype == torch.float32
     bf16 = np.concatenate(score_videos(method, model, synthetic.test, torch.device("cpu"),
@@ -137,8 +137,8 @@ def test_resident_scorer_equals_scoring_each_video_alone(plugins, synthetic):
     first, second = scorer(model).scores, scorer(model).scores
     with torch.inference_mode():
         for i, (once, again) in enumerate(zip(first, second, strict=True)):
-            video = torch.from_numpy(synthetic.test.video(i))[None]
-            alone = method.score(model, video, torch.tensor([video.shape[1]]))[0].numpy()
+            video = torch.from_numpy(synthetic.test.video(i)).transpose(0, 1)[None]  # (1, C, T, D)
+            alone = method.score(model, video, torch.tensor([video.shape[2]]))[0].numpy()
             np.testing.assert_allclose(once, alone, atol=1e-4)
             np.testing.assert_array_equal(once, again)
 

@@ -45,8 +45,8 @@ ATTENDING = ["pel4vad", "ur-dmu", "bn-wvad", "mgfn"]
 
 
 def video(steps: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """One test video (1, T, C, D) of random features and its length."""
-    features = torch.randn(1, steps, CROPS, DIM, generator=torch.Generator().manual_seed(steps), dtype=dtype)
+    """One test video (1, C, T, D) of random features and its length."""
+    features = torch.randn(1, CROPS, steps, DIM, generator=torch.Generator().manual_seed(steps), dtype=dtype)
     return features, torch.tensor([steps])
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import TINY_SYNTHETIC
 
+from vadbench.api.method import Declarations, Method
 from vadbench.api.types import RunSpec
 from vadbench.cli import main
 from vadbench.engine.runner import Runner
@@ -55,9 +56,9 @@ def test_unsafe_padding_is_scored_alone_and_postprocessed(contract_plugin):
     assert all(len(batch) == 1 for batch in scorer.batches)  # never padded together
     scored = scorer(model).scores
     for video in range(len(benchmark.test)):
-        features = torch.as_tensor(benchmark.test.video(video))[None]
+        features = torch.as_tensor(benchmark.test.video(video)).transpose(0, 1)[None]  # (1, C, T, D)
         with torch.inference_mode():
-            alone = method.score(model, features, torch.tensor([features.shape[1]]))[0].numpy()
+            alone = method.score(model, features, torch.tensor([features.shape[2]]))[0].numpy()
         np.testing.assert_allclose(scored[video], method.postprocess(alone), rtol=1e-6)
 
 
@@ -92,3 +93,26 @@ def test_a_method_that_cannot_stack_is_refused_by_the_stacked_path(contract_plug
              for seed in (0, 1)]
     with pytest.raises(UsageError, match="cannot be stacked"):
         Runner(plugins, progress=False).run_together(specs)
+
+
+def test_a_declaration_set_the_old_way_is_refused_not_ignored():
+    """A class attribute the engine no longer reads (``padded_scoring = "alone"``) would silently score padded
+    batches: defining such a subclass fails, naming where the declaration belongs."""
+    with pytest.raises(TypeError, match=r"Unsafe sets padded_scoring, stackable, which a method declares in "
+                                        r"Method\.declarations\(\)"):
+        type("Unsafe", (Method,), {"padded_scoring": "alone", "stackable": False})
+
+
+@pytest.mark.parametrize(("field", "value"), [("padded_scoring", "batched"), ("scheduler_interval", "epochs")])
+def test_declarations_refuse_an_unknown_choice(field, value):
+    with pytest.raises(ValueError, match=f"Declarations.{field} must be"):
+        Declarations(**{field: value})
+
+
+def test_the_record_names_the_declared_hooks_and_their_absence():
+    recorded = Declarations().record()
+    assert (recorded["train_step"], recorded["postprocess"], recorded["side_inputs"]) == ("default", "none", "none")
+    method = load_plugins().methods.create("pel4vad")
+    recorded = method.declarations().record()
+    assert recorded["postprocess"] == "PEL4VAD.postprocess" and recorded["side_inputs"] == "classes,prompts"
+    assert Declarations(train_step=lambda model, optimizer, batch: {}).record()["train_step"] == "own"

@@ -117,9 +117,9 @@ def fixture_batch(dtype: torch.dtype) -> TrainBatch:
 
 
 def scored_video(n: int, dtype: torch.dtype) -> torch.Tensor:
-    """Test video n as vadbench scores it, (1, T, C, D)."""
+    """Test video n as vadbench scores it, (1, C, T, D)."""
     video = snippet_features(STREAMS["test"] + n, [0], SHAPE["crops"], SHAPE["test_lengths"][n], SHAPE["feature_dim"])
-    return video.transpose(1, 2).to(dtype)
+    return video.to(dtype)
 
 
 def training_step(method: MGFN, dtype: torch.dtype) -> dict:
@@ -288,7 +288,7 @@ def test_short_videos_and_small_widths():
     model = method.build(2, 16).eval()
     for length in (1, 2, 3):
         with torch.inference_mode():
-            scores = method.score(model, torch.rand(1, length, 2, 16), torch.tensor([length]))
+            scores = method.score(model, torch.rand(1, 2, length, 16), torch.tensor([length]))
         assert scores.shape == (1, length) and bool(((scores >= 0) & (scores <= 1)).all())
 
 

@@ -102,7 +102,7 @@ def rule_test_video(dtype: torch.dtype) -> torch.Tensor:
     crops, steps = REFERENCE["test_shape"]
     c, t, d = np.meshgrid(np.arange(crops), np.arange(steps), np.arange(REFERENCE["feature_dim"]), indexing="ij")
     video = 0.5 * np.sin(0.29 * d + 0.8 * t + 1.7 * c) + 0.3 * np.cos(0.021 * d + 0.45 * t * (c + 1))
-    return torch.from_numpy(video.astype(np.float32)).transpose(0, 1)[None].to(dtype)  # (1, T, C, D)
+    return torch.from_numpy(video.astype(np.float32))[None].to(dtype)  # (1, C, T, D)
 
 
 def rule_model(method: PEL4VAD, case: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -151,7 +151,7 @@ def vadbench_step(case: str, dtype: torch.dtype, **changes) -> dict[str, dict]:
     model.eval()
     with torch.no_grad():
         test_video = rule_test_video(dtype)
-        step["test_scores"] = {"test_scores": method.score(model, test_video, torch.tensor([test_video.shape[1]]))[0]}
+        step["test_scores"] = {"test_scores": method.score(model, test_video, torch.tensor([test_video.shape[2]]))[0]}
     return step
 
 
@@ -231,7 +231,8 @@ def test_cosine_schedule_is_stepped_once_per_epoch():
     method = ConstantLoss(PEL4VADConfig())
     videos = 150
     train = TrainSet(np.zeros((videos, 2, 1, 1), np.float32), np.arange(videos) % 2, tuple(map(str, range(videos))))
-    sampler = Sampler.create(train, torch.from_numpy(train.features), method.training_input, method.batch_size, 0)
+    training_input = method.declarations().training_input
+    sampler = Sampler.create(train, torch.from_numpy(train.features), training_input, method.batch_size, 0)
     model = torch.nn.Linear(1, 1)
     optimizer = method.optimizer(model.parameters())
     step = TrainingStep.for_method(method, model, optimizer, sampler, Acceleration(),
@@ -264,7 +265,7 @@ def test_the_loss_keeps_float64():
 
 def test_side_inputs_are_required():
     method = PEL4VAD(PEL4VADConfig(dropout=0.0))
-    assert method.side_inputs == frozenset({"classes", "prompts"})
+    assert method.declarations().side_inputs == frozenset({"classes", "prompts"})
     model = method.build(1, 16)
     classes = torch.tensor([0, 1, 0, 2])
     batch = TrainBatch(torch.rand(4, 8, 16), torch.tensor([0.0, 1, 0, 1]), torch.full((4,), 8), classes,
@@ -275,7 +276,7 @@ def test_side_inputs_are_required():
         no_classes = torch.full((4,), -1)
         method.loss(model, batch._replace(classes=no_classes, class_sets=no_classes[:, None],
                                           prompts=torch.rand(3, 512)))
-    assert method.prompt_width() == 512  # the engine refuses prompts of another width before training
+    assert method.declarations().prompt_width == 512  # the engine refuses prompts of another width before training
     terms = method.loss(model, batch._replace(prompts=torch.rand(3, 512)))
     assert torch.isfinite(terms["loss"])
 

@@ -105,9 +105,9 @@ def fixture_batch(dtype: torch.dtype) -> TrainBatch:
 
 
 def scored_video(n: int, dtype: torch.dtype) -> torch.Tensor:
-    """Test video n as vadbench scores it, (1, T, C, D)."""
+    """Test video n as vadbench scores it, (1, C, T, D)."""
     video = snippet_features(STREAMS["test"] + n, [0], SHAPE["crops"], SHAPE["test_lengths"][n], SHAPE["feature_dim"])
-    return video.transpose(1, 2).to(dtype)
+    return video.to(dtype)
 
 
 def training_step(method: RTFM, dtype: torch.dtype) -> dict:
@@ -337,10 +337,10 @@ def test_loss_and_score_shapes(crops: int, segments: int) -> None:
     assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
     model.eval()
     with torch.no_grad():
-        features = torch.randn(3, segments, crops, D)
+        features = torch.randn(3, crops, segments, D)
         lengths = torch.tensor([segments, 1, segments])
         scores = rtfm_method.score(model, features, lengths)
-        magnitudes = rtfm_method.magnitudes(model, features, lengths)
+        magnitudes = rtfm_method.score_with_magnitudes(model, features, lengths)[1]
     assert scores.shape == magnitudes.shape == (3, segments)
     assert ((scores >= 0) & (scores <= 1)).all()
     assert (scores[1, 1:] == 0).all() and (magnitudes[1, 1:] == 0).all()
@@ -355,15 +355,15 @@ def test_padded_batch_scores_equal_lone_video_scores(variant: str, crops: int) -
     randomise(model)
     model.eval()
     lengths = torch.tensor([13, 1, 2, 7, 11])
-    padding = valid_mask(lengths, int(lengths.max()))[:, :, None, None]
-    features = torch.randn(len(lengths), int(lengths.max()), crops, D) * padding
+    padding = valid_mask(lengths, int(lengths.max()))[:, None, :, None]
+    features = torch.randn(len(lengths), crops, int(lengths.max()), D) * padding
     with torch.no_grad():
         batched = rtfm_method.score(model, features, lengths)
-        batched_magnitudes = rtfm_method.magnitudes(model, features, lengths)
+        batched_magnitudes = rtfm_method.score_with_magnitudes(model, features, lengths)[1]
         for i, length in enumerate(lengths.tolist()):
-            alone, single = features[i : i + 1, :length], torch.tensor([length])
+            alone, single = features[i : i + 1, :, :length], torch.tensor([length])
             scores = rtfm_method.score(model, alone, single)[0]
-            magnitudes = rtfm_method.magnitudes(model, alone, single)[0]
+            magnitudes = rtfm_method.score_with_magnitudes(model, alone, single)[1][0]
             torch.testing.assert_close(batched[i, :length], scores, atol=1e-5, rtol=0)
             torch.testing.assert_close(batched_magnitudes[i, :length], magnitudes, atol=1e-5, rtol=1e-5)
 
@@ -375,8 +375,8 @@ def test_scores_ignore_whatever_the_padding_holds() -> None:
     randomise(model)
     model.eval()
     lengths = torch.tensor([3, 6])
-    features = torch.randn(2, 6, 2, D)
-    zero_padded = features * valid_mask(lengths, 6)[:, :, None, None]
+    features = torch.randn(2, 2, 6, D)
+    zero_padded = features * valid_mask(lengths, 6)[:, None, :, None]
     with torch.no_grad():
         torch.testing.assert_close(
             rtfm_method.score(model, features, lengths), rtfm_method.score(model, zero_padded, lengths)
@@ -523,6 +523,6 @@ def test_training_reduces_the_loss_on_a_separable_toy_batch(use_fm: bool) -> Non
     model.eval()
     with torch.no_grad():
         lengths = torch.full((4,), 32)
-        abnormal_scores = rtfm_method.score(model, abnormal.transpose(1, 2), lengths)
-        normal_scores = rtfm_method.score(model, normal.transpose(1, 2), lengths)
+        abnormal_scores = rtfm_method.score(model, abnormal, lengths)
+        normal_scores = rtfm_method.score(model, normal, lengths)
     assert abnormal_scores[:, 10:14].min() > normal_scores.max()

@@ -54,8 +54,8 @@ def test_batched_test_scoring_equals_scoring_each_video_alone():
     batched = score_videos(method, model, benchmark.test, torch.device("cpu"))
     with torch.inference_mode():
         for i in range(len(benchmark.test)):
-            video = torch.from_numpy(benchmark.test.video(i))[None]
-            alone = method.score(model, video, torch.tensor([video.shape[1]]))[0].numpy()
+            video = torch.from_numpy(benchmark.test.video(i)).transpose(0, 1)[None]  # (1, C, T, D)
+            alone = method.score(model, video, torch.tensor([video.shape[2]]))[0].numpy()
             np.testing.assert_allclose(batched[i], alone, atol=1e-4)
 
 
@@ -86,7 +86,7 @@ class Diverging(Method):
         return {"loss": model(batch.abnormal).mean() * float("nan")}
 
     def score(self, model, features, lengths):
-        return torch.sigmoid(model(features)).mean(-1).squeeze(-1)
+        return torch.sigmoid(model(features)).squeeze(-1).mean(1)  # (B, C, T, 1) -> (B, T)
 
     def optimizer(self, parameters):
         return torch.optim.SGD(parameters, lr=0.1)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from vadbench.api.method import Method, Sampling, TrainBatch, TrainingInput
+from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput
 from vadbench.api.types import TrainSet
 from vadbench.engine.acceleration import Acceleration
 from vadbench.engine.sampling import EpochDraws, Loader, Sampler, loader_generator
@@ -108,7 +108,7 @@ WITH_WORKERS = {"bn-wvad", "pel4vad"}
                                   for name in sorted(SMALL)])
 def test_batches_equal_the_public_loop_index_for_index(plugins, name):
     method = plugins.methods.create(name)
-    declared, train = method.training_input, training_set(*SMALL[name])
+    declared, train = method.declarations().training_input, training_set(*SMALL[name])
     members = class_members(train, declared)
     batch = min(method.batch_size, *map(len, members))
     steps = 3 * max(len(m) // batch + 1 for m in members)  # every loader passes at least twice
@@ -123,7 +123,7 @@ def test_sultani_mil_draws_afresh_every_step_as_before(plugins):
     """Per-step draws: of each class a randperm on the device generator, cut to the batch, normal first
     (the draws of vadbench before epoch loaders existed, so its numbers do not move)."""
     method = plugins.methods.create("sultani-mil")
-    declared, train = method.training_input, training_set(70, 45)
+    declared, train = method.declarations().training_input, training_set(70, 45)
     assert declared.sampling == Sampling("per_step")
     ours = our_batches(train, declared, method.batch_size, 12)
     generator = torch.Generator().manual_seed(SEED)
@@ -153,7 +153,7 @@ COUNTS = {
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_every_sample_is_drawn_as_often_as_the_public_code_draws_it(plugins, name):
     method = plugins.methods.create(name)
-    declared = method.training_input
+    declared = method.declarations().training_input
     videos, steps, normal_counts, abnormal_counts = COUNTS[name]
     train = training_set(*videos)
     ours = our_batches(train, declared, method.batch_size, steps)
@@ -165,7 +165,7 @@ def test_every_sample_is_drawn_as_often_as_the_public_code_draws_it(plugins, nam
 
 def test_mgfn_walks_the_list_in_order_every_epoch(plugins):
     """The public loaders are not shuffled: epoch after epoch the same batches, normal then abnormal."""
-    declared = plugins.methods.create("mgfn").training_input
+    declared = plugins.methods.create("mgfn").declarations().training_input
     train = training_set(64, 40)  # abnormal videos 0..39, normal 40..103
     ours = our_batches(train, declared, 16, 6)
     expected = [np.r_[40:56, 0:16], np.r_[56:72, 16:32]] * 3
@@ -175,7 +175,7 @@ def test_mgfn_walks_the_list_in_order_every_epoch(plugins):
 
 def test_pel4vad_epochs_end_with_a_smaller_batch(plugins):
     """One loader over all samples: ceil(N / 128) batches an epoch, the last one N % 128 samples."""
-    declared = plugins.methods.create("pel4vad").training_input
+    declared = plugins.methods.create("pel4vad").declarations().training_input
     train = training_set(120, 80)  # 400 crop samples: 3 batches of 128, then 16
     ours = our_batches(train, declared, 128, 12)
     assert [len(drawn) for drawn, _ in ours] == [128, 128, 128, 16] * 3
@@ -253,12 +253,12 @@ def test_declarations_are_checked_and_recorded(plugins):
         Sampling("epoch")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="restart"):
         Sampling("epochs", restart="together")  # type: ignore[arg-type]
-    config = plugins.methods.create("rtfm").declarations()
+    config = plugins.methods.create("rtfm").declarations().record()
     assert {k: v for k, v in config.items() if k.startswith("input.")} == {
         "input.reduction": "mean", "input.segments": 32, "input.crops": "joint", "input.batch": "balanced",
         "input.sampling": "epochs", "input.shuffle": True, "input.drop_last": True, "input.restart": "own",
         "input.workers": 0, "input.order": "torch"}
-    assert plugins.methods.create("pel4vad").declarations()["scheduler_interval"] == "epoch"
+    assert plugins.methods.create("pel4vad").declarations().record()["scheduler_interval"] == "epoch"
 
 
 # ------------------------------------------------------------------------------------- through the engine
@@ -275,7 +275,6 @@ class Linear(Method):
     learning rate halved every epoch; it records the batch sizes and learning rates it sees."""
 
     Config = LinearConfig
-    scheduler_interval = "epoch"
 
     def __init__(self, config: LinearConfig, sampling: Sampling | None = None) -> None:
         super().__init__(config)
@@ -284,9 +283,9 @@ class Linear(Method):
         self.rates: list[float] = []
         self._optimizer: torch.optim.Optimizer | None = None
 
-    @property
-    def training_input(self) -> TrainingInput:
-        return TrainingInput(batch="mixed", crops="independent", sampling=self.sampling)
+    def declarations(self) -> Declarations:
+        return Declarations(TrainingInput(batch="mixed", crops="independent", sampling=self.sampling),
+                            scheduler_interval="epoch")
 
     def build(self, crops: int, feature_dim: int) -> torch.nn.Module:
         return torch.nn.Linear(feature_dim, 1)
@@ -299,7 +298,7 @@ class Linear(Method):
         return {"loss": torch.nn.functional.binary_cross_entropy(scores, batch.labels)}
 
     def score(self, model: torch.nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(model(features).mean(dim=(2, 3)))
+        return torch.sigmoid(model(features).mean(dim=(1, 3)))  # (B, C, T, 1) -> (B, T)
 
     def optimizer(self, parameters):
         self._optimizer = torch.optim.SGD(parameters, lr=0.1)
@@ -314,7 +313,7 @@ def test_the_engine_trains_on_the_smaller_last_batch_and_steps_an_epoch_schedule
     train = training_set(3, 2)  # 10 samples: batches of 4, 4, 2
     torch.manual_seed(0)
     model = method.build(CROPS, 2)
-    sampler = Sampler.create(train, torch.from_numpy(train.features), method.training_input, 4, SEED)
+    sampler = Sampler.create(train, torch.from_numpy(train.features), method.declarations().training_input, 4, SEED)
     log, step = train_method(method, model, sampler, 9, progress=False)
     assert log.error is None and step.graphed is None  # no graph for a batch whose size changes
     assert method.sizes == [4, 4, 2] * 3
@@ -324,11 +323,12 @@ def test_the_engine_trains_on_the_smaller_last_batch_and_steps_an_epoch_schedule
 def test_an_epoch_scheduler_needs_epochs():
     """Loaders restarting on their own have no common epoch: an epoch schedule is refused."""
     method = Linear(LinearConfig())
-    own = dataclasses.replace(method.training_input, batch="balanced", sampling=Sampling("epochs"))
+    own = dataclasses.replace(method.declarations().training_input, batch="balanced", sampling=Sampling("epochs"))
     sampler = Sampler.create(training_set(3, 2), torch.zeros(5, CROPS, 1, 2), own, 2, SEED)
     with pytest.raises(ValueError, match="no epochs"):
         per_epoch(method, [sampler])
-    mixed = Sampler.create(training_set(3, 2), torch.zeros(5, CROPS, 1, 2), method.training_input, 2, SEED)
+    declared = method.declarations().training_input
+    mixed = Sampler.create(training_set(3, 2), torch.zeros(5, CROPS, 1, 2), declared, 2, SEED)
     assert per_epoch(method, [mixed])
 
 
@@ -344,7 +344,7 @@ def test_stacked_runs_take_the_smaller_last_batch_together():
         for seed in seeds:
             torch.manual_seed(seed)
             models.append(method.build(CROPS, 2))
-        samplers = [Sampler.create(videos, features, method.training_input, 4, seed) for seed in seeds]
+        samplers = [Sampler.create(videos, features, method.declarations().training_input, 4, seed) for seed in seeds]
         if len(seeds) == 1:
             train_method(method, models[0], samplers[0], 9, progress=False)
         else:
@@ -371,7 +371,8 @@ def test_cuda_graph_replay_draws_the_declared_loaders(plugins):
         torch.manual_seed(0)
         model = method.build(synthetic.train.crops, synthetic.train.feature_dim).to(device)
         features = torch.as_tensor(synthetic.train.features, device=device)
-        sampler = Sampler.create(synthetic.train, features, method.training_input, method.batch_size, seed=0)
+        declared = method.declarations().training_input
+        sampler = Sampler.create(synthetic.train, features, declared, method.batch_size, seed=0)
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
             log, step = train_method(method, model, sampler, 12, acceleration=Acceleration(cuda_graph=graphs),
                                      progress=False)

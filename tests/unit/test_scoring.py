@@ -3,8 +3,10 @@ and `val` selection through it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 from conftest import TINY_SYNTHETIC
 from torch import nn
 
-from vadbench.api.method import Method, TrainBatch
+from vadbench.api.method import Declarations, Method, TrainBatch
 from vadbench.api.types import TestSet, TrainSet
 from vadbench.engine.scoring import SegmentVideos, VideoScorer
 from vadbench.engine.selection import ValidationSelector, top_tenth_mean
@@ -33,9 +35,13 @@ class Probe(Method):
 
     Config = ProbeConfig
 
-    def __init__(self, config: ProbeConfig) -> None:
+    def __init__(self, config: ProbeConfig, padded_scoring: Literal["safe", "alone"] = "safe") -> None:
         super().__init__(config)
+        self.padding = padded_scoring
         self.calls: dict[str, int] = {"score": 0, "score_with_magnitudes": 0, "postprocess": 0}
+
+    def declarations(self) -> Declarations:
+        return Declarations(padded_scoring=self.padding, score_with_magnitudes=self.score_with_magnitudes)
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         return nn.Identity()
@@ -48,24 +54,28 @@ class Probe(Method):
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.calls["score"] += 1
-        real = torch.arange(features.shape[1])[None, :] < lengths[:, None]
-        return torch.where(real, features[..., 0, 0], torch.ones(()))
+        real = torch.arange(features.shape[2])[None, :] < lengths[:, None]
+        return torch.where(real, features[:, 0, :, 0], torch.ones(()))
 
     def score_with_magnitudes(self, model, features, lengths):
         self.calls["score_with_magnitudes"] += 1
-        return self.score(model, features, lengths), features.norm(dim=-1).mean(-1)
+        return self.score(model, features, lengths), features.norm(dim=-1).mean(1)
 
 
 class BatchDependent(Probe):
     """Every score depends on the whole padded batch (its mean, padding and other videos included)."""
 
-    padded_scoring = "alone"
+    def declarations(self) -> Declarations:
+        return dataclasses.replace(super().declarations(), padded_scoring="alone")
 
     def score(self, model, features, lengths):
         return super().score(model, features, lengths) + features.mean()
 
 
 class Doubled(Probe):
+    def declarations(self) -> Declarations:
+        return dataclasses.replace(super().declarations(), postprocess=self.postprocess)
+
     def postprocess(self, scores: np.ndarray) -> np.ndarray:
         self.calls["postprocess"] += 1
         return 2 * scores
@@ -80,8 +90,8 @@ def videos_of(lengths: list[int], crops: int = 2, dim: int = 3) -> TestSet:
 
 
 def alone(method: Method, test: TestSet, video: int) -> np.ndarray:
-    features = torch.from_numpy(test.video(video))[None]
-    return method.score(nn.Identity(), features, torch.tensor([features.shape[1]]))[0].numpy()
+    features = torch.from_numpy(test.video(video)).transpose(0, 1)[None]  # (1, C, T, D)
+    return method.score(nn.Identity(), features, torch.tensor([features.shape[2]]))[0].numpy()
 
 
 def test_an_alone_method_gets_exactly_its_scores_alone_and_a_safe_one_is_batched():
@@ -144,7 +154,7 @@ def test_a_test_pass_with_magnitudes_runs_the_model_once_per_batch(name):
 def held_out(padded_scoring: str) -> tuple[Method, TrainSet]:
     """Short normal videos (4 of 20 segments, scores 0.1) and full abnormal ones (scores 0.5): a top-k that
     reached the padded positions (scored 1 by the probe) would rank every normal video first."""
-    method = type("Declared", (Probe,), {"padded_scoring": padded_scoring})(ProbeConfig())
+    method = Probe(ProbeConfig(), padded_scoring)
     labels = np.array([0, 0, 0, 1, 1, 1])
     features = np.zeros((6, 1, 20, 2), np.float32)
     lengths = np.where(labels == 1, 20, 4)

@@ -1,4 +1,4 @@
-"""Side inputs (`Method.side_inputs`): classes are required where declared, prompts come from the dataset's
+"""Side inputs (`Declarations.side_inputs`): classes are required where declared, prompts come from the dataset's
 file or a marked stand-in, and the prompt file is part of the data a run is keyed on."""
 
 from __future__ import annotations

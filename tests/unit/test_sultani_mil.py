@@ -150,7 +150,7 @@ def test_loss_and_score_shapes(crops: int) -> None:
     assert all(p.grad is not None for p in model.parameters())
     model.eval()
     with torch.no_grad():
-        scores = mil.score(model, torch.randn(2, 7, crops, D), torch.tensor([7, 4]))
+        scores = mil.score(model, torch.randn(2, crops, 7, D), torch.tensor([7, 4]))
     assert scores.shape == (2, 7) and ((scores >= 0) & (scores <= 1)).all()
     assert (scores[1, 4:] == 0).all()
 
@@ -161,11 +161,11 @@ def test_score_is_the_crop_mean_and_ignores_padding() -> None:
     model = mil.build(3, D)
     model.eval()
     lengths = torch.tensor([5, 2])
-    features = torch.randn(2, 5, 3, D)
+    features = torch.randn(2, 3, 5, D)
     with torch.no_grad():
         batched = mil.score(model, features, lengths)
-        alone = mil.score(model, features[1:, :2], torch.tensor([2]))[0]
-        by_crop = torch.stack([model(features[0, :, c]) for c in range(3)]).mean(dim=0)
+        alone = mil.score(model, features[1:, :, :2], torch.tensor([2]))[0]
+        by_crop = torch.stack([model(features[0, c]) for c in range(3)]).mean(dim=0)
     torch.testing.assert_close(batched[1, :2], alone)
     torch.testing.assert_close(batched[0], by_crop)
     assert torch.equal(batched * valid_mask(lengths, 5), batched)
@@ -245,6 +245,6 @@ def test_training_reduces_the_loss_on_a_separable_toy_batch() -> None:
     assert torch.stack(losses[-10:]).mean() < 0.5 * torch.stack(losses[:10]).mean()
     model.eval()
     with torch.no_grad():
-        abnormal_scores = mil.score(model, abnormal.transpose(1, 2), torch.full((6,), 32))
-        normal_scores = mil.score(model, normal.transpose(1, 2), torch.full((6,), 32))
+        abnormal_scores = mil.score(model, abnormal, torch.full((6,), 32))
+        normal_scores = mil.score(model, normal, torch.full((6,), 32))
     assert abnormal_scores[:, 20:24].min() > normal_scores.max()

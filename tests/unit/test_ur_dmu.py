@@ -137,7 +137,7 @@ def one_step(method: URDMU, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype 
     outputs = model.train_forward(batch.features)
     terms = method.loss(model, batch)
     optimizer = method.optimizer(model.parameters())
-    assert method.scheduler(optimizer, method.steps) is None
+    assert method.scheduler(optimizer, method.config.steps) is None
     optimizer.zero_grad()
     terms["loss"].backward()
     params = dict(model.named_parameters())
@@ -200,7 +200,7 @@ def test_test_branch_crop_mean_matches_the_public_code(precision):
         video = inputs(SIZES["test_crops"], length, SIZES["D"], 1.7 + n).to(PRECISIONS[precision])  # (C, T, D)
         with torch.inference_mode():
             ours[n, "crop_scores"] = model(video)
-            ours[n, "scores"] = method.score(model, video.transpose(0, 1)[None], torch.tensor([length]))[0]
+            ours[n, "scores"] = method.score(model, video[None], torch.tensor([length]))[0]
     assert failures(ours, {key: public_at(FIXTURE, "test", *key) for key in ours}, PRECISIONS[precision]) == []
 
 
@@ -220,7 +220,7 @@ def test_defaults_are_the_public_options():
     optimizer = method.optimizer([nn.Parameter(torch.zeros(1))])
     group = optimizer.param_groups[0]
     assert (group["weight_decay"], list(group["betas"])) == (public["weight_decay"], public["betas"])
-    assert method.scheduler(optimizer, method.steps) is None
+    assert method.scheduler(optimizer, method.config.steps) is None
 
 
 @pytest.mark.parametrize("dim", [1024, 2048])
@@ -253,26 +253,27 @@ def test_triplet_term_is_torchs_triplet_margin_loss():
 
 def test_training_input_and_defaults():
     method = URDMU(URDMUConfig())
-    declared = method.training_input
-    assert (declared.reduction.kind, declared.reduction.segments) == ("mean", 200)
-    assert (declared.crops, declared.batch) == ("independent", "balanced")
-    assert (method.batch_size, method.steps, method.padded_scoring) == (64, 3000, "alone")
+    declared = method.declarations()
+    training_input = declared.training_input
+    assert (training_input.reduction.kind, training_input.reduction.segments) == ("mean", 200)
+    assert (training_input.crops, training_input.batch) == ("independent", "balanced")
+    assert (method.batch_size, method.config.steps, declared.padded_scoring) == (64, 3000, "alone")
     optimizer = method.optimizer([nn.Parameter(torch.zeros(1))])
     group = optimizer.param_groups[0]
     assert isinstance(optimizer, torch.optim.Adam)
     assert (group["lr"], group["weight_decay"], group["betas"]) == (1e-4, 5e-5, (0.9, 0.999))
-    assert method.grad_clip() is None
+    assert declared.grad_clip is None
 
 
 def test_scores_are_the_crop_mean_and_zero_at_padding():
     torch.manual_seed(0)
     method = URDMU(URDMUConfig(width=16, dim_head=4, mlp_dim=16, slots=8, head_hidden=8))
     model = method.build(3, 6).eval()
-    video = torch.rand(1, 9, 3, 6)
-    padded = torch.cat([video, torch.zeros(1, 2, 3, 6)], dim=1)
+    video = torch.rand(1, 3, 9, 6)
+    padded = torch.cat([video, torch.zeros(1, 3, 2, 6)], dim=2)
     with torch.inference_mode():
         scores = method.score(model, video, torch.tensor([9]))
-        per_crop = model(video[0].transpose(0, 1))
+        per_crop = model(video[0])
         padded_scores = method.score(model, padded, torch.tensor([9]))
     assert torch.allclose(scores[0], per_crop.mean(dim=0))
     assert torch.equal(padded_scores[0, 9:], torch.zeros(2))

@@ -3,27 +3,33 @@
 The simple path is four methods: `Method.build`, `Method.loss` on one batch, `Method.score` and
 `Method.optimizer`; the engine owns everything else (data placement, batch sampling, the training
 loop, mixed precision, model selection, evaluation, timing), so every method gets the same protocol
-and fast path. Methods published after RTFM need more, and declare it instead of re-implementing
-the engine (each declaration is optional, typed, and recorded in every result's config):
+and fast path. Methods published after RTFM need more, and declare it in one place instead of
+re-implementing the engine: `Method.declarations` returns a frozen `Declarations` (as scikit-learn's
+estimator tags), whose every field is optional, typed, and recorded in every result's config:
 
-- `Method.training_input`: how a training video becomes a sample and how samples are drawn
+- `Declarations.training_input`: how a training video becomes a sample and how samples are drawn
   (`TrainingInput`: the reduction of its T snippets, crops joint or independent, balanced or mixed
   batches, and the `Sampling` of the public code: fresh draws every step, or epoch-based loaders);
-- `Method.scheduler`: a learning-rate schedule stepped by the engine after every step, or after every
-  epoch (`Method.scheduler_interval`);
-- `Method.grad_clip`: the maximum global gradient norm;
-- `Method.train_step`: a step of its own, where "loss, backward, one optimiser step" is not enough;
-- `Method.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
-- `Method.postprocess`: a test-time post-processing of each video's scores;
-- `Method.magnitudes` (and `Method.score_with_magnitudes`): per-snippet feature magnitudes stored for plots;
-- side inputs (`TrainBatch.classes`, `TrainBatch.class_sets`, `TrainBatch.prompts`) come from the dataset,
-  never from file names.
+- `Declarations.scheduler_interval`: whether the engine steps `Method.scheduler` after every step or
+  after every epoch; `Declarations.grad_clip`: the maximum global gradient norm;
+- `Declarations.padded_scoring`: whether zero-padded test batches are safe, else each video is scored alone;
+- `Declarations.probability_scores`, `Declarations.stackable`, `Declarations.side_inputs` (with
+  `Declarations.prompt_width`): what the scores mean, whether seeds may train as one vmapped model, and
+  which side inputs (`TrainBatch.classes`, `TrainBatch.class_sets`, `TrainBatch.prompts`) the method
+  reads from the dataset (never from file names);
+- optional hooks, None unless declared: `Declarations.train_step` (a step of the method's own, where
+  "loss, backward, one optimiser step" is not enough), `Declarations.postprocess` (test-time
+  post-processing of each video's scores) and `Declarations.score_with_magnitudes` (per-snippet feature
+  magnitudes, stored for plots, from the forward pass that scores).
+
+What tables and figures show about a method's options (`Presentation`) is apart from this training
+contract: a class attribute, recorded with each result so that tables render without the plugin.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -59,7 +65,7 @@ class Sampling:
       still have been read to its end, which makes torch's sampler draw once more from the generator.
 
     The per-class batch is clamped to the smaller class, so a loader gives at least one batch a pass. A
-    pass of the one mixed loader, or of the zipped pair, is an epoch (`Method.scheduler_interval`). Each
+    pass of the one mixed loader, or of the zipped pair, is an epoch (`Declarations.scheduler_interval`). Each
     loader shuffles with a generator of its own, seeded from the run's seed
     (`vadbench.engine.sampling.loader_generator`), where the public ``DataLoader`` shuffles with torch's
     global generator (shared with initialisation and dropout); with that generator, a loader's batches
@@ -148,13 +154,13 @@ class TrainingInput:
 class TrainBatch(NamedTuple):
     """One training batch as the engine hands it to `Method.loss` (a pytree, so stacked runs vmap it).
 
-    features: (B, C, S, D) with joint crops, (B, S, D) with independent crops; labels: (B,) float 0/1
-    (balanced batches: the first half normal); lengths: (B,) true segments of each sample (S unless
-    the reduction pads); classes: (B,) class index of each sample's video (0 = normal; -1 when the
-    dataset has no classes); prompts: (K, P) one vector per class index, from the dataset ((0, 0) when
-    it supplies none); class_sets: (B, A) every class of each sample's video, its `classes` entry first,
-    then -1 up to A (`vadbench.api.types.TrainSet.class_sets`; ``classes[:, None]`` where every video
-    shows one class).
+    features: (B, C, S, D) with joint crops (the order `Method.score` gets test videos in), (B, S, D) with
+    independent crops; labels: (B,) float 0/1 (balanced batches: the first half normal); lengths: (B,)
+    true segments of each sample (S unless the reduction pads); classes: (B,) class index of each sample's
+    video (0 = normal; -1 when the dataset has no classes); prompts: (K, P) one vector per class index,
+    from the dataset ((0, 0) when it supplies none); class_sets: (B, A) every class of each sample's video,
+    its `classes` entry first, then -1 up to A (`vadbench.api.types.TrainSet.class_sets`;
+    ``classes[:, None]`` where every video shows one class).
     """
 
     features: torch.Tensor
@@ -190,13 +196,114 @@ class TrainBatch(NamedTuple):
         return self.features[len(self.features) // 2 :]
 
 
+#: A training step of a method's own: (model, optimizer, batch) -> loss terms, as `Method.loss` returns them.
+TrainStep = Callable[[nn.Module, torch.optim.Optimizer, TrainBatch], dict[str, torch.Tensor]]
+#: Test-time post-processing of one video's snippet scores (T,) -> (T,).
+Postprocess = Callable[[np.ndarray], np.ndarray]
+#: Scores and feature magnitudes, both (B, T), of zero-padded videos (B, C, T, D) from one forward pass:
+#: (model, features, lengths) -> (scores, magnitudes).
+ScoreWithMagnitudes = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """Everything a method declares about training and scoring beyond the simple path; each default is
+    RTFM's (the simple path). A method returns one from `Method.declarations` (it may read the config).
+
+    training_input: how training videos become samples and batches (`TrainingInput`).
+    padded_scoring: ``safe``, zero-padded test batches give each video the scores it gets alone; ``alone``,
+    the engine scores every test video (and `val`'s held-out videos, and stored magnitudes) alone.
+    probability_scores: whether `Method.score` returns probabilities in [0, 1]. A method whose scores are
+    unbounded (BN-WVAD's distance x sigmoid) declares False: the conformance checks then ask only for finite
+    scores, and its results record the false-alarm rate at 0.5 as absent (None).
+    stackable: whether the seeds of one configuration may train as one vmapped model
+    (`vadbench.engine.stacking`); a method with state outside its parameters, or a loss that needs Python
+    numbers from its batch, may not (a gradient clip or a step of its own rules stacking out as well).
+    side_inputs: what the method reads from its batches besides features and labels: ``classes`` (each
+    video's class index, refused on a dataset without classes) and ``prompts`` (one vector per class;
+    `vadbench.data.prompts` gives a marked stand-in when the dataset has none).
+    prompt_width: the width P the class prompt vectors must have (checked against the dataset's prompt
+    file before training); None: any.
+    scheduler_interval: when the engine steps `Method.scheduler`: after every training ``step``, or after
+    the last step of every ``epoch`` (a pass of the declared `Sampling`: its one mixed loader, or its
+    zipped loaders; the sampling must then have such epochs), as a code that calls ``scheduler.step()``
+    once per epoch does.
+    grad_clip: the maximum global norm the gradients are clipped to before each update; None: no clip.
+    train_step: a training step of the method's own (`TrainStep`), for an update that is not "loss,
+    backward, the declared clip, one optimiser step" (the engine's step,
+    `vadbench.engine.training.TrainingStep`). It runs eagerly: no stacking, no CUDA graph. None: the
+    engine's step.
+    postprocess: test-time post-processing of one video's trimmed scores (`Postprocess`), applied before
+    the metrics and before `val` selection. None: the scores as they are.
+    score_with_magnitudes: scores and per-snippet feature magnitudes of one batch from one forward pass
+    (`ScoreWithMagnitudes`), for the methods that have magnitudes (stored for plots). Its scores must
+    equal `Method.score`'s, and with ``padded_scoring = "safe"`` neither may depend on the padding (a
+    conformance check compares both with each video scored alone). None: the method has no magnitudes.
+    """
+
+    training_input: TrainingInput = field(default_factory=TrainingInput)
+    padded_scoring: Literal["safe", "alone"] = "safe"
+    probability_scores: bool = True
+    stackable: bool = True
+    side_inputs: frozenset[str] = frozenset()
+    prompt_width: int | None = None
+    scheduler_interval: Literal["step", "epoch"] = "step"
+    grad_clip: float | None = None
+    train_step: TrainStep | None = None
+    postprocess: Postprocess | None = None
+    score_with_magnitudes: ScoreWithMagnitudes | None = None
+
+    def __post_init__(self) -> None:
+        if self.padded_scoring not in ("safe", "alone"):
+            raise ValueError(f"Declarations.padded_scoring must be 'safe' or 'alone', got {self.padded_scoring!r}")
+        if self.scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"Declarations.scheduler_interval must be 'step' or 'epoch', got {self.scheduler_interval!r}"
+            )
+
+    def record(self) -> dict[str, Any]:
+        """The declarations as flat config entries (``input.segments``, ``padded_scoring`` ...)."""
+        return {
+            **self.training_input.record(),
+            "padded_scoring": self.padded_scoring,
+            "probability_scores": self.probability_scores,
+            "grad_clip": self.grad_clip,
+            "scheduler_interval": self.scheduler_interval,
+            "train_step": "default" if self.train_step is None else "own",
+            "postprocess": "none" if self.postprocess is None else self.postprocess.__qualname__,
+            "side_inputs": ",".join(sorted(self.side_inputs)) or "none",
+        }
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How tables and figures show a method's options: recorded in each result, so they need no plugin.
+
+    table_marks: boolean options that an ablation table shows as check-mark columns, option -> column
+    title (RTFM declares its Table 5 switches). segment_options: options counted in the pooled training
+    segments of a video, option -> what it counts (RTFM's top-k): a sweep plot against one says so on its
+    axis and marks the benchmark's anomaly length in segments (``anomaly_segments`` in `Benchmark.meta`).
+    """
+
+    table_marks: Mapping[str, str] = field(default_factory=dict)
+    segment_options: Mapping[str, str] = field(default_factory=dict)
+
+
+#: What subclasses declared as class attributes or overrides before `Declarations` and `Presentation` held
+#: them: the engine no longer reads them there, so a subclass that sets one is refused rather than ignored.
+MOVED_DECLARATIONS = frozenset({
+    "training_input", "padded_scoring", "probability_scores", "stackable", "side_inputs", "prompt_width",
+    "scheduler_interval", "grad_clip", "table_marks", "segment_options",
+})
+
+
 class Method(abc.ABC):
     """Base class of methods. Subclasses set ``Config``: a frozen dataclass of all hyper-parameters.
 
     ``Config`` must have ``batch_size`` (samples per class in a balanced batch, per batch in a mixed
     one) and ``steps`` (the published number of training iterations). Constructors only store the
-    config. Class attributes declare what the engine must do beyond the simple path (see the module
-    docstring); their defaults are RTFM's.
+    config. What the engine must do beyond the simple path is declared once, in `declarations`; how
+    tables show the options, in `presentation`.
     """
 
     Config: ClassVar[type]
@@ -205,32 +312,15 @@ class Method(abc.ABC):
     revision: ClassVar[int] = 1
     #: Options the runner reads from every method's Config: a Config without them is refused when registered.
     required_options: ClassVar[tuple[str, ...]] = ("batch_size", "steps")
-    #: Whether zero-padded test batches give each video the scores it gets alone ("safe"), or the engine
-    #: must score every test video alone ("alone").
-    padded_scoring: ClassVar[Literal["safe", "alone"]] = "safe"
-    #: Whether the seeds of one configuration may train as one vmapped model (`vadbench.engine.stacking`); a
-    #: method with a step of its own, a global gradient clip or state outside its parameters may not.
-    stackable: ClassVar[bool] = True
-    #: Boolean options that an ablation table shows as check-mark columns, option -> column title (RTFM
-    #: declares its Table 5 switches). Recorded in each result, so tables need no plugin.
-    table_marks: ClassVar[Mapping[str, str]] = {}
-    #: Options counted in the pooled training segments of a video, option -> what it counts (RTFM's top-k):
-    #: a sweep plot against one says so on its axis and marks the benchmark's anomaly length in segments
-    #: (``anomaly_segments`` in `Benchmark.meta`). Recorded in each result.
-    segment_options: ClassVar[Mapping[str, str]] = {}
-    #: Side inputs the method reads from its batches: ``classes`` (each video's class index, refused on a
-    #: dataset without classes) and ``prompts`` (one vector per class; `vadbench.data.prompts` gives a
-    #: marked stand-in when the dataset has none). Recorded in each result.
-    side_inputs: ClassVar[frozenset[str]] = frozenset()
-    #: When the engine steps the `scheduler`: after every training ``step``, or after the last step of
-    #: every ``epoch`` (a pass of the declared `Sampling`: its one mixed loader, or its zipped loaders; a
-    #: method declaring it must declare such epochs), as a code that calls ``scheduler.step()`` once per
-    #: epoch does. Recorded in each result.
-    scheduler_interval: ClassVar[Literal["step", "epoch"]] = "step"
-    #: Whether `score` returns probabilities in [0, 1]. A method whose scores are unbounded (BN-WVAD's
-    #: distance x sigmoid) declares False: the conformance checks then ask only for finite scores, and its
-    #: results record the false-alarm rate at 0.5 as absent (None), since the threshold means nothing there.
-    probability_scores: ClassVar[bool] = True
+    #: How tables and figures show the method's options (none by default).
+    presentation: ClassVar[Presentation] = Presentation()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        moved = sorted(MOVED_DECLARATIONS & vars(cls).keys())
+        if moved:
+            raise TypeError(f"{cls.__qualname__} sets {', '.join(moved)}, which a method declares in "
+                            "Method.declarations() (vadbench.api.method.Declarations) or Method.presentation")
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -239,14 +329,11 @@ class Method(abc.ABC):
     def batch_size(self) -> int:
         return int(self.config.batch_size)
 
-    @property
-    def steps(self) -> int:
-        return int(self.config.steps)
-
-    @property
-    def training_input(self) -> TrainingInput:
-        """How training videos become samples; override (a property may read the config) to change it."""
-        return TrainingInput()
+    def declarations(self) -> Declarations:
+        """What the method declares beyond the simple path (default: nothing, RTFM's simple path).
+        Override it to return a `Declarations`; it may read ``self.config`` and name the method's own
+        hooks (``Declarations(postprocess=self.smooth)``)."""
+        return Declarations()
 
     @abc.abstractmethod
     def build(self, crops: int, feature_dim: int) -> nn.Module:
@@ -261,11 +348,13 @@ class Method(abc.ABC):
 
     @abc.abstractmethod
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, T, C, D); probabilities in
-        [0, 1] unless the method declares ``probability_scores = False``.
+        """Snippet anomaly scores, shape (B, T), for zero-padded videos (B, C, T, D): crops before time, the
+        axis order of joint-crop training batches (`TrainBatch.features`), so a network sees the same
+        layout in training and scoring. Probabilities in [0, 1] unless the method declares
+        ``probability_scores=False``.
 
-        ``lengths`` (B,) gives each video's true T. With ``padded_scoring = "safe"`` a video's scores
-        must not depend on the padding (the engine batches test videos of different lengths).
+        ``lengths`` (B,) gives each video's true T. With ``padded_scoring="safe"`` (the default) a
+        video's scores must not depend on the padding (the engine batches test videos of different lengths).
         """
 
     @abc.abstractmethod
@@ -274,60 +363,8 @@ class Method(abc.ABC):
 
     def scheduler(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
         """A learning-rate schedule, or None (the default: constant learning rate). The engine steps it
-        after every training step of the `steps`, or after every epoch (`scheduler_interval`)."""
+        after every training step of the `steps`, or after every epoch (`Declarations.scheduler_interval`)."""
         return None
-
-    def grad_clip(self) -> float | None:
-        """The maximum global norm the gradients are clipped to before each update, or None (default)."""
-        return None
-
-    def train_step(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch: TrainBatch
-    ) -> dict[str, torch.Tensor]:
-        """A training step of the method's own, for a method whose update is not "loss, backward, the
-        declared clip, one optimiser step" (the engine's step, `vadbench.engine.training.TrainingStep`,
-        which runs for every method that does not override this). An override runs eagerly: no
-        stacking, no CUDA graph. Returns the loss terms, as `loss` does.
-        """
-        raise NotImplementedError("the engine's own step runs unless a method overrides train_step")
-
-    def prompt_width(self) -> int | None:
-        """The width P the class prompt vectors must have for a method that reads ``prompts``
-        (`side_inputs`), checked against the dataset's prompt file before training; None (default): any."""
-        return None
-
-    def postprocess(self, scores: np.ndarray) -> np.ndarray:
-        """Test-time post-processing of one video's snippet scores (T,); the default keeps them."""
-        return scores
-
-    def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
-        """Per-snippet feature magnitudes (B, T) where the method has them (for plots); else None. The
-        engine scores them as it scores the test set (same padding rule), so they are trimmed to each
-        video's length and with ``padded_scoring = "safe"`` must not depend on the padding either."""
-        return None
-
-    def score_with_magnitudes(
-        self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`score` and `magnitudes` of one batch, as the engine's test pass stores both. The default calls
-        the two; a method whose magnitudes and scores come out of one forward pass overrides it to run
-        that pass once (the results must equal the two calls': a conformance check compares them)."""
-        return self.score(model, features, lengths), self.magnitudes(model, features, lengths)
-
-    def declarations(self) -> dict[str, Any]:
-        """What this method declares beyond the simple path, as flat config entries for the result
-        (the engine adds the scheduler it built)."""
-        own = type(self)
-        return {
-            **self.training_input.record(),
-            "padded_scoring": self.padded_scoring,
-            "probability_scores": self.probability_scores,
-            "grad_clip": self.grad_clip(),
-            "scheduler_interval": self.scheduler_interval,
-            "train_step": "own" if own.train_step is not Method.train_step else "default",
-            "postprocess": f"{own.__qualname__}.postprocess" if own.postprocess is not Method.postprocess else "none",
-            "side_inputs": ",".join(sorted(self.side_inputs)) or "none",
-        }
 
 
 def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:

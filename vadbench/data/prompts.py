@@ -3,7 +3,7 @@
 A dataset supplies one vector per class index (row 0: normal, then `Benchmark.class_names` in order) from
 a ``.npy`` file the user points at (dataset option ``prompts``), since nothing may be downloaded or
 computed from a text encoder at run time. Without one, a method that declares it needs prompts
-(``Method.side_inputs``) gets the stand-in below, and its result records ``benchmark.prompts = stand-in``
+(``Declarations.side_inputs``) gets the stand-in below, and its result records ``benchmark.prompts = stand-in``
 so tables mark it: the stand-in carries no language, only one fixed direction per class name.
 """
 

@@ -82,7 +82,7 @@ class Runner:
         """Everything a run needs before training, and its result with the provenance filled in."""
         self.validate(spec)
         method = self.plugins.methods.create(spec.method, spec.method_options)
-        benchmark, load_seconds = self.benchmark(spec, method.training_input.reduction)
+        benchmark, load_seconds = self.benchmark(spec, method.declarations().training_input.reduction)
         benchmark = with_side_inputs(spec.method, method, benchmark)
         device = resolve_device(spec.device)
         steps = schedule(self.plugins, spec)
@@ -131,12 +131,13 @@ class Runner:
         # all runs, never copied whole into this process's memory.
         features = training_rows(selector.train.features, device)
         models, samplers = [], []
+        training_input = method.declarations().training_input
         for spec, run in zip(specs, prepared, strict=True):
             seed_everything(spec.seed)
             models.append(build_model(spec.method, method, benchmark).to(device))
             run.result.config["parameters"] = sum(p.numel() for p in models[-1].parameters() if p.requires_grad)
             samplers.append(Sampler.create(
-                selector.train, features, method.training_input, method.batch_size, spec.seed, benchmark.prompts
+                selector.train, features, training_input, method.batch_size, spec.seed, benchmark.prompts
             ))
             run.result.config["batch_size"] = samplers[-1].batch
         acceleration = Acceleration(first.precision, first.compile)
@@ -193,7 +194,7 @@ def record_evaluation(
     """Metrics, per-video scores and (where the method has them) feature magnitudes of one test pass, into
     `result`."""
     result.metrics = evaluate(np.concatenate(scored.scores), test)
-    if not method.probability_scores:
+    if not method.declarations().probability_scores:
         result.metrics["far"] = None  # a threshold of 0.5 means nothing on unbounded scores: absent, not 0
     result.metrics["final_loss"] = final_loss
     result.scores = dict(zip(test.video_ids, scored.scores, strict=True))
@@ -257,7 +258,7 @@ def flat_config(spec: RunSpec, method: Method, dataset_config: Any) -> dict[str,
     ``dataset.mu``, ...): every option and everything the method declares."""
     flat: dict[str, Any] = {"method": spec.method, "dataset": spec.dataset, "seed": spec.seed}
     flat.update({f"method.{k}": v for k, v in dataclasses.asdict(method.config).items()})
-    flat.update({f"method.{k}": v for k, v in method.declarations().items()})
+    flat.update({f"method.{k}": v for k, v in method.declarations().record().items()})
     flat.update({f"dataset.{k}": v for k, v in dataclasses.asdict(dataset_config).items()})
     flat["protocol"] = spec.protocol
     return flat

@@ -4,16 +4,16 @@ A `VideoScorer` scores a list of videos (`Videos`: the test set, or held-out tra
 segments through `SegmentVideos`) with any model of a method, as many times as asked. Every pass
 applies the method's declarations in one place:
 
-- padding: a method whose ``padded_scoring`` is "safe" guarantees that zero padding does not change a
+- padding: a method whose ``padded_scoring`` (`Declarations`) is "safe" guarantees that zero padding does not change a
   video's scores (`Method.score`), so its videos are sorted by length and scored in padded batches
   under a row budget (sorting keeps padding small); any other method gets each video scored alone;
 - trimming: each video's scores (and magnitudes) are cut to its true length, so nothing downstream
   ever sees a padded position (a `val` top-k included);
-- `Method.postprocess`: applied to each video's trimmed scores, once per pass, whatever consumes them
+- `Declarations.postprocess`: applied to each video's trimmed scores, once per pass, whatever consumes them
   (the final evaluation, `oracle-test` and `val` checkpoint selection alike): every consumer sees the
   scores the method's declared scoring gives;
-- magnitudes (`Method.magnitudes`), where asked, come from the same forward passes as the scores
-  (`Method.score_with_magnitudes`), so storing them costs no second pass over the test set.
+- magnitudes, where asked and declared (`Declarations.score_with_magnitudes`), come from the same forward
+  passes as the scores, so storing them costs no second pass over the test set.
 
 The batches are planned once. On an accelerator whose free memory holds them (`vadbench.engine.placement`)
 they are padded once and stay on the device (`resident`), and each pass copies only its results back to the
@@ -95,13 +95,14 @@ def length_batches(lengths: np.ndarray, crops: int, budget: int = BATCH_ROWS) ->
 
 
 def pad_videos(videos: Videos, chosen: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded features (B, T_max, C, D) and lengths (B,) of the `chosen` videos (the pages read from a
-    memory map released after)."""
+    """Zero-padded features (B, C, T_max, D), crops before time as in training batches, and lengths (B,) of
+    the `chosen` videos (each stored (T, C, D); the pages read from a memory map released after)."""
     lengths = videos.lengths[chosen]
     first = videos.video(int(chosen[0]))
-    batch = np.zeros((len(chosen), int(lengths.max()), *first.shape[1:]), dtype=np.float32)
+    crops, dim = first.shape[1:]
+    batch = np.zeros((len(chosen), crops, int(lengths.max()), dim), dtype=np.float32)
     for row, video in enumerate(chosen):
-        batch[row, : lengths[row]] = videos.video(int(video))
+        batch[row, :, : lengths[row]] = videos.video(int(video)).transpose(1, 0, 2)
     release(first)
     return torch.from_numpy(batch).to(device), torch.from_numpy(lengths.astype(np.int64)).to(device)
 
@@ -134,9 +135,11 @@ class VideoScorer:
         memory: tuple[int, int] | None = None,
     ) -> None:
         self.videos, self.device, self.method = videos, device, method
+        self.declared = method.declarations()
         self.lengths = np.asarray(videos.lengths)
         shape = videos.video(0).shape  # (T, C, D) of a view: no feature is read
-        self.batches = length_batches(self.lengths, int(shape[1]), budget if method.padded_scoring == "safe" else 0)
+        batched = self.declared.padded_scoring == "safe"
+        self.batches = length_batches(self.lengths, int(shape[1]), budget if batched else 0)
         self.order = torch.from_numpy(list_order(self.lengths, self.batches)).to(device)
         self.offsets = np.cumsum(self.lengths)[:-1]
         padded = sum(len(chosen) * int(self.lengths[chosen].max()) for chosen in self.batches)
@@ -145,8 +148,7 @@ class VideoScorer:
         if fits(self.padded_bytes, device, memory) if resident is None else resident:
             self.resident = [pad_videos(videos, chosen, device) for chosen in self.batches]
         self.acceleration = acceleration or Acceleration()
-        self.score = self._accelerated(method.score)
-        self.score_with_magnitudes = self._accelerated(method.score_with_magnitudes)
+        self._accelerate()
 
     def with_acceleration(self, acceleration: Acceleration) -> VideoScorer:
         """A scorer of the same videos under `acceleration` that shares this one's batches (resident ones
@@ -155,9 +157,14 @@ class VideoScorer:
             return self
         other = copy.copy(self)
         other.acceleration = acceleration
-        other.score = other._accelerated(self.method.score)
-        other.score_with_magnitudes = other._accelerated(self.method.score_with_magnitudes)
+        other._accelerate()
         return other
+
+    def _accelerate(self) -> None:
+        """The method's scoring calls under the scorer's acceleration."""
+        self.score = self._accelerated(self.method.score)
+        hook = self.declared.score_with_magnitudes
+        self.score_with_magnitudes = None if hook is None else self._accelerated(hook)
 
     def _accelerated(self, function: Callable[..., T]) -> Callable[..., T]:
         """`function` under the scorer's autocast, compiled when asked (eager if compiling fails)."""
@@ -169,12 +176,12 @@ class VideoScorer:
     @property
     def engine(self) -> str:
         """What ran: precision, plus compile unless a scoring call fell back to eager."""
-        calls = (self.score, self.score_with_magnitudes)
+        calls = (self.score, self.score_with_magnitudes)  # None: the method has no magnitudes
         compiled = self.acceleration.compile and not any(isinstance(c, FallBack) and c.failed for c in calls)
         return self.acceleration.precision + ("+compile" if compiled else "")
 
     def padded_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(features (B, T_max, C, D), lengths (B,)) per batch, on the device."""
+        """(features (B, C, T_max, D), lengths (B,)) per batch, on the device."""
         if self.resident is not None:
             yield from self.resident
         else:
@@ -189,9 +196,8 @@ class VideoScorer:
         rows: list[list[torch.Tensor]] = []
         with device_flags(self.device):
             for features, lengths in self.padded_batches():
-                if magnitudes:
-                    scores, found = self.score_with_magnitudes(model, features, lengths)
-                    outputs = [scores] if found is None else [scores, found]
+                if magnitudes and self.score_with_magnitudes is not None:
+                    outputs = list(self.score_with_magnitudes(model, features, lengths))
                 else:
                     outputs = [self.score(model, features, lengths)]
                 rows.append([output.float().reshape(-1) for output in outputs])
@@ -203,8 +209,9 @@ class VideoScorer:
         with `magnitudes`, also its feature magnitudes from the same forward passes (None if it has none)."""
         flat = self.flat(model, magnitudes).cpu().numpy()  # the pass's one transfer to the host
         scores = np.split(flat[0], self.offsets)
-        if type(self.method).postprocess is not Method.postprocess:
-            scores = [np.asarray(self.method.postprocess(video), dtype=np.float32) for video in scores]
+        postprocess = self.declared.postprocess
+        if postprocess is not None:
+            scores = [np.asarray(postprocess(video), dtype=np.float32) for video in scores]
         return Scored(scores, np.split(flat[1], self.offsets) if len(flat) > 1 else None)
 
 

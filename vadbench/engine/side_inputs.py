@@ -1,8 +1,8 @@
-"""The side inputs a method declares (`Method.side_inputs`), checked against what the dataset supplies.
+"""The side inputs a method declares (`Declarations.side_inputs`), checked against what the dataset supplies.
 
 A method that reads class indices cannot train on a dataset without them (its loss would silently see
 -1 everywhere): that is refused before any work. A method that reads class prompts gets the dataset's
-(option ``prompts``: K rows, one per class, of the width P the method declares in `Method.prompt_width`;
+(option ``prompts``: K rows, one per class, of the width P the method declares in `Declarations.prompt_width`;
 a file of another width is refused before training), else the stand-in of `vadbench.data.prompts` at the
 method's width, recorded as ``benchmark.prompts = stand-in`` in its result so that tables mark the row.
 """
@@ -22,16 +22,17 @@ KNOWN = frozenset({"classes", "prompts"})
 
 def with_side_inputs(method_name: str, method: Method, benchmark: Benchmark) -> Benchmark:
     """`benchmark` with what `method` declares it reads, or a UsageError saying what is missing."""
-    unknown = set(method.side_inputs) - KNOWN
+    declared = method.declarations()
+    unknown = set(declared.side_inputs) - KNOWN
     if unknown:
         raise UsageError(f"method {method_name!r} declares unknown side inputs {', '.join(sorted(unknown))} "
                          f"(known: {', '.join(sorted(KNOWN))})")
-    if "classes" in method.side_inputs and (benchmark.train.classes is None or not benchmark.class_names):
+    if "classes" in declared.side_inputs and (benchmark.train.classes is None or not benchmark.class_names):
         raise UsageError(f"method {method_name!r} needs the class of each training video, and dataset "
                          f"{benchmark.name!r} has no classes; choose a dataset with anomaly classes")
-    if "prompts" not in method.side_inputs:
+    if "prompts" not in declared.side_inputs:
         return benchmark
-    width = method.prompt_width()
+    width = declared.prompt_width
     if benchmark.prompts is None:
         return dataclasses.replace(benchmark, prompts=stand_in_prompts(benchmark.class_names, width or STAND_IN_DIM),
                                    meta={**benchmark.meta, "prompts": "stand-in"})

@@ -25,7 +25,7 @@ With dropout off, stacked runs equal separate runs up to float rounding (tests/u
 Only protocol ``last`` is stacked (checkpoint selection would need per-run weights mid-training), and
 only in fp32: vmap's convolution rule does not follow bf16 autocast (checked with torch 2.13). A method
 that declares a step of its own, a gradient clip (global over all runs' gradients) or
-``stackable = False`` is never stacked. Everything else about a stacked run (data, evaluation, the
+``stackable=False`` (`Declarations`) is never stacked. Everything else about a stacked run (data, evaluation, the
 recorded result) is `vadbench.engine.runner.Runner.run_together`'s, the one run path.
 """
 
@@ -130,10 +130,11 @@ def check_stackable(specs: Sequence[RunSpec], method: Method) -> None:
 
 def stack_refusal(method: Method) -> str | None:
     """Why `method`'s runs cannot train as one stacked model (by what it declares), or None."""
-    if not method.stackable:
+    declared = method.declarations()
+    if not declared.stackable:
         return f"{type(method).__name__} declares stackable = False"
-    if method.grad_clip() is not None:
+    if declared.grad_clip is not None:
         return f"{type(method).__name__} clips the gradient norm, which would couple the stacked runs"
-    if type(method).train_step is not Method.train_step:
+    if declared.train_step is not None:
         return f"{type(method).__name__} has a training step of its own"
     return None

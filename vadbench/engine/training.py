@@ -107,12 +107,13 @@ class TrainingStep:
         acceleration: Acceleration, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> TrainingStep:
         """The step of one run: `method`'s loss (or its own step) on `model`, batches from `sampler`."""
-        own = type(method).train_step is not Method.train_step
+        declared = method.declarations()
+        own = declared.train_step
         return cls(
             lambda batch: method.loss(model, batch), optimizer, sampler.empty_batch(), sampler.draw_into,
-            acceleration, clip=method.grad_clip(), scheduler=scheduler, per_epoch=per_epoch(method, [sampler]),
+            acceleration, clip=declared.grad_clip, scheduler=scheduler, per_epoch=per_epoch(method, [sampler]),
             fixed_size=sampler.fixed_size,
-            own_step=(lambda batch: method.train_step(model, optimizer, batch)) if own else None,
+            own_step=None if own is None else (lambda batch: own(model, optimizer, batch)),
         )
 
     def _body(
@@ -153,11 +154,9 @@ class TrainingStep:
 
 
 def per_epoch(method: Method, samplers: Sequence[Sampler]) -> bool:
-    """Whether `method`'s scheduler steps once per epoch (`Method.scheduler_interval`); a ValueError when
-    it does but its declared sampling has no epochs."""
-    interval = method.scheduler_interval
-    if interval not in ("step", "epoch"):
-        raise ValueError(f"{type(method).__name__}.scheduler_interval must be 'step' or 'epoch', got {interval!r}")
+    """Whether `method`'s scheduler steps once per epoch (`Declarations.scheduler_interval`); a ValueError
+    when it does but its declared sampling has no epochs."""
+    interval = method.declarations().scheduler_interval
     if interval == "epoch" and not all(sampler.epochs for sampler in samplers):
         raise ValueError(f"{type(method).__name__} steps its scheduler once per epoch, but its sampling has no "
                          "epochs: declare Sampling('epochs') with one mixed loader or zipped loaders")

@@ -131,7 +131,7 @@ def schedule(plugins: Plugins, spec: RunSpec) -> int:
 
 def training_reduction(plugins: Plugins, spec: RunSpec) -> Reduction:
     """How `spec`'s method reduces its training videos: its data is keyed and loaded reduced this way."""
-    return plugins.methods.create(spec.method, spec.method_options).training_input.reduction
+    return plugins.methods.create(spec.method, spec.method_options).declarations().training_input.reduction
 
 
 def data_fingerprint(plugins: Plugins, name: str, options: dict[str, Any], reduction: Reduction) -> str | None:

@@ -57,8 +57,8 @@ def report_metadata(method: type[Method], dataset: type[Dataset]) -> dict[str, A
     options counted in pooled training segments (option -> what they count)."""
     return {
         REPLICATES: sorted(dataset.replicate_options),
-        MARKS: dict(method.table_marks),
-        SEGMENT_OPTIONS: dict(method.segment_options),
+        MARKS: dict(method.presentation.table_marks),
+        SEGMENT_OPTIONS: dict(method.presentation.segment_options),
     }
 
 

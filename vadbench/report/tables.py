@@ -110,7 +110,7 @@ def _comparison(
 def _ablation(
     grid: Grid, section: list[Row], comparer: _Comparer, metrics: Sequence[str] | None, fmt: str
 ) -> Table:
-    """One line per method: a check-mark column per option its method declares (`Method.table_marks`,
+    """One line per method: a check-mark column per option its method declares (`Presentation.table_marks`,
     e.g. RTFM's PDC, TSA, FM), then its cells per protocol, dataset and metric."""
     metrics = metrics or ("auc",)
     datasets = list(dict.fromkeys(row.spec.dataset for row in section))

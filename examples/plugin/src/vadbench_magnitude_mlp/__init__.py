@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vadbench import hookimpl
-from vadbench.api.method import Method, TrainBatch, valid_mask
+from vadbench.api.method import Declarations, Method, TrainBatch, valid_mask
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,26 @@ class MagnitudeMLP(Method):
     Config = MagnitudeMLPConfig
     config: MagnitudeMLPConfig
 
+    def declarations(self) -> Declarations:
+        """Everything but one declaration keeps its default (RTFM's 32 mean-pooled segments with crops kept
+        together, balanced batches drawn afresh each step, padded scoring); the one hook stores each test
+        snippet's embedding norm with its score, for vadbench's magnitude plots."""
+        return Declarations(score_with_magnitudes=self.score_with_magnitudes)
+
     def build(self, crops: int, feature_dim: int) -> nn.Module:
         return nn.Sequential(
             nn.Linear(feature_dim, self.config.hidden), nn.ReLU(), nn.Linear(self.config.hidden, self.config.hidden)
         )
 
-    def magnitudes(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Embedding norm per snippet, averaged over crops: (B, T, C, D) -> (B, T)."""
-        return model(features).norm(dim=-1).mean(dim=-1)
+    def embedding_norms(self, model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+        """Embedding norm per snippet, averaged over crops: (B, C, T, D) -> (B, T)."""
+        return model(features).norm(dim=-1).mean(dim=1)
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> dict[str, torch.Tensor]:
-        # A balanced batch (the default TrainingInput): normal videos first, each (C, S, D); put time
-        # before crops like test videos.
-        normal_norms = self.magnitudes(model, batch.normal.transpose(1, 2))
-        abnormal_norms = self.magnitudes(model, batch.abnormal.transpose(1, 2))
+        # A balanced batch (the default TrainingInput): normal videos first, each (C, S, D), crops before time
+        # as in the test videos that score gets.
+        normal_norms = self.embedding_norms(model, batch.normal)
+        abnormal_norms = self.embedding_norms(model, batch.abnormal)
         k = min(self.config.k, normal_norms.shape[1])
         top_normal = normal_norms.topk(k, dim=1).values.mean(dim=1)
         top_abnormal = abnormal_norms.topk(k, dim=1).values.mean(dim=1)
@@ -64,9 +70,16 @@ class MagnitudeMLP(Method):
         return {"loss": ranking + quiet_normals, "ranking": ranking.detach(), "normal": quiet_normals.detach()}
 
     def score(self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # Each snippet is scored alone, so padding cannot leak into real snippets.
-        norms = self.magnitudes(model, features)
-        return (norms / (1 + norms)) * valid_mask(lengths, features.shape[1])
+        return self.score_with_magnitudes(model, features, lengths)[0]
+
+    def score_with_magnitudes(
+        self, model: nn.Module, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores and embedding norms (B, T) of zero-padded videos (B, C, T, D), zero at padding. Each snippet
+        is scored alone, so padding cannot leak into real snippets."""
+        real = valid_mask(lengths, features.shape[2])
+        norms = self.embedding_norms(model, features)
+        return (norms / (1 + norms)) * real, norms * real
 
     def optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adam(parameters, lr=self.config.lr)
