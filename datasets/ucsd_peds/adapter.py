@@ -87,7 +87,7 @@ class UCSDPeds(FeatureDataset):
         clips: dict[str, VideoFiles] = {}
         for clip in train_ids + test_ids:
             with problems.collect():
-                files, per_crop = find_video(index, clip, cfg.features)
+                files, per_crop = find_video(index, clip, cfg.layout)
                 clips[clip] = VideoFiles(
                     clip,
                     int(clip in ranges),

@@ -314,3 +314,14 @@ def test_gt_convention_is_an_option_of_range_annotated_datasets(capsys, tmp_path
     assert "1109680 frames, 84277 positive" in out  # one more frame per event, except events cut at the end
     code, _, err = check(capsys, "ucf-crime", tmp_path, "--set", "gt_convention=closed")
     assert code == 2 and "option 'gt_convention' must be one of half-open, inclusive" in err[0]
+
+
+def test_a_video_in_both_layouts_names_the_layout_option_and_the_option_chooses(capsys, tmp_path):
+    root = ucsd_root(tmp_path)
+    for crop in range(10):  # Test001 also in Wu's one-file-per-crop layout
+        write(root / f"Test001__{crop}.npy", np.ones((8, 8), np.float32))
+    code, _, err = check(capsys, "ucsd-ped2", root, "--set", "split=2")
+    assert code == 2 and len(err) == 1
+    assert "Test001 has features in both layouts" in err[0] and "--set layout=rtfm" in err[0]
+    code, out, err = check(capsys, "ucsd-ped2", root, "--set", "split=2", "--set", "layout=rtfm")
+    assert code == 0 and not err and "train: 10 videos" in out

@@ -30,7 +30,7 @@ def add_data(commands: argparse._SubParsersAction) -> None:
         description="Read every file a run of DATASET would touch (features, lists, annotations, ground "
         "truth) and print a summary, or one line per problem (the first 20, then a count) and exit 2.",
     )
-    _add_dataset_arguments(check, "e.g. --set features=wu")
+    _add_dataset_arguments(check, "e.g. --set layout=wu")
     check.set_defaults(handler=cmd_data_check)
     cache = actions.add_parser(
         "cache", help="show how much the preparation cache holds, and remove old entries",

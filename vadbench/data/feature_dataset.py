@@ -39,7 +39,8 @@ CACHE_FOLDER = ".vadbench-cache"
 class FeatureConfig:
     """Options every file-backed adapter has.
 
-    root: the data root (required). features: the file layout, "auto" detects it per video.
+    root: the data root (required). layout: the feature files' layout ("rtfm": one [T, C, D] file per
+    video; "wu": one [T, D] file per crop), "auto" detects it per video.
     gt: a prebuilt ``gt-*.npy`` (path or name under the root) used instead of the built ground truth
     when its length fits. cache: use the preparation cache, kept in cache_dir (default
     ``<root>/.vadbench-cache``). abnormal_subset: train on this many of the abnormal training videos
@@ -52,7 +53,7 @@ class FeatureConfig:
     """
 
     root: str = ""
-    features: Literal["auto", "rtfm", "wu"] = "auto"
+    layout: Literal["auto", "rtfm", "wu"] = "auto"
     gt: str = ""
     cache: bool = True
     cache_dir: str = ""
@@ -207,7 +208,7 @@ class FeatureDataset(Dataset):
         except UsageError as error:
             problems.add(str(error))
             return SplitVideos()
-        return locate_split(index, problems, split, chosen, known_lists, official_ids, self.config.features)
+        return locate_split(index, problems, split, chosen, known_lists, official_ids, self.config.layout)
 
     # -- internals -------------------------------------------------------------------------------------
 

@@ -89,7 +89,7 @@ def find_video(index: FileIndex, video_id: str, layout: str) -> tuple[tuple[Path
     if rtfm is not None and crops:
         raise UsageError(
             f"video {video_id} has features in both layouts under {index.root} ({rtfm.name} and "
-            f"{crops[0].name}); choose one with features=rtfm or features=wu"
+            f"{crops[0].name}); choose one with --set layout=rtfm or --set layout=wu"
         )
     if rtfm is not None:
         return (rtfm,), False
@@ -111,5 +111,5 @@ def read_text(path: Path) -> str:
 
 
 def layout_of(video: ListedVideo) -> str:
-    """The `features` option value that names a list entry's layout."""
+    """The `layout` option value that names a list entry's layout."""
     return "wu" if video.per_crop else "rtfm"

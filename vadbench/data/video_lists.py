@@ -49,10 +49,10 @@ def locate_split(
     chosen_list: Path | None,
     known_lists: tuple[tuple[str, str], ...],
     official_ids: Callable[[], list[str]],
-    features: str,
+    layout: str,
 ) -> SplitVideos:
     """The `split`'s videos from its list file (`chosen_list`, else a published pair of `known_lists`), else from
-    `official_ids` looked up by id under the root, in the `features` layout ("auto": each video's own).
+    `official_ids` looked up by id under the root, in the `layout` ("auto": each video's own).
 
     A video whose files are missing is a problem and not among the videos, but stays among the ids
     (so that annotations naming it are not reported as naming an unknown video).
@@ -66,7 +66,7 @@ def locate_split(
             result.complete = True
             for video_id in result.ids:
                 with problems.collect():
-                    files, per_crop = find_video(index, video_id, features)
+                    files, per_crop = find_video(index, video_id, layout)
                     result.videos.append(Located(video_id, files, per_crop))
             return result
         result.order = str(listed)
@@ -78,9 +78,10 @@ def locate_split(
     result.complete = True
     for entry in entries:
         with problems.collect():
-            if features not in ("auto", layout_of(entry)):
+            if layout not in ("auto", layout_of(entry)):
                 raise UsageError(
-                    f"{listed}: line {entry.line}: {entry.names[0]} is not in the features={features} layout"
+                    f"{listed}: line {entry.line}: {entry.names[0]} is not in the {layout} layout "
+                    f"that --set layout={layout} chose"
                 )
             files = resolve_listed(index, entry, str(listed))
             result.videos.append(Located(entry.video_id, files, entry.per_crop))
