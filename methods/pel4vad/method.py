@@ -69,7 +69,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -81,6 +81,7 @@ from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import at_least_float32, crop_sequences
+from vadbench.methods._shared.widths import scaled, width_scale
 from vadbench.methods.pel4vad.model import PEL4VADNet
 
 #: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
@@ -100,6 +101,9 @@ class PEL4VADConfig:
     + L2 normalisation in TCA; t_step: kernel of the causal classifier; temperature: logit_scale starts at
     ln(1 / temperature); lamda: weight of the prompt loss; dropout: after both 1x1 convs; smoothing, kappa:
     test-time smoothing ("slide", "fixed" or "none") and its window.
+
+    The widths are the published ones (1024-d features); below 1024-d the defaults of `hidden` and `out_dim`
+    follow the features (`for_features`; `prompt_dim` is the prompt vectors' width, not the features').
     """
 
     batch_size: int = 128
@@ -130,6 +134,15 @@ class PEL4VADConfig:
             probability=("dropout",),
             choices={"smoothing": ("slide", "fixed", "none")},
         )
+
+    @classmethod
+    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+        """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
+        the TCA width and the second conv's times D / 1024 (64-d: 8 and 19)."""
+        scale = width_scale(feature_dim)
+        if scale == 1:
+            return {}
+        return {"hidden": scaled(cls.hidden, scale), "out_dim": scaled(cls.out_dim, scale)}
 
 
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
