@@ -102,8 +102,9 @@ class PEL4VADConfig:
     ln(1 / temperature); lamda: weight of the prompt loss; dropout: after both 1x1 convs; smoothing, kappa:
     test-time smoothing ("slide", "fixed" or "none") and its window.
 
-    The widths are the published ones (1024-d features); below 1024-d the defaults of `hidden` and `out_dim`
-    follow the features (`for_features`; `prompt_dim` is the prompt vectors' width, not the features').
+    The widths are the published ones (1024-d features); below 1024-d the defaults follow the features
+    (`for_features`), `prompt_dim` included: the code's D / 2, so a prompts file for narrow features must
+    have that width (the stand-in prompts do), or ``--set prompt_dim=512`` for CLIP's.
     """
 
     batch_size: int = 128
@@ -138,11 +139,11 @@ class PEL4VADConfig:
     @classmethod
     def for_features(cls, feature_dim: int) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
-        the TCA width and the second conv's times D / 1024 (64-d: 8 and 19)."""
+        each width times D / 1024 (64-d: TCA 8, prompt_dim 32 = D / 2 as in the code, out_dim 19)."""
         scale = width_scale(feature_dim)
         if scale == 1:
             return {}
-        return {"hidden": scaled(cls.hidden, scale), "out_dim": scaled(cls.out_dim, scale)}
+        return {name: scaled(getattr(cls, name), scale) for name in ("hidden", "prompt_dim", "out_dim")}
 
 
 def mil_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
