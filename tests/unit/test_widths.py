@@ -16,7 +16,7 @@ FOLLOWING = ("ur-dmu", "mgfn", "pel4vad", "bn-wvad")
 AT_64 = {
     "ur-dmu": {"width": 32, "heads": 1, "dim_head": 32, "mlp_dim": 32, "head_hidden": 8},
     "mgfn": {"dim1": 4, "dim2": 8, "dim3": 64, "head_dim": 4},
-    "pel4vad": {"hidden": 8, "prompt_dim": 32, "out_dim": 19},
+    "pel4vad": {"prompt_dim": 32},
     "bn-wvad": {"width": 32, "heads": 1, "head_dim": 32, "mlp_dim": 32},
 }
 
