@@ -9,7 +9,7 @@ the option. They are then options like any other: the run key names them (`vadbe
 drops only values equal to the published defaults), so runs at the published widths keep their keys and
 their stored results, and ``--set width=512`` gives the published width back. Each result records the
 defaults its method takes on its data (`FEATURE_DEFAULTS`), which a grid expects of a run for every option
-its point leaves to them.
+its point leaves to them (a result stored before this record is matched by its options alone, as before).
 """
 
 from __future__ import annotations

@@ -92,8 +92,8 @@ def stand_in_prompts(board: Iterable[Row]) -> list[str]:
 
 
 def has_report_metadata(result: RunResult) -> bool:
-    """False for a result stored by a version of vadbench that did not record `recorded`'s metadata."""
-    return REPLICATES in result.config and FEATURE_DEFAULTS in result.config
+    """False for a result stored by a version of vadbench that did not record `report_metadata`."""
+    return REPLICATES in result.config
 
 
 @dataclass
