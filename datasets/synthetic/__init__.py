@@ -121,6 +121,10 @@ class Synthetic(Dataset):
         """`steps` (default 200): sized for a CPU run of about a minute, as the published schedules are not."""
         return self.config.steps
 
+    def feature_dim(self) -> int:
+        """`feature_dim` (default 64): the generated features' dimension."""
+        return self.config.feature_dim
+
 
 def anomaly_segments(cfg: SyntheticConfig) -> float:
     """The anomaly length mu in pooled training segments (RTFM's k counts segments, mu snippets).

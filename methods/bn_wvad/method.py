@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -72,6 +72,7 @@ from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, Trai
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.tensors import crop_sequences
+from vadbench.methods._shared.widths import scaled, scaled_attention, width_scale
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 
 
@@ -85,6 +86,9 @@ class BNWVADConfig:
     w_normal, w_mpp1, w_mpp2: weights of the normal-score loss and the two layers' triplet losses;
     margin: the triplet margin; width, depth, heads, head_dim, mlp_dim: embedding and transformer sizes;
     ratios: channel reductions of the two head layers (width // ratio); kernel_sizes: the head convs'.
+
+    The widths are the published ones (1024-d features); below 1024-d the defaults follow the features
+    (`for_features`).
     """
 
     batch_size: int = 64
@@ -121,6 +125,18 @@ class BNWVADConfig:
             raise ValueError(f"option 'kernel_sizes' must be three odd sizes, got {self.kernel_sizes!r}")
         if not (self.ratio_sample <= 1 and self.ratio_batch <= 1):
             raise ValueError("options 'ratio_sample' and 'ratio_batch' must be at most 1")
+
+    @classmethod
+    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+        """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
+        each width times D / 1024, the attention's heads as well (64-d: width 32, one head of 32), but never
+        narrower than the head layers' largest ratio (32: its layer keeps one channel)."""
+        scale = max(width_scale(feature_dim), max(cls.ratios) / cls.width)
+        if scale == 1:
+            return {}
+        heads, head_dim = scaled_attention(cls.heads, cls.head_dim, scale)
+        return {"width": scaled(cls.width, scale), "heads": heads, "head_dim": head_dim,
+                "mlp_dim": scaled(cls.mlp_dim, scale)}
 
 
 def select_pairs(

@@ -77,7 +77,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,7 @@ from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy, score_sparsity, squared_differences
 from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
 from vadbench.methods._shared.tensors import crop_sequences
+from vadbench.methods._shared.widths import scaled, width_scale
 from vadbench.methods.mgfn.model import BLOCK_TYPES, MGFNNet
 
 
@@ -104,6 +105,9 @@ class MGFNConfig:
     magnitude_ratio: weight of the magnitude embedding; dim1..3, depth1..3, block1..3: width, depth and
     block type ("glance" or "focus") of the stages; head_dim: channels per head; expansion: feed-forward
     expansion; kernel: the Focus blocks' temporal kernel.
+
+    The widths are the published ones (for 2048-d features, kept on 1024-d ones); below 1024-d the defaults
+    follow the features (`for_features`).
     """
 
     batch_size: int = 16
@@ -148,6 +152,15 @@ class MGFNConfig:
                 raise ValueError(f"option 'head_dim' ({self.head_dim}) must not exceed a stage width ({dim})")
         if self.kernel % 2 == 0:
             raise ValueError(f"option 'kernel' must be odd (same-length convolution), got {self.kernel}")
+
+    @classmethod
+    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+        """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
+        each stage width and the channels per head times D / 1024 (64-d: stages 4, 8, 64, heads of 4)."""
+        scale = width_scale(feature_dim)
+        if scale == 1:
+            return {}
+        return {name: scaled(getattr(cls, name), scale) for name in ("dim1", "dim2", "dim3", "head_dim")}
 
 
 def contrastive(first: torch.Tensor, second: torch.Tensor, similar: bool, margin: float) -> torch.Tensor:

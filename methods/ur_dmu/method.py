@@ -71,7 +71,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,7 @@ from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import crop_sequences
+from vadbench.methods._shared.widths import scaled, scaled_attention, width_scale
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 
 
@@ -96,6 +97,9 @@ class URDMUConfig:
     per memory unit (both); head_hidden: the classifier's hidden width; memory_weight: weight of the four
     memory BCE terms; triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
     distance_weight, distance_margin: the read-out distance term's.
+
+    The widths are the published ones (1024-d features); below 1024-d the defaults follow the features
+    (`for_features`).
     """
 
     batch_size: int = 64
@@ -127,6 +131,17 @@ class URDMUConfig:
                           "distance_weight", "distance_margin"),
             probability=("dropout",),
         )
+
+    @classmethod
+    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+        """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
+        each width times D / 1024, the attention's heads as well (64-d: width 32, one head of 32)."""
+        scale = width_scale(feature_dim)
+        if scale == 1:
+            return {}
+        heads, dim_head = scaled_attention(cls.heads, cls.dim_head, scale)
+        return {"width": scaled(cls.width, scale), "heads": heads, "dim_head": dim_head,
+                "mlp_dim": scaled(cls.mlp_dim, scale), "head_hidden": scaled(cls.head_hidden, scale)}
 
 
 def top_k_time_mean(scores: torch.Tensor) -> torch.Tensor:

@@ -168,16 +168,18 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
 
 
 def stored(specs, plugins):
-    """Results of `specs` with the config the runner records (the flat options and the schedule)."""
+    """Results of `specs` with the config the runner records (the flat options and the schedule) and the
+    report metadata the driver adds."""
     from vadbench.api.types import RunResult
     from vadbench.engine.runner import flat_config
     from vadbench.plan.specs import schedule
+    from vadbench.report.aggregate import recorded
 
     results = []
     for spec in specs:
         method = plugins.methods.create(spec.method, spec.method_options)
         dataset = plugins.datasets.config(spec.dataset, spec.full_dataset_options())
-        config = {**flat_config(spec, method, dataset), "steps": schedule(plugins, spec)}
+        config = {**flat_config(spec, method, dataset), "steps": schedule(plugins, spec), **recorded(plugins, spec)}
         results.append(RunResult(spec, "ok", metrics={"auc": 0.5, "ap": 0.5, "ap_trapz": 0.5}, config=config))
     return results
 
@@ -202,6 +204,26 @@ def test_a_grids_stored_runs_are_found_without_plugins_exactly_as_expanded(tmp_p
     others += stored([dataclasses.replace(r.spec, stacked=(0, 1)) for r in ours], plugins)
     found = stored_runs(grid, others + ours, tmp_path)
     assert [r.spec.key for r in found] == [r.spec.key for r in ours]
+
+
+#: UR-DMU's published widths: on the 64-d synthetic features its defaults are narrower (`Config.for_features`).
+PUBLISHED_URDMU = '"ur-dmu.width" = 512\n"ur-dmu.heads" = 4\n"ur-dmu.dim_head" = 128\n"ur-dmu.mlp_dim" = 512\n' \
+    '"ur-dmu.head_hidden" = 128\n'
+
+
+@pytest.mark.parametrize(("text", "other"), [
+    ('methods = ["ur-dmu", "rtfm"]\nseeds = [0]\n', f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}'),
+    (f'methods = ["ur-dmu", "rtfm"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}', 'methods = ["ur-dmu"]\nseeds = [0]\n'),
+    ('methods = ["ur-dmu"]\nseeds = [0]\n[sweep]\nwidth = [16, 48]\n', 'methods = ["ur-dmu"]\nseeds = [0]\n'),
+])
+def test_runs_at_the_widths_of_their_features_are_told_from_published_ones_without_plugins(tmp_path, text, other):
+    """A grid that leaves the widths to the features finds the runs it made at those widths, not the runs
+    at the published widths of the same store, and a grid that pins the published widths the reverse."""
+    plugins = get_plugins()
+    grid, other_grid = load_grid(write(tmp_path, text)), load_grid(write(tmp_path, other, "other.toml"))
+    ours, others = stored(expand(grid, plugins), plugins), stored(expand(other_grid, plugins), plugins)
+    assert {r.spec.key for r in ours}.isdisjoint(r.spec.key for r in others)
+    assert [r.spec.key for r in stored_runs(grid, others + ours, tmp_path)] == [r.spec.key for r in ours]
 
 
 def test_missing_runs_and_two_versions_of_the_data_are_errors_naming_the_point(tmp_path):

@@ -79,15 +79,18 @@ def test_a_prompt_file_is_keyed_by_its_content_not_its_path(contract_plugin, tmp
 
 
 def test_a_prompt_file_of_the_wrong_width_is_refused_before_training(tmp_path, capsys):
-    """PEL4VAD matches its 512-d video features with the prompt vectors: a 4 x 256 file is a usage error
-    naming the file and the expected shape, before any training (nothing stored)."""
+    """PEL4VAD matches its video features (512-d, the published prompt_dim) with the prompt vectors: a 4 x 256
+    file is a usage error naming the file and the expected shape, before any training (nothing stored). On
+    narrow features the default prompt_dim follows them (D / 2: 8 at 16-d)."""
     np.save(tmp_path / "narrow.npy", np.ones((4, 256), np.float32))
-    code = main(["run", "--method", "pel4vad", "--seeds", "0", "--steps", "2", "--device", "cpu", "--quiet",
-                 "--out", str(tmp_path / "store"), *TINY, "--set", f"dataset.prompts={tmp_path / 'narrow.npy'}"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1, err
-    assert "narrow.npy holds vectors of width 256, but method 'pel4vad' needs width 512" in err[0]
-    assert "expected a .npy of shape (4, 512)" in err[0]
+    for width, options in ((512, ["--set", "pel4vad.prompt_dim=512"]), (8, [])):
+        code = main(["run", "--method", "pel4vad", "--seeds", "0", "--steps", "2", "--device", "cpu", "--quiet",
+                     "--out", str(tmp_path / "store"), *TINY, *options,
+                     "--set", f"dataset.prompts={tmp_path / 'narrow.npy'}"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert f"narrow.npy holds vectors of width 256, but method 'pel4vad' needs width {width}" in err[0]
+        assert f"expected a .npy of shape (4, {width})" in err[0]
     assert not list((tmp_path / "store").rglob("result.json"))
 
 

@@ -46,3 +46,9 @@ class Dataset(abc.ABC):
         published one). Known without loading any data, so that a run asking for exactly this
         schedule gets the same run key as one asking for none (`vadbench.plan.specs.canonical`)."""
         return None
+
+    def feature_dim(self) -> int | None:
+        """The dimension D of the features, when known without loading any data (None: known only once
+        loaded). Methods whose default widths follow narrow features (``Config.for_features``) get them
+        from it when their runs are planned (`vadbench.plan.widths`)."""
+        return None

@@ -53,8 +53,8 @@ class Executor(abc.ABC):
         """Acquire what the runs need (a runner, worker processes, a cluster connection).
 
         `plugins` are the driver's; executors whose workers are other processes load their own
-        there (entry points and ``VADBENCH_PLUGINS``). `progress` allows per-step progress bars
-        (runs in this process only). Raise `UsageError` for a missing extra.
+        there (entry points and ``VADBENCH_PLUGINS``). `progress` allows per-step progress (a bar
+        on a terminal, lines in a log; runs in this process only). Raise `UsageError` for a missing extra.
         """
 
     def close(self) -> None:  # noqa: B027 (optional hook, no-op default)

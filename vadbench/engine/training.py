@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from vadbench.api.method import Method, TrainBatch
 from vadbench.engine.acceleration import Acceleration, FallBack, compile_function, device_flags
 from vadbench.engine.cudagraph import CapturedStep, StepOutputs
+from vadbench.engine.progress import StepProgress
 from vadbench.engine.sampling import Drawn, Sampler
 
 
@@ -177,12 +177,11 @@ def train(
 
     One log per run: with several stacked runs every term holds one value per run, and a run whose
     loss becomes non-finite gets its `TrainingLog.error` while the others go on. `on_step(step)` is
-    called after each (1-based) step: model-selection protocols hook in there.
+    called after each (1-based) step: model-selection protocols hook in there. With `progress`, a bar on
+    a terminal, lines in a log, and a notice first when the run will take long (`StepProgress`).
     """
-    with (
-        device_flags(step.buffers.features.device),
-        tqdm(total=steps, desc=description, disable=not progress, leave=False, unit="step") as bar,
-    ):
+    device = step.buffers.features.device
+    with device_flags(device), StepProgress(steps, description, device, enabled=progress) as bar:
         for index in range(1, steps + 1):
             terms = step()
             if index % log_every == 0 or index == steps:
@@ -192,8 +191,7 @@ def train(
                     log.record(index, {name: float(per_run[run]) for name, per_run in values.items()})
                 if all(log.error is not None for log in logs):
                     break
-                bar.set_postfix(loss=f"{logs[0].terms[-1]['loss']:.4f}" if logs[0].terms else "-", refresh=False)
-            bar.update(1)
+            bar.step(index, logs[0].terms[-1]["loss"] if logs[0].terms else None)
             if on_step is not None:
                 on_step(index)
     for log in logs:

@@ -46,7 +46,9 @@ def run_specs(
     loses only the runs in flight. A worker failure is reported and retried once after the other
     runs; a second one stores the run as failed. With `progress`, a line per run, and on a terminal a
     bar that counts the runs (finished earlier ones included) and per-step bars; in a log file or pipe
-    the bars' redraws would be most of what is written, so there are only the lines. The line of a
+    the bars' redraws would be most of what is written, so there are lines instead (a run's progress
+    every half minute, `vadbench.engine.progress`). Either way a run that will take long says so before
+    most of its steps. The line of a
     run that failed is written even without `progress`: nothing else says why it failed. Runs are keyed
     on their data's content first (`with_data`). Every result gets its plugins' report metadata, and the
     store the test ground truth of every benchmark with a successful run (`store_test_truth`), so the
@@ -70,7 +72,7 @@ def run_specs(
     bars = progress and sys.stderr.isatty()
     with ExitStack() as stack:
         if pending:  # before the bar, so that a missing extra is a clean one-line error
-            stack.enter_context(executor.session(plugins, progress=bars))
+            stack.enter_context(executor.session(plugins, progress=progress))
         bar = stack.enter_context(tqdm(total=len(specs), desc="runs", unit="run", disable=not bars,
                                        file=sys.stderr))
 

@@ -45,6 +45,7 @@ from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.protocols import parse_protocol
 from vadbench.plan.specs import build_specs
+from vadbench.plan.widths import FEATURE_DEFAULTS
 
 if TYPE_CHECKING:
     from vadbench.plugins.manager import Plugins
@@ -246,6 +247,8 @@ def _is_run_of(grid: Grid, result: RunResult, options: dict[str, Any]) -> bool:
             recorded = f"{kind}.{name}"
             if recorded in config and not (kind == "dataset" and name in spec.dataset_access):
                 expected[recorded] = value  # a later key overrides an earlier one, as in `--set` and `expand`
+    for name, value in config.get(FEATURE_DEFAULTS, {}).items():
+        expected.setdefault(f"method.{name}", value)  # what `expand` gives an option the point leaves
     if any(config[k] != v and _text(config[k]) != _text(v) for k, v in expected.items()):
         return False
     names = [f"method.{k}" for k in spec.method_options] + [f"dataset.{k}" for k in spec.dataset_options]

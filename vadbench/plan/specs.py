@@ -20,6 +20,7 @@ from vadbench.api.errors import UsageError
 from vadbench.api.reduction import Reduction
 from vadbench.api.types import PRECISIONS, RunSpec
 from vadbench.plan.protocols import parse_protocol
+from vadbench.plan.widths import feature_defaults
 from vadbench.plugins.overrides import route_overrides
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def build_specs(
     protocol: str = "last",
 ) -> list[RunSpec]:
     """One validated (`validate`: all but the device), canonical spec per (method, seed), with `--set`
-    assignments routed and typed."""
+    assignments routed and typed, and the method's defaults for the dataset's features
+    (`vadbench.plan.widths`) where the assignments leave them."""
     for name in methods:
         plugins.methods.get(name)
     plugins.datasets.get(dataset)
@@ -47,7 +49,9 @@ def build_specs(
         RunSpec(
             method=name,
             dataset=dataset,
-            method_options=plugins.methods.parse_options(name, method_options[name]),
+            method_options=plugins.methods.parse_options(name, {
+                **feature_defaults(plugins, name, dataset, typed_dataset, method_options[name]), **method_options[name]
+            }),
             dataset_options=typed_dataset,
             seed=seed,
             steps=steps,

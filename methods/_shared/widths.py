@@ -1,0 +1,32 @@
+"""Widths that follow narrow features: the rule each built-in method's ``Config.for_features`` applies.
+
+RTFM's network is built from the feature dimension D (D/4 channels per PDC branch, D/8 inside the
+non-local block: the public widths at D = 2048), so narrow features give a narrow network. The methods
+published after it fix their widths for 1024-d features (MGFN's for 2048-d) and would train a network of
+the published size on the 64-d synthetic set, tens of times RTFM's cost a step. They follow D the same way
+below the narrowest real features: each width is the published one times D / 1024 (at least 1), and an
+attention keeps its width heads x channels-per-head, with the heads scaled as well (at least one). From
+1024-d up (every real feature set here: I3D 1024, RTFM's 2048) the published widths stay.
+"""
+
+from __future__ import annotations
+
+#: The feature dimension from which the published widths apply unchanged (the narrowest real features).
+PUBLISHED_FROM = 1024
+
+
+def width_scale(feature_dim: int) -> float:
+    """D / 1024 below 1024-d features, else 1 (the published widths)."""
+    return min(1.0, feature_dim / PUBLISHED_FROM)
+
+
+def scaled(width: int, scale: float) -> int:
+    """`width` times `scale`, rounded, at least 1."""
+    return max(1, round(width * scale))
+
+
+def scaled_attention(heads: int, head_width: int, scale: float) -> tuple[int, int]:
+    """Heads and channels per head of an attention whose width heads x head_width follows `scale`: the heads
+    scaled (at least one), the width shared among them."""
+    scaled_heads = scaled(heads, scale)
+    return scaled_heads, max(1, scaled(heads * head_width, scale) // scaled_heads)
