@@ -29,6 +29,10 @@ def test_a_short_run_says_nothing_of_its_length(capsys, tmp_path, tiny_synthetic
     assert not any("shorter run" in line for line in run(capsys, tmp_path, tiny_synthetic_args))
 
 
+def test_a_short_run_in_a_log_prints_no_progress_line(capsys, tmp_path, tiny_synthetic_args):
+    assert not any(": step " in line for line in run(capsys, tmp_path, tiny_synthetic_args))  # done within 30 s
+
+
 def test_progress_reaches_a_log_as_lines(capsys, tmp_path, tiny_synthetic_args, monkeypatch):
     monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)  # a line after every step once the pace is known
     lines = [line for line in run(capsys, tmp_path, tiny_synthetic_args) if ": step " in line]

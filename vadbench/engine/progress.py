@@ -85,6 +85,7 @@ class StepProgress:
             self.first_done = now
             return
         self.pace = (now - self.first_done) / TIMED_STEPS
+        self.last_line = now  # the first progress line comes `LINE_SECONDS` after the pace is known
         estimate = self.pace * self.steps
         if estimate > LONG_RUN_SECONDS:
             self._say(f"{self.description}: {self.steps} steps, about {duration(estimate)} on this "
