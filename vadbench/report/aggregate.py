@@ -14,8 +14,8 @@ pandas' own group-by mean and std round differently (in the last bit, for about 
 of five runs), which could move a rounded cell.
 
 The views choose and format rows: `vadbench.report.leaderboard` (every stored run), `vadbench.report.tables` (a grid's
-leaderboard, comparison and ablation) and `vadbench.report.plots`. `render_table` writes any view as markdown,
-csv or latex. What the views need to know about a plugin (replicate options, check-mark columns, options
+leaderboard, comparison and ablation) and the figures (`vadbench.report.plotdata`). `render_table` writes any view
+as markdown, csv or latex. What the views need to know about a plugin (replicate options, check-mark columns, options
 counted in training segments) is recorded in each result's config when it is stored (`report_metadata`),
 so this path needs no plugin and never imports torch.
 """
@@ -152,15 +152,15 @@ class Row:
     def stat(self, column: str) -> Stat:
         """Mean ± std in percent of a metric (a column of `runs`) over the successful runs that recorded it
         (NaN when none did)."""
-        return Stat(*mean_std(self._recorded(column) * 100))
+        return Stat(*mean_std(self.recorded(column) * 100))
 
     def mean(self, column: str) -> float | None:
         """The mean of a column of `runs` (a metric, ``timings.<name>``) over the successful runs that
         recorded it (None when none did)."""
-        values = self._recorded(column)
+        values = self.recorded(column)
         return float(np.mean(values)) if len(values) else None
 
-    def _recorded(self, column: str) -> np.ndarray:
+    def recorded(self, column: str) -> np.ndarray:
         """The numbers of `column` that the successful runs recorded, in run order."""
         if column not in self.runs:
             return np.zeros(0)

@@ -245,7 +245,7 @@ def collect_sweep(rows: Sequence[Row], x: str, metric: str = "auc") -> tuple[lis
         others = [f"{k}={v}" for k, v in row.sweep.items() if k != x and v != "-"]
         protocol = [] if row.spec.protocol == "last" else [row.spec.protocol]
         label = " ".join([row.spec.method, *protocol, *others])
-        count = len(seed_values(row, metric))  # the runs behind `stat`
+        count = len(row.recorded(metric))  # the runs behind `stat`
         if value == "-":
             references.append(Reference(f"{label} (no {x})", stat.mean, stat.std, count))
             continue
@@ -277,16 +277,9 @@ def collect_methods(rows: Sequence[Row], metrics: Sequence[str] = ("auc", "ap"))
     """One panel per dataset and metric (metrics in the given order, datasets in row order), each method's
     per-seed values in percent, in row order."""
     datasets = list(dict.fromkeys(row.spec.dataset for row in rows))
-    return [Panel(dataset, metric, {row.spec.method: 100 * seed_values(row, metric)
+    return [Panel(dataset, metric, {row.spec.method: 100 * row.recorded(metric)
                                     for row in rows if row.spec.dataset == dataset})
             for metric in metrics for dataset in datasets]
-
-
-def seed_values(row: Row, column: str) -> np.ndarray:
-    """The values of `column` (a metric) that the row's successful runs recorded, in run order."""
-    if column not in row.runs:
-        return np.zeros(0)
-    return row.runs.loc[row.runs["status"] == "ok", column].dropna().to_numpy(dtype=float)
 
 
 def pooled(magnitudes: np.ndarray) -> np.ndarray:
