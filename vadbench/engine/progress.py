@@ -24,6 +24,9 @@ LONG_RUN_SECONDS = 300.0
 TIMED_STEPS = 3
 #: Seconds between two progress lines off a terminal.
 LINE_SECONDS = 30.0
+#: Whether this process may draw a bar on a terminal; a worker process (several share one terminal) writes
+#: lines instead (`vadbench.executors.worker.run`).
+BARS = True
 
 
 def duration(seconds: float) -> str:
@@ -49,7 +52,7 @@ class StepProgress:
     def __init__(self, steps: int, description: str, device: torch.device, *, enabled: bool = True) -> None:
         self.steps, self.description, self.device, self.enabled = steps, description, device, enabled
         self.stream: TextIO = sys.stderr
-        self.terminal = enabled and self.stream.isatty()
+        self.terminal = enabled and BARS and self.stream.isatty()
         self.bar = tqdm(total=steps, desc=description, disable=not self.terminal, leave=False, unit="step",
                         file=self.stream)
         self.first_done = 0.0

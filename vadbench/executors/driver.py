@@ -47,8 +47,8 @@ def run_specs(
     runs; a second one stores the run as failed. With `progress`, a line per run, and on a terminal a
     bar that counts the runs (finished earlier ones included) and per-step bars; in a log file or pipe
     the bars' redraws would be most of what is written, so there are lines instead (a run's progress
-    every half minute, `vadbench.engine.progress`). Either way a run that will take long says so before
-    most of its steps. The line of a
+    every half minute, `vadbench.engine.progress`; worker processes always write lines). Either way a run
+    that will take long says so before most of its steps. The line of a
     run that failed is written even without `progress`: nothing else says why it failed. Runs are keyed
     on their data's content first (`with_data`). Every result gets its plugins' report metadata, and the
     store the test ground truth of every benchmark with a successful run (`store_test_truth`), so the

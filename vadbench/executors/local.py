@@ -61,7 +61,7 @@ class LocalExecutor(Executor):
     def open(self, plugins: Plugins, *, progress: bool) -> None:
         gpus, count, threads = self._shares()
         # More workers than GPUs share the GPUs round-robin (several small runs per GPU).
-        self._workers = [_Worker(gpus[i % len(gpus)] if gpus else None, threads) for i in range(count)]
+        self._workers = [_Worker(gpus[i % len(gpus)] if gpus else None, threads, progress) for i in range(count)]
 
     def close(self) -> None:
         for each in self._workers:
@@ -89,9 +89,10 @@ class LocalExecutor(Executor):
 class _Worker:
     """One worker process (a single-process pool), started on first use and again after it dies."""
 
-    def __init__(self, gpu: str | None, threads: int) -> None:
+    def __init__(self, gpu: str | None, threads: int, progress: bool) -> None:
         self.gpu = gpu
         self.threads = threads
+        self.progress = progress
         self._pool: ProcessPoolExecutor | None = None
         self._future: Future[RunResult] | None = None
 
@@ -101,7 +102,7 @@ class _Worker:
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=worker.start,
                 initargs=(self.gpu, os.getpid()),
             )
-        self._future = self._pool.submit(worker.run, spec, self.threads)
+        self._future = self._pool.submit(worker.run, spec, self.threads, None, self.progress)
         return self._future
 
     def stop(self) -> None:

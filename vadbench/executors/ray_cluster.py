@@ -85,6 +85,7 @@ class RayExecutor(Executor):
             runtime_env={"env_vars": environment} if environment else None,
         )
         self._in_flight: dict[Any, RunSpec] = {}
+        self._progress = progress
 
     def _connect(self) -> None:
         """Start a local cluster or join the one at ``address``; a cluster that cannot be joined is one line."""
@@ -114,7 +115,7 @@ class RayExecutor(Executor):
 
     def execute(self, specs: Sequence[RunSpec]) -> Iterator[RunResult | WorkerFailure]:
         for spec in specs:
-            self._in_flight[self._task.remote(spec, self.config.cpus_per_run, os.getcwd())] = spec
+            self._in_flight[self._task.remote(spec, self.config.cpus_per_run, os.getcwd(), self._progress)] = spec
         try:
             while self._in_flight:
                 done, _ = self._ray.wait(list(self._in_flight), num_returns=1)

@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vadbench.api.types import RunResult, RunSpec
+from vadbench.engine import progress as step_progress
 from vadbench.engine.runner import Runner
 from vadbench.plugins.manager import get_plugins
 
@@ -49,16 +50,21 @@ def _exit_without(driver: int) -> None:
     os._exit(1)
 
 
-def run(spec: RunSpec, threads: int, folder: str | None = None) -> RunResult:
+def run(spec: RunSpec, threads: int, folder: str | None = None, progress: bool = False) -> RunResult:
     """Run `spec` with `threads` torch threads (the same count gives the same numbers on the CPU).
 
     `folder`: the driver's working directory, entered when it exists here, so that relative data
     roots resolve as they do for the driver (a Ray worker starts elsewhere; see executors.ray_cluster).
+    `progress`: the driver's (off with ``--quiet``): the run says first when it will take long, and writes a
+    progress line every half minute, never a bar (the workers share the driver's terminal or log).
     """
     torch.set_num_threads(threads)
     if folder is not None and os.path.isdir(folder):
         os.chdir(folder)
-    return _runner().run(spec)
+    step_progress.BARS = False
+    runner = _runner()
+    runner.progress = progress
+    return runner.run(spec)
 
 
 @functools.cache
