@@ -76,12 +76,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import at_least_float32, crop_sequences
-from vadbench.methods._shared.widths import scaled, width_scale
+from vadbench.methods._shared.widths import fewer_segments, scaled, width_scale
 from vadbench.methods.pel4vad.model import PEL4VADNet
 
 #: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
@@ -102,8 +103,9 @@ class PEL4VADConfig:
     ln(1 / temperature); lamda: weight of the prompt loss; dropout: after both 1x1 convs; smoothing, kappa:
     test-time smoothing ("slide", "fixed" or "none") and its window.
 
-    The widths are the published ones (1024-d features); below 1024-d the default `prompt_dim` follows the
-    features (`for_features`: the code's D / 2), so a prompts file for narrow features must have that width
+    The widths and segments are the published ones (1024-d features, videos of 200 snippets or more); on
+    shorter videos the default segments are their length, and below 1024-d the default `prompt_dim` follows
+    the features (`for_data`: the code's D / 2), so a prompts file for narrow features must have that width
     (the stand-in prompts do), or ``--set prompt_dim=512`` for CLIP's.
     """
 
@@ -137,7 +139,14 @@ class PEL4VADConfig:
         )
 
     @classmethod
-    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
+        features (`widths_for`), and as many segments as the longest training video has snippets where that is
+        fewer than 200 (the synthetic default: 96, padded to 96 instead of 200; `fewer_segments`)."""
+        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         `prompt_dim` times D / 1024 (D / 2, as the code's linear1; 64-d: 32). The TCA and classifier widths
         (128, 300) stay: narrowed too (8, 19), they cost 14.6 AUC points on the synthetic default (seeds 0-4:
