@@ -9,10 +9,10 @@ below the narrowest real features: each width is the published one times D / 102
 attention keeps its width heads x channels-per-head, with the heads scaled as well (at least one). From
 1024-d up (every real feature set here: I3D 1024, RTFM's 2048) the published widths stay.
 
-UR-DMU, BN-WVAD and PEL4VAD take 200 segments of every training video (mean-pooled, or sub-sampled and
-zero-padded), sized for real videos of hundreds to thousands of snippets; their attention costs grow with
-the square of that count. On data whose longest training video is shorter (the synthetic default: 96), the
-200 segments only repeat snippets or pad, so there the default is that length instead (`fewer_segments`).
+UR-DMU and BN-WVAD mean-pool every training video to 200 segments, sized for real videos of hundreds to
+thousands of snippets; their attention costs grow with the square of that count. On data whose longest
+training video is shorter (the synthetic default: 96), the 200 segments only repeat snippets, so there the
+default is that length instead (`fewer_segments`).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import at_least_float32, crop_sequences
-from vadbench.methods._shared.widths import fewer_segments, scaled, width_scale
+from vadbench.methods._shared.widths import scaled, width_scale
 from vadbench.methods.pel4vad.model import PEL4VADNet
 
 #: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
@@ -103,9 +103,8 @@ class PEL4VADConfig:
     ln(1 / temperature); lamda: weight of the prompt loss; dropout: after both 1x1 convs; smoothing, kappa:
     test-time smoothing ("slide", "fixed" or "none") and its window.
 
-    The widths and segments are the published ones (1024-d features, videos of 200 snippets or more); on
-    shorter videos the default segments are their length, and below 1024-d the default `prompt_dim` follows
-    the features (`for_data`: the code's D / 2), so a prompts file for narrow features must have that width
+    The widths are the published ones (1024-d features); below 1024-d the default `prompt_dim` follows the
+    features (`for_data`: the code's D / 2), so a prompts file for narrow features must have that width
     (the stand-in prompts do), or ``--set prompt_dim=512`` for CLIP's.
     """
 
@@ -140,10 +139,10 @@ class PEL4VADConfig:
 
     @classmethod
     def for_data(cls, shape: DataShape) -> dict[str, Any]:
-        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
-        features (`widths_for`), and as many segments as the longest training video has snippets where that is
-        fewer than 200 (the synthetic default: 96, padded to 96 instead of 200; `fewer_segments`)."""
-        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
+        """The defaults for data of `shape` where they are not the published ones: a narrower `prompt_dim`
+        below 1024-d features (`widths_for`). The 200 segments stay on short videos: a step trains on its
+        batch's longest video only (the padding cut, as the public code does), so fewer would cost the same."""
+        return cls.widths_for(shape.feature_dim)
 
     @classmethod
     def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
