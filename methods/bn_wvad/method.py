@@ -5,11 +5,11 @@ Zhou, Qu, Xu, Shen, Song, Shen: "BatchNorm-based Weakly Supervised Video Anomaly
 (public code: github.com/cool-xuan/BN-WVAD, commit 4fa3a5d; tests/reference/bn_wvad_reference.py runs it for
 the equality tests).
 
-Training: every crop is an independent sample (B, S, D) of S = 200 mean-pooled segments, in balanced
-batches of `batch_size` normal then as many abnormal samples. One forward pass in training mode (the two
-head BatchNorm layers normalise with batch statistics and update their running statistics); then, per
-head layer l, with the pre-BN features f_l (B, C_l, S) and the running mean mu_l and var var_l AFTER this
-batch's update:
+Training: every crop is an independent sample (B, S, D) of S = 200 mean-pooled segments (by default; fewer
+where every training video is shorter, `BNWVADConfig.for_data`), in balanced batches of `batch_size` normal
+then as many abnormal samples. One forward pass in training mode (the two head BatchNorm layers normalise
+with batch statistics and update their running statistics); then, per head layer l, with the pre-BN
+features f_l (B, C_l, S) and the running mean mu_l and var var_l AFTER this batch's update:
 
 - d_l(t) = sqrt(sum_c (f_l[c, t] - mu_l[c])^2 / var_l[c]) (the DFM / Mahalanobis distance, no eps);
 - abnormal selection: per abnormal sample the top floor(ratio_sample * S) snippets by d_l, united with the

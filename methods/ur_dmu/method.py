@@ -5,10 +5,10 @@ Detection", AAAI 2023 (arXiv 2302.05160). Public code: henrryzh1/UR-DMU, read at
 (the last code change is 152c4dc, 17 March 2023); the facts below are that code's, and
 tests/reference/ur_dmu_reference.py runs it for the equality tests.
 
-Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries), every
-crop is a sample of its own, and a batch is `batch_size` normal then `batch_size` abnormal samples
-(the model splits the batch in half). With s the snippet scores (2B, T), k = T // 16 + 1 and BCE the
-mean binary cross-entropy:
+Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries; by default
+fewer where every training video is shorter, `URDMUConfig.for_data`), every crop is a sample of its own,
+and a batch is `batch_size` normal then `batch_size` abnormal samples (the model splits the batch in half).
+With s the snippet scores (2B, T), k = T // 16 + 1 and BCE the mean binary cross-entropy:
 
 - mil = BCE(mean top-k of s over time, video label) over the 2B samples;
 - abnormal = BCE(mean top-k of A_att, 1), pseudo = BCE(mean top-k of (1 - N_Aatt), 1) over the B abnormal
