@@ -125,6 +125,10 @@ class Synthetic(Dataset):
         """`feature_dim` (default 64): the generated features' dimension."""
         return self.config.feature_dim
 
+    def longest_training_video(self) -> int:
+        """`max_length` (default 96): no generated video is longer."""
+        return self.config.max_length
+
 
 def anomaly_segments(cfg: SyntheticConfig) -> float:
     """The anomaly length mu in pooled training segments (RTFM's k counts segments, mu snippets).

@@ -15,5 +15,6 @@ change bumps the ``revision`` of each of them (``grep -rn HELPER methods/`` list
 - `selection`: dropout masks and the top-k snippets of each video.
 - `blocks`: attention computed a block of query rows at a time (memory linear in a video's length).
 - `transformer`: the global + fixed-local attention transformer layer (UR-DMU, BN-WVAD).
-- `widths`: the rule by which the default widths follow narrow features (each ``Config.for_features``).
+- `widths`: the rules by which the default widths follow narrow features and the training segments short
+  videos (each ``Config.for_data``).
 """

@@ -5,11 +5,11 @@ Zhou, Qu, Xu, Shen, Song, Shen: "BatchNorm-based Weakly Supervised Video Anomaly
 (public code: github.com/cool-xuan/BN-WVAD, commit 4fa3a5d; tests/reference/bn_wvad_reference.py runs it for
 the equality tests).
 
-Training: every crop is an independent sample (B, S, D) of S = 200 mean-pooled segments, in balanced
-batches of `batch_size` normal then as many abnormal samples. One forward pass in training mode (the two
-head BatchNorm layers normalise with batch statistics and update their running statistics); then, per
-head layer l, with the pre-BN features f_l (B, C_l, S) and the running mean mu_l and var var_l AFTER this
-batch's update:
+Training: every crop is an independent sample (B, S, D) of S = 200 mean-pooled segments (by default; fewer
+where every training video is shorter, `BNWVADConfig.for_data`), in balanced batches of `batch_size` normal
+then as many abnormal samples. One forward pass in training mode (the two head BatchNorm layers normalise
+with batch statistics and update their running statistics); then, per head layer l, with the pre-BN
+features f_l (B, C_l, S) and the running mean mu_l and var var_l AFTER this batch's update:
 
 - d_l(t) = sqrt(sum_c (f_l[c, t] - mu_l[c])^2 / var_l[c]) (the DFM / Mahalanobis distance, no eps);
 - abnormal selection: per abnormal sample the top floor(ratio_sample * S) snippets by d_l, united with the
@@ -68,11 +68,12 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.tensors import crop_sequences
-from vadbench.methods._shared.widths import scaled, scaled_attention, width_scale
+from vadbench.methods._shared.widths import fewer_segments, scaled, scaled_attention, width_scale
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 
 
@@ -87,8 +88,8 @@ class BNWVADConfig:
     margin: the triplet margin; width, depth, heads, head_dim, mlp_dim: embedding and transformer sizes;
     ratios: channel reductions of the two head layers (width // ratio); kernel_sizes: the head convs'.
 
-    The widths are the published ones (1024-d features); below 1024-d the defaults follow the features
-    (`for_features`).
+    The widths and segments are the published ones (1024-d features, videos of 200 snippets or more); below
+    1024-d the default widths follow the features, on shorter videos the segments their length (`for_data`).
     """
 
     batch_size: int = 64
@@ -127,7 +128,14 @@ class BNWVADConfig:
             raise ValueError("options 'ratio_sample' and 'ratio_batch' must be at most 1")
 
     @classmethod
-    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
+        features (`widths_for`), and as many segments as the longest training video has snippets where that is
+        fewer than 200 (the synthetic default: 96; `fewer_segments`)."""
+        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         each width times D / 1024, the attention's heads as well (64-d: width 32, one head of 32), but never
         narrower than the head layers' largest ratio (32: its layer keeps one channel)."""

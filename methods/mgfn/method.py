@@ -83,6 +83,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Presentation, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
@@ -107,7 +108,7 @@ class MGFNConfig:
     expansion; kernel: the Focus blocks' temporal kernel.
 
     The widths are the published ones (for 2048-d features, kept on 1024-d ones); below 1024-d the defaults
-    follow the features (`for_features`).
+    follow the features (`for_data`).
     """
 
     batch_size: int = 16
@@ -154,7 +155,13 @@ class MGFNConfig:
             raise ValueError(f"option 'kernel' must be odd (same-length convolution), got {self.kernel}")
 
     @classmethod
-    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
+        features (`widths_for`); the 32 segments stay."""
+        return cls.widths_for(shape.feature_dim)
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         each stage width and the channels per head times D / 1024 (64-d: stages 4, 8, 64, heads of 4)."""
         scale = width_scale(feature_dim)

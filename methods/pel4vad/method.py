@@ -76,6 +76,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
@@ -103,7 +104,7 @@ class PEL4VADConfig:
     test-time smoothing ("slide", "fixed" or "none") and its window.
 
     The widths are the published ones (1024-d features); below 1024-d the default `prompt_dim` follows the
-    features (`for_features`: the code's D / 2), so a prompts file for narrow features must have that width
+    features (`for_data`: the code's D / 2), so a prompts file for narrow features must have that width
     (the stand-in prompts do), or ``--set prompt_dim=512`` for CLIP's.
     """
 
@@ -137,7 +138,14 @@ class PEL4VADConfig:
         )
 
     @classmethod
-    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones: a narrower `prompt_dim`
+        below 1024-d features (`widths_for`). The 200 segments stay on short videos: a step trains on its
+        batch's longest video only (the padding cut, as the public code does), so fewer would cost the same."""
+        return cls.widths_for(shape.feature_dim)
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         `prompt_dim` times D / 1024 (D / 2, as the code's linear1; 64-d: 32). The TCA and classifier widths
         (128, 300) stay: narrowed too (8, 19), they cost 14.6 AUC points on the synthetic default (seeds 0-4:

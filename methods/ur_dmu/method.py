@@ -5,10 +5,10 @@ Detection", AAAI 2023 (arXiv 2302.05160). Public code: henrryzh1/UR-DMU, read at
 (the last code change is 152c4dc, 17 March 2023); the facts below are that code's, and
 tests/reference/ur_dmu_reference.py runs it for the equality tests.
 
-Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries), every
-crop is a sample of its own, and a batch is `batch_size` normal then `batch_size` abnormal samples
-(the model splits the batch in half). With s the snippet scores (2B, T), k = T // 16 + 1 and BCE the
-mean binary cross-entropy:
+Training input: every training video is mean-pooled to 200 segments (RTFM-style boundaries; by default
+fewer where every training video is shorter, `URDMUConfig.for_data`), every crop is a sample of its own,
+and a batch is `batch_size` normal then `batch_size` abnormal samples (the model splits the batch in half).
+With s the snippet scores (2B, T), k = T // 16 + 1 and BCE the mean binary cross-entropy:
 
 - mil = BCE(mean top-k of s over time, video label) over the 2B samples;
 - abnormal = BCE(mean top-k of A_att, 1), pseudo = BCE(mean top-k of (1 - N_Aatt), 1) over the B abnormal
@@ -77,12 +77,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import crop_sequences
-from vadbench.methods._shared.widths import scaled, scaled_attention, width_scale
+from vadbench.methods._shared.widths import fewer_segments, scaled, scaled_attention, width_scale
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 
 
@@ -98,8 +99,8 @@ class URDMUConfig:
     memory BCE terms; triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
     distance_weight, distance_margin: the read-out distance term's.
 
-    The widths are the published ones (1024-d features); below 1024-d the defaults follow the features
-    (`for_features`).
+    The widths and segments are the published ones (1024-d features, videos of 200 snippets or more); below
+    1024-d the default widths follow the features, on shorter videos the segments their length (`for_data`).
     """
 
     batch_size: int = 64
@@ -133,7 +134,14 @@ class URDMUConfig:
         )
 
     @classmethod
-    def for_features(cls, feature_dim: int) -> dict[str, Any]:
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
+        features (`widths_for`), and as many segments as the longest training video has snippets where that is
+        fewer than 200 (the synthetic default: 96; `fewer_segments`)."""
+        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         each width times D / 1024, the attention's heads as well (64-d: width 32, one head of 32)."""
         scale = width_scale(feature_dim)

@@ -206,19 +206,25 @@ def test_a_grids_stored_runs_are_found_without_plugins_exactly_as_expanded(tmp_p
     assert [r.spec.key for r in found] == [r.spec.key for r in ours]
 
 
-#: UR-DMU's published widths: on the 64-d synthetic features its defaults are narrower (`Config.for_features`).
+#: UR-DMU's published widths: on the 64-d synthetic features its defaults are narrower (`Config.for_data`).
 PUBLISHED_URDMU = '"ur-dmu.width" = 512\n"ur-dmu.heads" = 4\n"ur-dmu.dim_head" = 128\n"ur-dmu.mlp_dim" = 512\n' \
     '"ur-dmu.head_hidden" = 128\n'
+#: UR-DMU's published segments: on the synthetic default (videos of at most 96 snippets) its default is 96.
+PUBLISHED_SEGMENTS = '"ur-dmu.segments" = 200\n'
 
 
 @pytest.mark.parametrize(("text", "other"), [
     ('methods = ["ur-dmu", "rtfm"]\nseeds = [0]\n', f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}'),
     (f'methods = ["ur-dmu", "rtfm"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}', 'methods = ["ur-dmu"]\nseeds = [0]\n'),
     ('methods = ["ur-dmu"]\nseeds = [0]\n[sweep]\nwidth = [16, 48]\n', 'methods = ["ur-dmu"]\nseeds = [0]\n'),
+    (f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}',
+     f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}{PUBLISHED_SEGMENTS}'),
+    (f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}{PUBLISHED_SEGMENTS}',
+     f'methods = ["ur-dmu"]\nseeds = [0]\n[options]\n{PUBLISHED_URDMU}'),
 ])
 def test_runs_at_the_widths_of_their_features_are_told_from_published_ones_without_plugins(tmp_path, text, other):
-    """A grid that leaves the widths to the features finds the runs it made at those widths, not the runs
-    at the published widths of the same store, and a grid that pins the published widths the reverse."""
+    """A grid that leaves the widths (or the segments) to the data finds the runs it made at those values, not
+    the runs at the published ones of the same store, and a grid that pins the published values the reverse."""
     plugins = get_plugins()
     grid, other_grid = load_grid(write(tmp_path, text)), load_grid(write(tmp_path, other, "other.toml"))
     ours, others = stored(expand(grid, plugins), plugins), stored(expand(other_grid, plugins), plugins)

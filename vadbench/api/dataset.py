@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark
+
+
+class DataShape(NamedTuple):
+    """What a dataset knows of its data's size without loading it (`Dataset.shape`), from which methods take
+    the defaults that follow the data (``Config.for_data``): None where it is known only once loaded.
+
+    feature_dim: the features' dimension D; longest_training_video: the snippet count T of the longest
+    training video.
+    """
+
+    feature_dim: int | None
+    longest_training_video: int | None
 
 
 class Dataset(abc.ABC):
@@ -49,6 +61,16 @@ class Dataset(abc.ABC):
 
     def feature_dim(self) -> int | None:
         """The dimension D of the features, when known without loading any data (None: known only once
-        loaded). Methods whose default widths follow narrow features (``Config.for_features``) get them
+        loaded). Methods whose default widths follow narrow features (``Config.for_data``) get them
         from it when their runs are planned (`vadbench.plan.widths`)."""
         return None
+
+    def longest_training_video(self) -> int | None:
+        """The snippet count of the longest training video, when known without loading any data (None: known
+        only once loaded). Methods that pool every training video to more segments than that (which would
+        repeat snippets) take that many instead (``Config.for_data``) when their runs are planned."""
+        return None
+
+    def shape(self) -> DataShape:
+        """`feature_dim` and `longest_training_video`, as the methods' ``Config.for_data`` reads them."""
+        return DataShape(self.feature_dim(), self.longest_training_video())

@@ -20,7 +20,7 @@ from vadbench.api.errors import UsageError
 from vadbench.api.reduction import Reduction
 from vadbench.api.types import PRECISIONS, RunSpec
 from vadbench.plan.protocols import parse_protocol
-from vadbench.plan.widths import feature_defaults
+from vadbench.plan.widths import data_defaults
 from vadbench.plugins.overrides import route_overrides
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def build_specs(
     protocol: str = "last",
 ) -> list[RunSpec]:
     """One validated (`validate`: all but the device), canonical spec per (method, seed), with `--set`
-    assignments routed and typed, and the method's defaults for the dataset's features
+    assignments routed and typed, and the method's defaults for the dataset's data
     (`vadbench.plan.widths`) where the assignments leave them."""
     for name in methods:
         plugins.methods.get(name)
@@ -50,7 +50,7 @@ def build_specs(
             method=name,
             dataset=dataset,
             method_options=plugins.methods.parse_options(name, {
-                **feature_defaults(plugins, name, dataset, typed_dataset, method_options[name]), **method_options[name]
+                **data_defaults(plugins, name, dataset, typed_dataset, method_options[name]), **method_options[name]
             }),
             dataset_options=typed_dataset,
             seed=seed,

@@ -36,7 +36,7 @@ from tabulate import tabulate
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.plan.protocols import parse_protocol
-from vadbench.plan.widths import FEATURE_DEFAULTS, feature_defaults
+from vadbench.plan.widths import FEATURE_DEFAULTS, data_defaults
 from vadbench.report.frame import feature_set, run_frame
 from vadbench.report.stats import mean_std
 
@@ -65,10 +65,10 @@ def report_metadata(method: type[Method], dataset: type[Dataset]) -> dict[str, A
 
 def recorded(plugins: Plugins, spec: RunSpec) -> dict[str, Any]:
     """The report metadata of `spec`'s method and dataset (`report_metadata`), and the defaults the method
-    takes for the dataset's features (`vadbench.plan.widths`), for its result's config."""
+    takes for the dataset's data (`vadbench.plan.widths`), for its result's config."""
     return {
         **report_metadata(plugins.methods.get(spec.method).cls, plugins.datasets.get(spec.dataset).cls),
-        FEATURE_DEFAULTS: feature_defaults(plugins, spec.method, spec.dataset, spec.full_dataset_options(), {}),
+        FEATURE_DEFAULTS: data_defaults(plugins, spec.method, spec.dataset, spec.full_dataset_options(), {}),
     }
 
 
