@@ -93,8 +93,8 @@ class URDMUConfig:
 
     batch_size: samples (crops) per class in a batch; steps: training iterations; lr, weight_decay:
     Adam's; segments: pooled training segments per video; width: embedding and transformer width;
-    depth, heads, dim_head, mlp_dim, dropout: the transformer's (dim_head: channels per attention head,
-    the layer's ``head_dim``; the option keeps the public code's name, which run keys hold); slots: items
+    depth, heads, head_dim, mlp_dim, dropout: the transformer's (head_dim: channels per attention head,
+    the public code's ``dim_head``, named as BN-WVAD's and MGFN's option is); slots: items
     per memory unit (both); head_hidden: the classifier's hidden width; memory_weight: weight of the four
     memory BCE terms; triplet_weight, triplet_margin: the triplet term's; kl_weight: the VAE's KL term's;
     distance_weight, distance_margin: the read-out distance term's.
@@ -111,7 +111,7 @@ class URDMUConfig:
     width: int = 512
     depth: int = 2
     heads: int = 4
-    dim_head: int = 128
+    head_dim: int = 128
     mlp_dim: int = 512
     dropout: float = 0.5
     slots: int = 60
@@ -126,7 +126,7 @@ class URDMUConfig:
     def __post_init__(self) -> None:
         check_options(
             self,
-            positive=("batch_size", "steps", "lr", "segments", "width", "depth", "heads", "dim_head", "mlp_dim",
+            positive=("batch_size", "steps", "lr", "segments", "width", "depth", "heads", "head_dim", "mlp_dim",
                       "slots", "head_hidden"),
             non_negative=("weight_decay", "memory_weight", "triplet_weight", "triplet_margin", "kl_weight",
                           "distance_weight", "distance_margin"),
@@ -147,8 +147,8 @@ class URDMUConfig:
         scale = width_scale(feature_dim)
         if scale == 1:
             return {}
-        heads, dim_head = scaled_attention(cls.heads, cls.dim_head, scale)
-        return {"width": scaled(cls.width, scale), "heads": heads, "dim_head": dim_head,
+        heads, head_dim = scaled_attention(cls.heads, cls.head_dim, scale)
+        return {"width": scaled(cls.width, scale), "heads": heads, "head_dim": head_dim,
                 "mlp_dim": scaled(cls.mlp_dim, scale), "head_hidden": scaled(cls.head_hidden, scale)}
 
 
@@ -208,7 +208,7 @@ class URDMU(Method):
         check_input_shape(crops, feature_dim)
         cfg = self.config
         return URDMUNet(
-            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, head_dim=cfg.dim_head,
+            feature_dim, width=cfg.width, depth=cfg.depth, heads=cfg.heads, head_dim=cfg.head_dim,
             mlp_dim=cfg.mlp_dim, dropout=cfg.dropout, slots=cfg.slots, head_hidden=cfg.head_hidden,
         )
 

@@ -27,7 +27,7 @@ from vadbench.plugins.manager import get_plugins
 #: Narrow models (the same code paths at a fraction of the width) and small batches: a run and the scoring of
 #: every test video alone take seconds. Options of a base method apply to its presets too.
 NARROW = {
-    "ur-dmu": {"batch_size": 2, "width": 32, "dim_head": 16, "mlp_dim": 32, "head_hidden": 16},
+    "ur-dmu": {"batch_size": 2, "width": 32, "head_dim": 16, "mlp_dim": 32, "head_hidden": 16},
     "mgfn": {"batch_size": 2, "dim1": 16, "dim2": 32, "dim3": 64, "head_dim": 16},
     "pel4vad": {"batch_size": 4},
     "bn-wvad": {"batch_size": 2, "width": 32, "head_dim": 16, "mlp_dim": 32},

@@ -17,7 +17,7 @@ METHODS = ("ur-dmu", "mgfn", "pel4vad", "bn-wvad")
 #: Small batches and narrow models (the same code paths at a fraction of the width), so that a run and the
 #: scoring of every test video alone take seconds on any data; batch_size counts samples per class or batch.
 SMALL = {
-    "ur-dmu": {"batch_size": 2, "width": 32, "dim_head": 16, "mlp_dim": 32, "head_hidden": 16},
+    "ur-dmu": {"batch_size": 2, "width": 32, "head_dim": 16, "mlp_dim": 32, "head_hidden": 16},
     "mgfn": {"batch_size": 2, "dim1": 16, "dim2": 32, "dim3": 64, "head_dim": 16},
     "pel4vad": {"batch_size": 4},
     "bn-wvad": {"batch_size": 2, "width": 32, "head_dim": 16, "mlp_dim": 32},

@@ -192,7 +192,7 @@ def test_the_cache_command_refuses_bad_input_in_one_line(root, capsys, argv, nee
 
 
 def test_two_methods_with_different_reductions_through_run_leave_one_test_entry(root, tmp_path, capsys):
-    narrow = ["--set", "ur-dmu.width=32", "--set", "ur-dmu.dim_head=16", "--set", "ur-dmu.mlp_dim=32",
+    narrow = ["--set", "ur-dmu.width=32", "--set", "ur-dmu.head_dim=16", "--set", "ur-dmu.mlp_dim=32",
               "--set", "ur-dmu.head_hidden=16", "--set", "batch_size=2"]
     code, out, err = vadbench(capsys, "run", "--dataset", "ucf-crime", "--root", str(root), "--method", "rtfm",
                               "--method", "ur-dmu", "--steps", "2", "--device", "cpu", "--quiet",

@@ -207,7 +207,7 @@ def test_a_grids_stored_runs_are_found_without_plugins_exactly_as_expanded(tmp_p
 
 
 #: UR-DMU's published widths: on the 64-d synthetic features its defaults are narrower (`Config.for_data`).
-PUBLISHED_URDMU = '"ur-dmu.width" = 512\n"ur-dmu.heads" = 4\n"ur-dmu.dim_head" = 128\n"ur-dmu.mlp_dim" = 512\n' \
+PUBLISHED_URDMU = '"ur-dmu.width" = 512\n"ur-dmu.heads" = 4\n"ur-dmu.head_dim" = 128\n"ur-dmu.mlp_dim" = 512\n' \
     '"ur-dmu.head_hidden" = 128\n'
 #: UR-DMU's published segments: on the synthetic default (videos of at most 96 snippets) its default is 96.
 PUBLISHED_SEGMENTS = '"ur-dmu.segments" = 200\n'

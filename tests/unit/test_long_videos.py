@@ -35,7 +35,7 @@ CROPS, DIM = 2, 16
 #: Each method at narrow widths (two heads where it has heads).
 NARROW: dict[str, Callable[[], Method]] = {
     "pel4vad": lambda: PEL4VAD(PEL4VADConfig(hidden=8, out_dim=8, prompt_dim=8)),
-    "ur-dmu": lambda: URDMU(URDMUConfig(width=16, heads=2, dim_head=8, mlp_dim=16, slots=16, head_hidden=8)),
+    "ur-dmu": lambda: URDMU(URDMUConfig(width=16, heads=2, head_dim=8, mlp_dim=16, slots=16, head_hidden=8)),
     "bn-wvad": lambda: BNWVAD(BNWVADConfig(width=32, heads=2, head_dim=8, mlp_dim=16, ratios=(4, 8))),
     "mgfn": lambda: MGFN(MGFNConfig(dim1=16, dim2=16, dim3=16, depth1=1, depth2=1, depth3=1, head_dim=8)),
     "rtfm": lambda: RTFM(RTFMConfig(hidden1=8, hidden2=8)),

@@ -267,7 +267,7 @@ def test_training_input_and_defaults():
 
 def test_scores_are_the_crop_mean_and_zero_at_padding():
     torch.manual_seed(0)
-    method = URDMU(URDMUConfig(width=16, dim_head=4, mlp_dim=16, slots=8, head_hidden=8))
+    method = URDMU(URDMUConfig(width=16, head_dim=4, mlp_dim=16, slots=8, head_hidden=8))
     model = method.build(3, 6).eval()
     video = torch.rand(1, 3, 9, 6)
     padded = torch.cat([video, torch.zeros(1, 3, 2, 6)], dim=2)
@@ -280,7 +280,7 @@ def test_scores_are_the_crop_mean_and_zero_at_padding():
 
 
 def test_training_branch_draws_noise_and_dropout_in_train_mode():
-    method = URDMU(URDMUConfig(width=16, dim_head=4, mlp_dim=16, slots=8, head_hidden=8))
+    method = URDMU(URDMUConfig(width=16, head_dim=4, mlp_dim=16, slots=8, head_hidden=8))
     torch.manual_seed(0)
     model = method.build(1, 6)
     batch = TrainBatch.balanced(torch.rand(2, 20, 6), torch.rand(2, 20, 6))

@@ -16,7 +16,7 @@ from vadbench.plugins.manager import get_plugins
 FOLLOWING = ("ur-dmu", "mgfn", "pel4vad", "bn-wvad")
 #: Their widths on the 64-d synthetic default (docs/methods.md).
 AT_64 = {
-    "ur-dmu": {"width": 32, "heads": 1, "dim_head": 32, "mlp_dim": 32, "head_hidden": 8},
+    "ur-dmu": {"width": 32, "heads": 1, "head_dim": 32, "mlp_dim": 32, "head_hidden": 8},
     "mgfn": {"dim1": 4, "dim2": 8, "dim3": 64, "head_dim": 4},
     "pel4vad": {"prompt_dim": 32},
     "bn-wvad": {"width": 32, "heads": 1, "head_dim": 32, "mlp_dim": 32},
