@@ -17,6 +17,10 @@ default is that length instead (`fewer_segments`).
 
 from __future__ import annotations
 
+from typing import Any
+
+from vadbench.api.dataset import DataShape
+
 #: The feature dimension from which the published widths apply unchanged (the narrowest real features).
 PUBLISHED_FROM = 1024
 
@@ -44,3 +48,21 @@ def fewer_segments(published: int, longest_training_video: int | None) -> dict[s
     if longest_training_video is None or longest_training_video >= published:
         return {}
     return {"segments": longest_training_video}
+
+
+class WidthsAndSegmentsFollowData:
+    """A method ``Config`` whose defaults follow the data in both ways (UR-DMU, BN-WVAD): its own
+    `widths_for` below 1024-d features, and as many segments as the longest training video has snippets
+    where that is fewer than the published count (the synthetic default: 96; `fewer_segments`)."""
+
+    segments: int
+
+    @classmethod
+    def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
+        """The width defaults for `feature_dim`-d features where they are not the published ones."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_data(cls, shape: DataShape) -> dict[str, Any]:
+        """The defaults for data of `shape` where they are not the published ones."""
+        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}

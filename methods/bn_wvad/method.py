@@ -68,17 +68,21 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.tensors import crop_sequences
-from vadbench.methods._shared.widths import fewer_segments, scaled, scaled_attention, width_scale
+from vadbench.methods._shared.widths import (
+    WidthsAndSegmentsFollowData,
+    scaled,
+    scaled_attention,
+    width_scale,
+)
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 
 
 @dataclass(frozen=True)
-class BNWVADConfig:
+class BNWVADConfig(WidthsAndSegmentsFollowData):
     """Hyper-parameters of BN-WVAD (defaults: the public code's, XD-Violence).
 
     batch_size: crop samples per class in a batch; steps: training iterations; lr, weight_decay: Adam's;
@@ -126,13 +130,6 @@ class BNWVADConfig:
             raise ValueError(f"option 'kernel_sizes' must be three odd sizes, got {self.kernel_sizes!r}")
         if not (self.ratio_sample <= 1 and self.ratio_batch <= 1):
             raise ValueError("options 'ratio_sample' and 'ratio_batch' must be at most 1")
-
-    @classmethod
-    def for_data(cls, shape: DataShape) -> dict[str, Any]:
-        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
-        features (`widths_for`), and as many segments as the longest training video has snippets where that is
-        fewer than 200 (the synthetic default: 96; `fewer_segments`)."""
-        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
 
     @classmethod
     def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:

@@ -77,18 +77,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench.api.dataset import DataShape
 from vadbench.api.method import Declarations, Method, Sampling, TrainBatch, TrainingInput, valid_mask
 from vadbench.api.reduction import Reduction
 from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import crop_sequences
-from vadbench.methods._shared.widths import fewer_segments, scaled, scaled_attention, width_scale
+from vadbench.methods._shared.widths import (
+    WidthsAndSegmentsFollowData,
+    scaled,
+    scaled_attention,
+    width_scale,
+)
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 
 
 @dataclass(frozen=True)
-class URDMUConfig:
+class URDMUConfig(WidthsAndSegmentsFollowData):
     """Hyper-parameters of UR-DMU (defaults: the public code's).
 
     batch_size: samples (crops) per class in a batch; steps: training iterations; lr, weight_decay:
@@ -132,13 +136,6 @@ class URDMUConfig:
                           "distance_weight", "distance_margin"),
             probability=("dropout",),
         )
-
-    @classmethod
-    def for_data(cls, shape: DataShape) -> dict[str, Any]:
-        """The defaults for data of `shape` where they are not the published ones: narrower widths below 1024-d
-        features (`widths_for`), and as many segments as the longest training video has snippets where that is
-        fewer than 200 (the synthetic default: 96; `fewer_segments`)."""
-        return {**cls.widths_for(shape.feature_dim), **fewer_segments(cls.segments, shape.longest_training_video)}
 
     @classmethod
     def widths_for(cls, feature_dim: int | None) -> dict[str, Any]:
