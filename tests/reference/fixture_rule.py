@@ -1,4 +1,4 @@
-"""The values and the record format of the RTFM and MGFN equality fixtures (no vadbench import).
+"""The values and the record format of the RTFM, MGFN and I3D-ResNet50 equality fixtures (no vadbench import).
 
 Used by the generator scripts beside this file, which give the public code these values, and by the unit
 tests, which give vadbench the same ones. No value comes from a random generator:
@@ -9,6 +9,12 @@ tests, which give vadbench the same ones. No value comes from a random generator
   kind: "weight" (conv and linear weights) (2u - 1) sqrt(3 / fan_in) with fan_in = numel / shape[0];
   "norm_weight" (normalisation scales) 1 + 0.2 (u - 0.5); "bias" (biases and normalisation shifts)
   0.1 (2u - 1); "running_mean" 0.1 (2u - 1); "running_var" 0.5 + u; "count" (num_batches_tracked) 0.
+- I3D-ResNet50 (networks whose state_dicts differ by variant): the same values with k = crc32 of the entry's
+  name (UTF-8) instead of its index, and the kind from the name: "weight" of a tensor of two or more
+  dimensions (convolutions, linear) "weight", of a vector "norm_weight"; "bias", "running_mean",
+  "running_var" themselves; "num_batches_tracked" "count".
+- Video clips (3, frames, size, size), already normalised as the extractor normalises pixels:
+  (255 u(k, flat index) - 114.75) / 57.375, i.e. uniform pixels 0..255.
 - Snippet features (videos, crops, steps, dim) = 2 u(k, flat index) + 0.5 label * [2 <= t < 5].
 - Selection masks (rows, steps): kept where u(k, flat index) >= p, value 1 / (1 - p), else 0.
 
@@ -18,6 +24,7 @@ Every value is computed in float64 and rounded to float32; a float64 run uses th
 from __future__ import annotations
 
 import math
+import zlib
 
 import torch
 
@@ -59,6 +66,27 @@ def state_value(kind: str, k: int, shape: tuple[int, ...] | list[int]) -> torch.
     else:
         raise ValueError(f"unknown kind {kind!r}, expected one of {KINDS}")
     return value.float().reshape(shape)
+
+
+def named_kind(name: str, shape: tuple[int, ...] | list[int]) -> str:
+    """The kind of a state_dict entry from its name and shape (for networks of convolutions and norms)."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "num_batches_tracked":
+        return "count"
+    if leaf == "weight":
+        return "weight" if len(shape) > 1 else "norm_weight"
+    return leaf
+
+
+def named_state_value(name: str, shape: tuple[int, ...] | list[int]) -> torch.Tensor:
+    """The value of the state_dict entry `name`, whatever its position (k = crc32 of the name)."""
+    return state_value(named_kind(name, shape), zlib.crc32(name.encode()), shape)
+
+
+def video_clips(k: int, clips: int, frames: int, size: int) -> torch.Tensor:
+    """(clips, 3, frames, size, size) float32 clips of uniform pixels 0..255, normalised by 114.75 / 57.375."""
+    u = uniform(k, clips * 3 * frames * size * size)
+    return ((255 * u - 114.75) / 57.375).float().reshape(clips, 3, frames, size, size)
 
 
 def snippet_features(k: int, labels: list[int], crops: int, steps: int, dim: int) -> torch.Tensor:

@@ -1,6 +1,6 @@
-"""What the RTFM and MGFN generator scripts share to run a public code unmodified (no vadbench import): the
-commit check, the stand-in for the selection dropout, the wrappers that record loss terms, the fixture's
-``produced_by`` and its records of two runs."""
+"""What the RTFM, MGFN and I3D-ResNet50 generator scripts share to run a public code unmodified (no vadbench
+import): the commit check, the stand-in for the selection dropout, the wrappers that record loss terms, the
+fixture's ``produced_by`` and its records of two runs."""
 
 from __future__ import annotations
 
