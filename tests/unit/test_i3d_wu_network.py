@@ -60,6 +60,14 @@ def test_a_public_checkpoint_without_its_head_loads_strictly():
     assert torch.equal(network.Mixed_5c.b3b.bn.running_var, checkpoint["Mixed_5c.b3b.bn.running_var"])
 
 
+def test_a_checkpoint_without_batch_counters_loads_strictly():
+    """The public code was written for PyTorch 0.3, whose BatchNorm had no ``num_batches_tracked``: a plain dict
+    without them (no version metadata) still loads with ``strict=True``, BatchNorm filling them in."""
+    checkpoint = {name: state_value(name, shape) for name, shape in FIXTURE["public_state"]
+                  if name not in HEAD_KEYS and not name.endswith("num_batches_tracked")}
+    InceptionI3D().load_state_dict(checkpoint, strict=True)
+
+
 def test_reduced_width_gives_a_narrower_feature_of_the_same_network():
     network = InceptionI3D(channel_divisor=8).eval()
     set_state(network)
