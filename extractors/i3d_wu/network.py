@@ -40,8 +40,6 @@ INCEPTION_WIDTHS = {
     "Mixed_5b": (256, 160, 320, 32, 128, 128),
     "Mixed_5c": (384, 192, 384, 48, 128, 128),
 }
-#: The width of the feature: Mixed_5c's output at full width.
-FEATURE_WIDTH = 1024
 #: The final average pool's kernel (time, height, width).
 POOL_KERNEL = (2, 7, 7)
 #: Each dimension's total stride before the final pool (time, height, width): a SAME-padded layer of stride s
@@ -147,7 +145,7 @@ class InceptionI3D(nn.Module):
         """
         if clips.dim() != 5 or clips.shape[1] != 3 or pooled_size(tuple(clips.shape[2:])) != (1, 1, 1):
             raise ValueError(f"clips of size {list(clips.shape)}: expected [B, 3, T, H, W] with 9 <= T <= 16 and "
-                             f"193 <= H, W <= 224 (the pooled map after Mixed_5c must be 1x1x1)")
+                             "193 <= H, W <= 224 (the pooled map after Mixed_5c must be 1x1x1)")
         x = clips
         for layer in self.children():
             x = layer(x)
