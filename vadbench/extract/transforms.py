@@ -45,8 +45,8 @@ def resize_to(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     """`frames` resized with PIL bilinear to `width` x `height`, aspect not kept (the 340x256 of the
     community I3D extractors). Frames already at that size are returned as they are, as torchvision does.
 
-    PIL resizes one frame at a time: its C code is faster than any NumPy formulation measured, and
-    resizing the snippet as one tall image in two passes gives the same pixels but took 1.6x as long.
+    PIL resizes one frame at a time, which is the published step itself. Resizing the snippet as one tall
+    image in two PIL passes gives the same pixels but took 1.6x as long (27 vs 17 ms, 16 frames 320x240).
     """
     if frames.shape[1:3] == (height, width):
         return frames
