@@ -1,5 +1,6 @@
-"""Every registered method (built-in, preset or installed plugin), the synthetic datasets and every
-built-in executor pass the conformance checks that plugin authors run (`vadbench.testing`)."""
+"""Every registered method (built-in, preset or installed plugin), the synthetic datasets, every built-in executor
+and every registered extractor (at a reduced width) pass the conformance checks that plugin authors run
+(`vadbench.testing`)."""
 
 import importlib.util
 
@@ -20,11 +21,14 @@ DATASETS = [PLUGINS.datasets.create("synthetic", TINY), PLUGINS.datasets.create(
 EXECUTORS = [PLUGINS.executors.create("serial", {"cpus_per_run": 1}), PLUGINS.executors.create("stacked")]
 #: The executors that start processes (worker processes, a Ray cluster), checked apart as ``slow``.
 PROCESS_EXECUTORS = [PLUGINS.executors.create("local", {"workers": 2, "cpus_per_run": 1})]
+#: Every extractor at the smallest width it offers (its tests-only option), else as registered.
+NARROW_EXTRACTORS = {"i3d-r50": {"width": 4}, "i3d-wu": {"channel_divisor": 8}}
+EXTRACTORS = [PLUGINS.extractors.create(name, NARROW_EXTRACTORS.get(name)) for name in PLUGINS.extractors.names()]
 if importlib.util.find_spec("ray") is not None:  # the optional extra vadbench[ray]
     PROCESS_EXECUTORS.append(PLUGINS.executors.create("ray", {"workers": 2, "cpus_per_run": 1}))
 
 
-@parametrize_with_checks(methods=METHODS, datasets=DATASETS, executors=EXECUTORS)
+@parametrize_with_checks(methods=METHODS, datasets=DATASETS, executors=EXECUTORS, extractors=EXTRACTORS)
 def test_builtins_conform(component, check):
     check(component)
 

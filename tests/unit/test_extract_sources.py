@@ -82,13 +82,21 @@ def test_a_list_file_names_inputs_relative_to_its_folder(tmp_path):
         (lambda root: root / "missing.mp4", "missing.mp4: no such file or folder"),
         (lambda root: _touch(root / "frame.jpg"), "frame.jpg: not a known video or list file"),
         (lambda root: _touch(root / "table.csv"), "table.csv: not a known video or list file"),
-        (lambda root: _mkdir(root / "empty"), "empty: no frame images"),
     ],
 )
 def test_a_wrong_input_is_one_line_naming_it(tmp_path, make, expected):
     with pytest.raises(UsageError, match=expected) as raised:
         find_sources([make(tmp_path)])
     assert "\n" not in str(raised.value)
+
+
+def test_a_folder_of_videos_and_frame_folders_gives_each(tmp_path):
+    _touch(tmp_path / "videos" / "b.mp4")
+    _touch(tmp_path / "videos" / "a.avi")
+    _touch(tmp_path / "videos" / "notes.txt")
+    _touch(tmp_path / "videos" / "c" / "001.jpg")
+    assert [(source.name, source.kind) for source in find_sources([tmp_path / "videos"])] == [
+        ("a", "video"), ("b", "video"), ("c", "frames")]
 
 
 def test_a_wrong_line_of_a_list_file_names_the_list_and_the_line(tmp_path):
@@ -196,8 +204,10 @@ def test_a_missing_pyav_names_the_install_command(tmp_path, monkeypatch):
         list(read_frames(Source("clip", tmp_path / "clip.mp4", "video")))
 
 
-def test_an_empty_frame_folder_is_refused(tmp_path):
+def test_an_empty_frame_folder_is_refused_when_read(tmp_path):
+    """Found as a (frame folder) source, so that the other inputs of the command are still extracted."""
     folder = _mkdir(tmp_path / "clip")
+    assert find_sources([folder]) == [Source("clip", folder, "frames")]
     with pytest.raises(UsageError, match=f"{folder}: no frame images"):
         list(read_frames(Source("clip", folder, "frames")))
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vadbench.extract.sources import Source, read_frames
-from vadbench.extract.transforms import CROP_ORDERS, crops, normalise, resize_shorter, resize_to, shorter_side_size
+from vadbench.extract.transforms import CROP_ORDERS, crops, resize_shorter, resize_to, shorter_side_size
+from vadbench.extract.transforms import normalise as normalise_tensor
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -120,6 +122,11 @@ def test_center_and_flips_follow_torchvision_exactly():
 def test_crops_larger_than_the_frame_are_refused():
     with pytest.raises(ValueError, match="crop size 224 is larger than the 200x150 frames"):
         crops(random_clip(1, 200, 150), 224, "center")
+
+
+def normalise(pixels: np.ndarray, mean, std) -> np.ndarray:
+    """The device step on the CPU, as NumPy."""
+    return normalise_tensor(torch.from_numpy(pixels), mean, std).numpy()
 
 
 def test_normalise_0_255_pixels_like_tushar_n():

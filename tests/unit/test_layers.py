@@ -21,7 +21,7 @@ import vadbench
 PACKAGE = Path(vadbench.__file__).resolve().parent
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 #: The subpackages, each importing only from those before it.
-LAYERS = ("api", "data", "plugins", "plan", "report", "engine", "executors")
+LAYERS = ("api", "data", "plugins", "plan", "report", "engine", "executors", "extract")
 #: The parts that must import without torch (tables, figures and grid files are read on machines without it).
 WITHOUT_TORCH = ("plan", "report")
 

@@ -102,3 +102,11 @@ def test_an_option_type_set_cannot_parse_is_refused_at_registration_naming_plugi
 
 def test_every_parseable_option_type_is_accepted():
     make_registry().add("toy-again", Toy, source="p")  # int, float, bool, Literal, tuple[int, ...], int | None
+
+
+def test_literal_choices_of_numbers_parse_from_their_text():
+    """``--set crops=5`` reaches a ``Literal[5, 10]`` option as the number 5, and other text is refused."""
+    assert parse_value("crops", "5", Literal[5, 10]) == 5
+    assert parse_value("crops", 10, Literal[5, 10]) == 10
+    with pytest.raises(UsageError, match="must be one of 5, 10"):
+        parse_value("crops", "7", Literal[5, 10])

@@ -39,3 +39,12 @@ def vadbench_register_executors(register):
     options of those names. Import heavy or optional engines inside the executor, not at
     registration, so that ``vadbench list`` works without them.
     """
+
+
+@hookspec
+def vadbench_register_extractors(register):
+    """Register feature extractors (`vadbench extract --extractor NAME`).
+
+    Call ``register(name, cls, description=None, /, **preset)`` where ``cls`` subclasses
+    :class:`vadbench.api.extractor.Extractor`; presets fix options (for example a crop set).
+    """

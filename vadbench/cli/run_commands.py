@@ -32,16 +32,16 @@ from vadbench.cli.plugin_loading import plugins_with_warnings
 
 
 def add_list(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("list", help="list the registered methods, datasets and executors",
-                                 description="List every registered method, dataset and executor with a one-line "
-                                 "description.")
+    parser = commands.add_parser("list", help="list the registered methods, datasets, executors and extractors",
+                                 description="List every registered method, dataset, executor and extractor with a "
+                                 "one-line description.")
     parser.set_defaults(handler=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     plugins = plugins_with_warnings()
     for title, registry in (("methods", plugins.methods), ("datasets", plugins.datasets),
-                            ("executors", plugins.executors)):
+                            ("executors", plugins.executors), ("extractors", plugins.extractors)):
         print(f"{title}:")
         width = max((len(entry.name) for entry in registry), default=0)
         for entry in registry:

@@ -19,13 +19,13 @@ frames would pass for a real snippet.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 
 from vadbench.api.errors import UsageError
+from vadbench.api.extractor import SnippetRule
 
-SnippetRule = Literal["ceil-loop", "floor", "floor-minus-one"]
 SNIPPET_RULES: tuple[SnippetRule, ...] = get_args(SnippetRule)
 
 

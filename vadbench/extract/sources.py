@@ -1,6 +1,6 @@
 """The inputs of `vadbench extract`: which videos and frame folders to read, and their frames in order.
 
-An INPUT is a video file, a folder of frame images, a folder whose subfolders are frame folders, or a
+An INPUT is a video file, a folder of frame images, a folder of frame folders and videos, or a
 list file naming such inputs. Every source gets the output name its feature files will carry, and
 `read_frames` streams its frames as uint8 RGB arrays (never a whole video in memory: UCF-Crime videos
 have 10,000+ frames).
@@ -30,7 +30,7 @@ LIST_EXTENSIONS = frozenset({".list", ".txt"})
 
 _EXPECTED = (
     f"expected a video ({' '.join(sorted(VIDEO_EXTENSIONS))}), a folder of frame images "
-    f"({' '.join(sorted(IMAGE_EXTENSIONS))}), a folder of such folders, or a list file (.txt .list)"
+    f"({' '.join(sorted(IMAGE_EXTENSIONS))}), a folder of such folders and videos, or a list file (.txt .list)"
 )
 
 
@@ -141,16 +141,15 @@ def _sources_at(path: Path, expected: str) -> list[Source]:
 
 
 def _folder_sources(folder: Path) -> list[Source]:
-    """A frame folder, or the frame folders just inside `folder`."""
+    """A frame folder; else the frame folders and videos just inside `folder`; else (nothing there) an empty frame
+    folder, refused when it is read, so that the other inputs are still extracted."""
     if frame_images(folder):
         return [Source(folder.resolve().name, folder, "frames")]
-    subfolders = sorted(
-        (path for path in folder.iterdir() if _visible(path) and path.is_dir() and frame_images(path)),
-        key=lambda path: natural_key(path.name),
-    )
-    if not subfolders:
-        raise UsageError(f"{folder}: no frame images ({' '.join(sorted(IMAGE_EXTENSIONS))}) nor folders of them")
-    return [Source(path.name, path, "frames") for path in subfolders]
+    inside = sorted((path for path in folder.iterdir() if _visible(path)), key=lambda path: natural_key(path.name))
+    sources = [Source(path.name, path, "frames") if path.is_dir() else Source(path.stem, path, "video")
+               for path in inside if (path.is_dir() and frame_images(path))
+               or (path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS)]
+    return sources or [Source(folder.resolve().name, folder, "frames")]
 
 
 def _refuse_duplicates(sources: list[Source]) -> None:

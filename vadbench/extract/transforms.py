@@ -9,11 +9,13 @@ the snippet instead of ten PIL images and tensors per frame.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
+import torch
 
-CropOrder = Literal["torchvision-ten", "center-first-ten", "center-first-five", "center"]
+from vadbench.api.extractor import CropOrder
+
 CROP_ORDERS: tuple[CropOrder, ...] = get_args(CropOrder)
 
 # The crops of each order: (region, taken from the horizontally flipped frame).
@@ -54,7 +56,7 @@ def resize_to(frames: np.ndarray, width: int, height: int) -> np.ndarray:
 
     resized = np.empty((frames.shape[0], height, width, 3), dtype=np.uint8)
     for index, frame in enumerate(frames):
-        resized[index] = np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+        resized[index] = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR))
     return resized
 
 
@@ -101,9 +103,9 @@ def crops(frames: np.ndarray, size: int, order: CropOrder) -> np.ndarray:
     return cropped
 
 
-def normalise(crops: np.ndarray, mean: float | Sequence[float], std: float | Sequence[float]) -> np.ndarray:
-    """float32 ``(x - mean) / std`` of uint8 pixels x, with `mean` and `std` in pixel units (0..255),
-    one number or one per RGB channel.
+def normalise(pixels: torch.Tensor, mean: float | Sequence[float], std: float | Sequence[float]) -> torch.Tensor:
+    """float32 ``(x - mean) / std`` of uint8 pixels x ``[..., 3]`` (on any device), with `mean` and `std` in pixel
+    units (0..255), one number or one per RGB channel.
 
     Every published value range is one such pair:
     Tushar-N/RTFM pixels 0..255 then ``(x - 114.75) / 57.375``: mean 114.75, std 57.375;
@@ -111,9 +113,8 @@ def normalise(crops: np.ndarray, mean: float | Sequence[float], std: float | Seq
     ``x / 255`` then ``(x - 114.75) / 57.375`` (RTFM's open [0, 1] reading): mean 114.75 * 255, std 57.375 * 255.
     The subtraction is exact in float32 for these means, so the result is within one rounding of the
     exact value (Tushar-N's ``sub_(mean).div_(std)`` on 0..255 pixels gives the same float32 numbers).
+    Run on the device after the transfer, so that uint8 pixels, a quarter of the bytes, cross the bus.
     """
-    mean_array = np.asarray(mean, dtype=np.float32)
-    std_array = np.asarray(std, dtype=np.float32)
-    normalised = np.subtract(crops, mean_array, dtype=np.float32)
-    normalised /= std_array
-    return normalised
+    mean_values = torch.as_tensor(mean, dtype=torch.float32, device=pixels.device)
+    std_values = torch.as_tensor(std, dtype=torch.float32, device=pixels.device)
+    return (pixels.float() - mean_values) / std_values

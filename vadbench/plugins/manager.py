@@ -22,6 +22,7 @@ from vadbench.api import hookspecs
 from vadbench.api.dataset import Dataset
 from vadbench.api.errors import UsageError
 from vadbench.api.executor import Executor
+from vadbench.api.extractor import Extractor
 from vadbench.api.method import Method
 from vadbench.plugins.registry import Registry
 
@@ -37,6 +38,7 @@ class Plugins:
     methods: Registry[Method]
     datasets: Registry[Dataset]
     executors: Registry[Executor]
+    extractors: Registry[Extractor]
     #: plugin name -> distribution that provides it ("vadbench" for the built-ins)
     distributions: dict[str, str] = field(default_factory=dict)
     #: one line per plugin that failed to load
@@ -52,7 +54,8 @@ def load_plugins() -> Plugins:
     manager = pluggy.PluginManager("vadbench")
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(
-        manager, Registry("method", Method), Registry("dataset", Dataset), Registry("executor", Executor)
+        manager, Registry("method", Method), Registry("dataset", Dataset), Registry("executor", Executor),
+        Registry("extractor", Extractor),
     )
     _load_entry_points(plugins)
     _load_named_modules(plugins)
@@ -60,6 +63,7 @@ def load_plugins() -> Plugins:
     _fill(plugins, manager.hook.vadbench_register_methods, plugins.methods)
     _fill(plugins, manager.hook.vadbench_register_datasets, plugins.datasets)
     _fill(plugins, manager.hook.vadbench_register_executors, plugins.executors)
+    _fill(plugins, manager.hook.vadbench_register_extractors, plugins.extractors)
     return plugins
 
 

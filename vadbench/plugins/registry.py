@@ -183,6 +183,9 @@ def parse_value(name: str, value: Any, hint: Any) -> Any:
     if origin is Literal:
         if value in args:
             return value
+        spelled = [arg for arg in args if isinstance(value, str) and str(arg) == value.strip()]
+        if spelled:  # the text of a number or bool choice from --set
+            return spelled[0]
         raise UsageError(f"option {name!r} must be one of {', '.join(map(str, args))}, got {value!r}")
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else list(value)

@@ -16,7 +16,8 @@ a few videos, a small hidden width), because every check builds, trains or loads
 
 One module per kind of component holds its checks: `vadbench.testing.methods` (`METHOD_CHECKS`; the
 checks that apply only to what a method declares are skipped with the reason, `DECLARED`),
-`vadbench.testing.datasets` (`DATASET_CHECKS`) and `vadbench.testing.executors` (`EXECUTOR_CHECKS`);
+`vadbench.testing.datasets` (`DATASET_CHECKS`), `vadbench.testing.executors` (`EXECUTOR_CHECKS`) and
+`vadbench.testing.extractors` (`EXTRACTOR_CHECKS`);
 `vadbench.testing.parametrize` collects them. Every name is importable from here.
 """
 
@@ -31,6 +32,13 @@ from vadbench.testing.datasets import (
     check_weak_training_labels,
 )
 from vadbench.testing.executors import EXECUTOR_CHECKS, EXECUTOR_SPECS, check_same_results_as_serial
+from vadbench.testing.extractors import (
+    EXTRACTOR_CHECKS,
+    check_deterministic,
+    check_feature_shape,
+    check_preprocessing,
+    check_weights_round_trip,
+)
 from vadbench.testing.methods import (
     DECLARED,
     METHOD_CHECKS,
@@ -47,10 +55,11 @@ from vadbench.testing.methods import (
 from vadbench.testing.parametrize import describe, parametrize_with_checks
 
 __all__ = [
-    "ATOL", "DATASET_CHECKS", "DECLARED", "EXECUTOR_CHECKS", "EXECUTOR_SPECS", "METHOD_CHECKS", "SEED",
-    "check_benchmark_types", "check_deterministic_load", "check_deterministic_under_seed", "check_loss_terms_detached",
-    "check_padding_invariance", "check_primary_metric", "check_same_results_as_serial", "check_scores",
+    "ATOL", "DATASET_CHECKS", "DECLARED", "EXECUTOR_CHECKS", "EXECUTOR_SPECS", "EXTRACTOR_CHECKS", "METHOD_CHECKS",
+    "SEED", "check_benchmark_types", "check_deterministic", "check_deterministic_load",
+    "check_deterministic_under_seed", "check_feature_shape", "check_loss_terms_detached", "check_padding_invariance",
+    "check_preprocessing", "check_primary_metric", "check_same_results_as_serial", "check_scores",
     "check_short_videos", "check_stacked_training", "check_stored_magnitudes", "check_test_ground_truth",
-    "check_training_step", "check_val_scoring", "check_video_ids", "check_weak_training_labels", "describe",
-    "parametrize_with_checks",
+    "check_training_step", "check_val_scoring", "check_video_ids", "check_weak_training_labels",
+    "check_weights_round_trip", "describe", "parametrize_with_checks",
 ]

@@ -9,9 +9,11 @@ from typing import Any
 
 from vadbench.api.dataset import Dataset
 from vadbench.api.executor import Executor
+from vadbench.api.extractor import Extractor
 from vadbench.api.method import Method
 from vadbench.testing.datasets import DATASET_CHECKS
 from vadbench.testing.executors import EXECUTOR_CHECKS
+from vadbench.testing.extractors import EXTRACTOR_CHECKS
 from vadbench.testing.methods import DECLARED, METHOD_CHECKS
 
 
@@ -20,6 +22,7 @@ def parametrize_with_checks(
     methods: Sequence[Method] = (),
     datasets: Sequence[Dataset] = (),
     executors: Sequence[Executor] = (),
+    extractors: Sequence[Extractor] = (),
     crops: int = 2,
     feature_dim: int = 16,
 ) -> Any:
@@ -32,7 +35,7 @@ def parametrize_with_checks(
     import pytest  # a test-time dependency only
 
     params = []
-    for component, check in _pairs(methods, datasets, executors):
+    for component, check in _pairs(methods, datasets, executors, extractors):
         bound = functools.partial(check, crops=crops, feature_dim=feature_dim) if check in METHOD_CHECKS else check
         reason = _not_declared(component, check)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
@@ -41,9 +44,11 @@ def parametrize_with_checks(
 
 
 def _pairs(
-    methods: Sequence[Method], datasets: Sequence[Dataset], executors: Sequence[Executor]
+    methods: Sequence[Method], datasets: Sequence[Dataset], executors: Sequence[Executor],
+    extractors: Sequence[Extractor],
 ) -> Iterator[tuple[Any, Callable[..., None]]]:
-    for checks, components in ((METHOD_CHECKS, methods), (DATASET_CHECKS, datasets), (EXECUTOR_CHECKS, executors)):
+    for checks, components in ((METHOD_CHECKS, methods), (DATASET_CHECKS, datasets), (EXECUTOR_CHECKS, executors),
+                               (EXTRACTOR_CHECKS, extractors)):
         for component in components:
             for check in checks:
                 yield component, check
