@@ -19,8 +19,9 @@ estimator tags), whose every field is optional, typed, and recorded in every res
   reads from the dataset (never from file names);
 - optional hooks, None unless declared: `Declarations.train_step` (a step of the method's own, where
   "loss, backward, one optimiser step" is not enough), `Declarations.postprocess` (test-time
-  post-processing of each video's scores) and `Declarations.score_with_magnitudes` (per-snippet feature
-  magnitudes, stored for plots, from the forward pass that scores).
+  post-processing of each video's scores), `Declarations.score_with_magnitudes` (per-snippet feature
+  magnitudes, stored for plots, from the forward pass that scores) and `Declarations.public_checkpoint`
+  (the importer of the weights the method's public code saves).
 
 What tables and figures show about a method's options (`Presentation`) is apart from this training
 contract: a class attribute, recorded with each result so that tables render without the plugin.
@@ -203,6 +204,9 @@ Postprocess = Callable[[np.ndarray], np.ndarray]
 #: Scores and feature magnitudes, both (B, T), of zero-padded videos (B, C, T, D) from one forward pass:
 #: (model, features, lengths) -> (scores, magnitudes).
 ScoreWithMagnitudes = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+#: The state dict a public code's training script saves (already unwrapped from a ``state_dict`` entry and
+#: stripped of DataParallel's ``module.`` prefixes) -> the state dict of this method's model (`Method.build`).
+PublicCheckpoint = Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,9 @@ class Declarations:
     (`ScoreWithMagnitudes`), for the methods that have magnitudes (stored for plots). Its scores must
     equal `Method.score`'s, and with ``padded_scoring = "safe"`` neither may depend on the padding (a
     conformance check compares both with each video scored alone). None: the method has no magnitudes.
+    public_checkpoint: the importer of the checkpoints the method's public code writes (`PublicCheckpoint`:
+    keys renamed, shapes fixed), so that released weights load (`vadbench evaluate`, `vadbench score`).
+    None: no public format.
     """
 
     training_input: TrainingInput = field(default_factory=TrainingInput)
@@ -252,6 +259,7 @@ class Declarations:
     train_step: TrainStep | None = None
     postprocess: Postprocess | None = None
     score_with_magnitudes: ScoreWithMagnitudes | None = None
+    public_checkpoint: PublicCheckpoint | None = None
 
     def __post_init__(self) -> None:
         if self.padded_scoring not in ("safe", "alone"):
