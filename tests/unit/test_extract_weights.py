@@ -33,5 +33,5 @@ def test_extra_keys_and_wrong_shapes_are_named(tmp_path):
         load_weights(network(), path, (), "toy")
     message = str(error.value)
     assert "1 unexpected keys: extra.weight" in message
-    assert "0.weight (8, 3, 1, 1, 1) (network (4, 3, 1, 1, 1))" in message
+    assert "0.weight (8, 3, 1, 1, 1) (model (4, 3, 1, 1, 1))" in message
     assert "\n" not in message

@@ -20,13 +20,14 @@ import numpy as np
 from vadbench import __version__
 from vadbench.api.errors import UsageError
 from vadbench.api.extractor import Extractor, FileLayout
+from vadbench.engine.checkpoints import sha256
 from vadbench.engine.runner import resolve_device
 from vadbench.extract.compare import comparison_lines
 from vadbench.extract.network_pass import NetworkPass
 from vadbench.extract.output import FeatureFolder
 from vadbench.extract.pieces import piece_loader
 from vadbench.extract.sources import Source, find_sources
-from vadbench.extract.weights import load_weights, sha256
+from vadbench.extract.weights import load_weights
 
 
 @dataclass(frozen=True)
