@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from vadbench.api.errors import UsageError
+from vadbench.api.method import Method
 
 #: Keys named in a refusal, per kind of difference.
 _SHOWN = 3
@@ -70,3 +71,16 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -
         raise UsageError(f"{what}: {'; '.join(problems)}")
     model.load_state_dict({**expected, **{key: value.to(expected[key].dtype) for key, value in state.items()}},
                           strict=True)
+
+
+def public_model(method: Method, name: str, path: Path, crops: int, feature_dim: int) -> nn.Module:
+    """The model of `method` (registered as `name`) for `crops` crops of `feature_dim` dimensions, in eval mode,
+    with the weights of a checkpoint that the method's public code saved, through its declared importer."""
+    importer = method.declarations().public_checkpoint
+    if importer is None:
+        raise UsageError(f"--checkpoint {path}: method {name!r} declares no public checkpoint format")
+    model = method.build(crops, feature_dim)
+    load_state(model, importer(read_state(path, "--checkpoint")),
+               f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of {feature_dim} dimensions "
+               "with these options")
+    return model.eval()
