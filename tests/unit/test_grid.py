@@ -241,3 +241,17 @@ def test_missing_runs_and_two_versions_of_the_data_are_errors_naming_the_point(t
     edited = stored([dataclasses.replace(results[0].spec, data="edited")], plugins)
     with pytest.raises(UsageError, match="2 versions of the data"):
         stored_runs(grid, [*results, *edited], tmp_path)
+
+
+def test_a_grid_file_may_keep_the_weights_of_its_runs(tmp_path):
+    from vadbench.plan.grid import load_grid
+
+    path = tmp_path / "g.toml"
+    path.write_text('methods = ["rtfm"]\nsave_model = true\n')
+    assert load_grid(path).save_model is True
+    path.write_text('methods = ["rtfm"]\nsave_model = "yes"\n')
+    with pytest.raises(UsageError, match="save_model.*true or false"):
+        load_grid(path)
+    path.write_text('methods = ["rtfm"]\nprotocols = ["given"]\n')
+    with pytest.raises(UsageError, match="protocol of vadbench evaluate"):
+        load_grid(path)

@@ -257,7 +257,10 @@ class RunSpec:
     scores with, set by the executor that runs it (`Executor.specs_as_run`) and applied by the runner: sums
     split over threads round differently, so the thread count moves the numbers (by points of AP on
     the synthetic default) and is part of the key; None for a run on a GPU, whose CPU threads only
-    feed it.
+    feed it. `save_model`: keep the trained weights beside the result (`vadbench run --save-model`); not part
+    of the key (the numbers are the same), but a stored run without weights is run again when it is asked.
+    `checkpoint`: the SHA-256 of the weights file a run of protocol ``given`` scores (`vadbench evaluate`);
+    part of the key when set.
 
     A dataset that reads files names its data by content: `data` is the fingerprint of what the runs
     read (`Dataset.fingerprint`), and the options that only say where and how the files are read (its
@@ -281,6 +284,8 @@ class RunSpec:
     stacked: tuple[int, ...] = ()
     method_revision: int = 1
     threads: int | None = None
+    save_model: bool = False
+    checkpoint: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the experiment (all but the device), JSON-ready."""
@@ -305,6 +310,8 @@ class RunSpec:
             identity["method_revision"] = self.method_revision
         if self.threads is not None:
             identity["threads"] = self.threads
+        if self.checkpoint is not None:
+            identity["checkpoint"] = self.checkpoint
         if self.protocol.startswith("oracle-test"):
             # vadbench 0.1 selected on the test set by another rule (from step 5, ties to the later step).
             identity["selection_rule"] = "public-code"
@@ -318,8 +325,9 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         """The fields, JSON-ready (`from_dict` reads them back; the key's derived entries stay out)."""
         identity = {k: v for k, v in self.identity().items() if k != "selection_rule"}
+        saving = {"save_model": True} if self.save_model else {}
         return {**identity, "precision": self.precision, "device": self.device, "compile": self.compile,
-                "dataset_access": dict(sorted(self.dataset_access.items()))}
+                "dataset_access": dict(sorted(self.dataset_access.items())), **saving}
 
     def full_dataset_options(self) -> dict[str, Any]:
         """Every dataset option the run sets: those that define the data and those that locate it."""
@@ -336,7 +344,9 @@ class RunResult:
 
     scores: per test video snippet scores, stored beside the JSON (not inside it);
     magnitudes: per test video snippet feature magnitudes, for methods that have them (plots);
-    curves: the training curves (logged loss terms, selection metric at each check), stored beside it.
+    curves: the training curves (logged loss terms, selection metric at each check), stored beside it;
+    weights: the evaluated model's state dict (CPU tensors), when the spec asks to save it
+    (`RunSpec.save_model`), stored beside it by the driver.
     """
 
     spec: RunSpec
@@ -350,6 +360,7 @@ class RunResult:
     scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     magnitudes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     curves: dict[str, Any] = field(default_factory=dict, repr=False)
+    weights: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (everything but the scores)."""

@@ -1,4 +1,4 @@
-"""The `vadbench` command line: list, run, grid, leaderboard, plot, data check, data cache, extract.
+"""The `vadbench` command line: list, run, grid, leaderboard, plot, data check, data cache, extract, score, evaluate.
 
 This package parses the arguments and dispatches them, nothing else: each subcommand is an ``add_<name>``
 function of a ``*_commands`` module that declares its parser and its handler. Input errors raise `UsageError`;
@@ -27,6 +27,7 @@ from vadbench.cli.data_commands import add_data
 from vadbench.cli.extract_commands import add_extract
 from vadbench.cli.report_commands import add_leaderboard, add_plot
 from vadbench.cli.run_commands import add_grid, add_list, add_run
+from vadbench.cli.score_commands import add_evaluate, add_score
 from vadbench.cli.signals import sigterm_as_interrupt
 
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
-    for add in (add_list, add_run, add_grid, add_leaderboard, add_plot, add_data, add_extract):
+    for add in (add_list, add_run, add_grid, add_leaderboard, add_plot, add_data, add_extract, add_score, add_evaluate):
         add(commands)
     return parser
 

@@ -89,10 +89,18 @@ def executor_from_args(args: argparse.Namespace, plugins: Plugins) -> Executor:
     return create_executor(plugins, args.executor, options)
 
 
-def with_execution(specs: Sequence[RunSpec], args: argparse.Namespace) -> list[RunSpec]:
-    """`specs` with the --precision and --compile of the command line."""
-    return [dataclasses.replace(spec, precision=args.precision, compile=getattr(args, "compile", False))
-            for spec in specs]
+def add_save_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save-model", action="store_true",
+                        help="keep each run's trained weights in its run folder (model.pt, read without running "
+                        "code, and model.json; RTFM's are about 100 MB a run at 2048-d): for vadbench score and "
+                        "vadbench evaluate; a stored run without them is trained again")
+
+
+def with_execution(specs: Sequence[RunSpec], args: argparse.Namespace, save_model: bool = False) -> list[RunSpec]:
+    """`specs` with the --precision, --compile and --save-model of the command line (or `save_model`)."""
+    saving = save_model or getattr(args, "save_model", False)
+    return [dataclasses.replace(spec, precision=args.precision, compile=getattr(args, "compile", False),
+                                save_model=saving) for spec in specs]
 
 
 def check_device(device: str) -> None:

@@ -19,6 +19,7 @@ from vadbench.cli.arguments import (
     add_executor_arguments,
     add_grid_choices,
     add_precision_argument,
+    add_save_model_argument,
     check_device,
     check_root,
     executor_from_args,
@@ -70,6 +71,7 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     add_precision_argument(parser)
     add_compile_argument(parser)
+    add_save_model_argument(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run store folder (default: {DEFAULT_OUT})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
                         help="override a method or dataset option, e.g. --set k=4, --set rtfm.margin=50, "
@@ -121,6 +123,7 @@ def add_grid(commands: argparse._SubParsersAction) -> None:
     add_grid_choices(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     add_compile_argument(parser)
+    add_save_model_argument(parser)
     parser.add_argument("--format", default="md", choices=["md", "csv", "latex"],
                         help="table format (default: md; csv: one table of every row, mean and std in columns)")
     add_metrics_argument(parser, "auc,ap; ablation tables: auc")
@@ -151,7 +154,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     plugins = plugins_with_warnings()
     if args.root is not None:
         check_root(plugins, grid.datasets[0], args.root)  # override made sure there is one dataset
-    specs = with_execution(expand(grid, plugins, device=args.device), args)
+    specs = with_execution(expand(grid, plugins, device=args.device), args, save_model=grid.save_model)
     check_device(args.device)
     executor = executor_from_args(args, plugins)
     specs = executor.specs_as_run(specs, plugins)

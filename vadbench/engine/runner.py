@@ -28,6 +28,7 @@ from vadbench.api.method import Method
 from vadbench.api.reduction import DEFAULT_REDUCTION, Reduction
 from vadbench.api.types import Benchmark, RunResult, RunSpec, TestSet
 from vadbench.engine.acceleration import Acceleration
+from vadbench.engine.given_weights import checkpoint_model
 from vadbench.engine.placement import training_rows
 from vadbench.engine.sampling import Sampler
 from vadbench.engine.scoring import Scored, VideoScorer
@@ -173,9 +174,34 @@ class Runner:
                 eval_start = time.perf_counter()
                 record_evaluation(result, method, benchmark.test, scorer(model, magnitudes=True), log.terms[-1]["loss"])
                 result.metrics.update(selection)
+                if result.spec.save_model:  # the evaluated weights (`vadbench.engine.saved_models`)
+                    result.weights = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
                 result.timings = run_timings(load_seconds, train_seconds, eval_start, started, steps)
             results.append(result)
         return results
+
+
+    def evaluate_given(self, spec: RunSpec, path: Path) -> RunResult:
+        """Score the test set of `spec` (protocol ``given``) with the weights of checkpoint `path`, through the same
+        scoring path and metrics as a trained run; nothing is trained. The result records the file and its format."""
+        self.validate(spec)
+        method = self.plugins.methods.create(spec.method, spec.method_options)
+        benchmark, load_seconds = self.benchmark(spec, method.declarations().training_input.reduction)
+        device = resolve_device(spec.device)
+        started = time.perf_counter()
+        given = checkpoint_model(self.plugins, spec.method, spec.method_options, path, benchmark.train.crops,
+                                 benchmark.train.feature_dim)
+        dataset_config = self.plugins.datasets.config(spec.dataset, spec.full_dataset_options())
+        config = run_config(spec, method, dataset_config, benchmark, 0)
+        config.update({key: given.record[key] for key in ("checkpoint", "checkpoint_sha256", "checkpoint_format")})
+        config["parameters"] = sum(p.numel() for p in given.model.parameters())
+        result = RunResult(spec, status="ok", config=config, device=describe(device), versions=self._versions)
+        scored = VideoScorer(method, benchmark.test, device, acceleration=Acceleration(spec.precision))(
+            given.model.to(device), magnitudes=True)
+        record_evaluation(result, method, benchmark.test, scored, None)
+        now = time.perf_counter()
+        result.timings = {"load": load_seconds, "train": 0.0, "evaluate": now - started, "total": now - started}
+        return result
 
 
 def check_data(spec: RunSpec, benchmark: Benchmark) -> None:
@@ -189,10 +215,10 @@ def check_data(spec: RunSpec, benchmark: Benchmark) -> None:
 
 
 def record_evaluation(
-    result: RunResult, method: Method, test: TestSet, scored: Scored, final_loss: float
+    result: RunResult, method: Method, test: TestSet, scored: Scored, final_loss: float | None
 ) -> None:
     """Metrics, per-video scores and (where the method has them) feature magnitudes of one test pass, into
-    `result`."""
+    `result` (`final_loss` None: weights that were not trained here)."""
     result.metrics = evaluate(np.concatenate(scored.scores), test)
     if not method.declarations().probability_scores:
         result.metrics["far"] = None  # a threshold of 0.5 means nothing on unbounded scores: absent, not 0

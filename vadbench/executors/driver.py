@@ -21,6 +21,7 @@ from vadbench.api.errors import UsageError
 from vadbench.api.executor import Executor, WorkerFailure
 from vadbench.api.types import RunResult, RunSpec
 from vadbench.engine.runner import check_data
+from vadbench.engine.saved_models import has_model, write_model
 from vadbench.executors.serial import SerialExecutor
 from vadbench.plan.specs import training_reduction, with_data
 from vadbench.plugins.manager import Plugins, get_plugins
@@ -64,7 +65,8 @@ def run_specs(
     labels: dict[str, str] = {}
     for index, spec in enumerate(specs, 1):
         labels.setdefault(spec.key, f"[{index}/{len(specs)}] {spec.method} on {spec.dataset}, seed {spec.seed}")
-    finished = {spec.key: store.result(spec) for spec in specs if store.is_finished(spec)}
+    finished = {spec.key: store.result(spec) for spec in specs
+                if store.is_finished(spec) and not (spec.save_model and not has_model(store.folder(spec)))}
     for result in finished.values():
         result.config.update(recorded(plugins, result.spec))
     pending = [spec for key, spec in {spec.key: spec for spec in specs}.items() if key not in finished]
@@ -91,6 +93,8 @@ def run_specs(
         with closing(results_with_retry(executor, pending, retrying)) as arrivals:
             for result in arrivals:
                 result.config.update(recorded(plugins, result.spec))
+                if result.weights:  # before result.json, which marks the run finished
+                    store_model(store, result)
                 store.write(result)
                 arrived(result, _summary(result))
     return [results[spec.key] for spec in specs]
@@ -127,6 +131,15 @@ def failed_result(spec: RunSpec, errors: Sequence[str]) -> RunResult:
     """The stored record of a run whose worker failed on every attempt."""
     attempts = "; ".join(f"attempt {i}: {error}" for i, error in enumerate(errors, 1))
     return RunResult(spec, status="failed", error=f"worker failed {len(errors)} times ({attempts})")
+
+
+def store_model(store: RunStore, result: RunResult) -> None:
+    """The run's weights into its folder (`vadbench.engine.saved_models`), or one line naming the folder."""
+    try:
+        write_model(store.folder(result.spec), result)
+    except OSError as error:
+        raise UsageError(f"--out {store.root}: cannot store the weights of run {result.spec.key} "
+                         f"({error.strerror or error})") from None
 
 
 def store_test_truth(store: RunStore, plugins: Plugins, spec: RunSpec) -> None:

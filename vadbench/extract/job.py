@@ -57,10 +57,7 @@ def run_extraction(extractor: Extractor, name: str, request: ExtractionRequest,
         raise UsageError(f"--compare compares one video; got {len(sources)} inputs")
     steps = extractor.preprocessing()
     layout = request.layout or extractor.layout
-    device = resolve_device(request.device)
-    network = extractor.build()
-    load_weights(network, request.weights, extractor.head_keys, name)
-    network_pass = NetworkPass(network, steps, device, request.precision)
+    network_pass = loaded_network(extractor, name, request.weights, request.device, request.precision)
     if request.out is None:
         todo, folder = sources, None
     else:
@@ -74,7 +71,8 @@ def run_extraction(extractor: Extractor, name: str, request: ExtractionRequest,
         if len(todo) < len(sources):
             say(f"extract: {len(sources) - len(todo)} of {len(sources)} videos already in {request.out}, skipped")
     failures = 0
-    for number, (source, outcome, seconds) in enumerate(_features(todo, network_pass, request), start=1):
+    extracted = video_features(todo, network_pass, request.batch, request.workers)
+    for number, (source, outcome, seconds) in enumerate(extracted, start=1):
         if isinstance(outcome, str):
             failures += 1
             say(f"vadbench: error: {outcome}")
@@ -93,13 +91,21 @@ def run_extraction(extractor: Extractor, name: str, request: ExtractionRequest,
     return 2 if failures else 0
 
 
-def _features(sources: Sequence[Source], network_pass: NetworkPass,
-              request: ExtractionRequest) -> Iterator[tuple[Source, tuple[np.ndarray, int] | str, float]]:
-    """(source, ([T, C, D] features, frame count) or the error line, seconds) per video, as each finishes."""
+def loaded_network(extractor: Extractor, name: str, weights: Path, device: str, precision: str) -> NetworkPass:
+    """The extractor's network with the user's `weights` (checked), on `device`."""
+    network = extractor.build()
+    load_weights(network, weights, extractor.head_keys, name)
+    return NetworkPass(network, extractor.preprocessing(), resolve_device(device), precision)
+
+
+def video_features(sources: Sequence[Source], network_pass: NetworkPass, batch: int,
+                   workers: int) -> Iterator[tuple[Source, tuple[np.ndarray, int] | str, float]]:
+    """(source, ([T, C, D] features, frame count) or the error line, seconds) per video, as each finishes
+    (decoded by `workers` processes, `batch` snippets per forward pass)."""
     by_name = {source.name: source for source in sources}
     held: dict[str, list[np.ndarray]] = {}
     started: dict[str, float] = {}
-    for piece in piece_loader(sources, network_pass.steps, request.batch, request.workers):
+    for piece in piece_loader(sources, network_pass.steps, batch, workers):
         started.setdefault(piece.video, time.perf_counter())
         parts = held.setdefault(piece.video, [])
         if piece.crops is not None:

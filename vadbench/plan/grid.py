@@ -10,6 +10,7 @@ interrupted. Example (see leaderboards/ for the committed grids)::
     seeds = [0, 1, 2]                  # default [0, 1, 2]
     protocols = ["last"]               # default ["last"]; see vadbench.plan.protocols
     steps = 300                        # optional: default the dataset's suggestion, else the method's
+    save_model = true                  # optional: keep each run's trained weights (as run --save-model)
 
     [options]                          # fixed overrides, keys as in `vadbench run --set`
     dataset.mu = 6                     # kind-qualified, name-qualified (rtfm.margin) or bare (k)
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from vadbench.api.errors import UsageError
 from vadbench.api.types import RunResult, RunSpec
-from vadbench.plan.protocols import parse_protocol
+from vadbench.plan.protocols import GIVEN, TRAINING_PROTOCOLS, parse_protocol
 from vadbench.plan.specs import build_specs
 from vadbench.plan.widths import FEATURE_DEFAULTS
 
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from vadbench.plugins.manager import Plugins
 
 TABLE_KINDS = ("leaderboard", "ablation", "comparison")
-_TOP_LEVEL = {"title", "methods", "datasets", "seeds", "protocols", "steps", "options", "sweep", "table"}
+_TOP_LEVEL = {"title", "methods", "datasets", "seeds", "protocols", "steps", "save_model", "options", "sweep",
+              "table"}
 _TABLE_KEYS = {"kind", "baseline", "reported", "experiment"}
 
 
@@ -76,6 +78,7 @@ class Grid:
     seeds: tuple[int, ...] = (0, 1, 2)
     protocols: tuple[str, ...] = ("last",)
     steps: int | None = None
+    save_model: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     table: TableSpec = TableSpec()
@@ -127,6 +130,7 @@ def load_grid(path: str | Path) -> Grid:
         seeds=check.seeds(data),
         protocols=check.protocols(data),
         steps=check.steps(data),
+        save_model=check.boolean(data, "save_model"),
         options=check.mapping(data, "options"),
         sweep={key: check.values(f"sweep.{key}", value) for key, value in check.mapping(data, "sweep").items()},
         table=table,
@@ -333,9 +337,19 @@ class _Checker:
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise self.fail("protocols", f"expected a non-empty list of protocol names, got {value!r}")
         try:
-            return tuple(dict.fromkeys(parse_protocol(v).text for v in value))
+            protocols = tuple(dict.fromkeys(parse_protocol(v).text for v in value))
         except UsageError as error:
             raise self.fail("protocols", str(error)) from None
+        if GIVEN in protocols:
+            raise self.fail("protocols", f"{GIVEN!r} is the protocol of vadbench evaluate (weights from a file), not "
+                            f"of a grid; known: {', '.join(TRAINING_PROTOCOLS)}")
+        return protocols
+
+    def boolean(self, data: dict[str, Any], key: str) -> bool:
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
 
     def steps(self, data: dict[str, Any]) -> int | None:
         value = data.get("steps")

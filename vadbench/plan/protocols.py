@@ -24,6 +24,9 @@ always-labelled protocol:
   evaluated, and the result records ``checkpoints_scored = 0``. Its rows are labelled and tables
   never mix them with honest rows.
 
+- ``given``: no training at all: the weights of a checkpoint file, scored by `vadbench evaluate` (the run key
+  holds the file's SHA-256). Never a protocol of `run` or a grid; its rows are labelled like the others.
+
 Every selecting protocol records in the result's metrics ``selected_step`` (the step whose weights
 were evaluated), ``checkpoints_scored`` and, when a checkpoint was scored, ``selection_score``.
 
@@ -42,7 +45,11 @@ from typing import Any
 
 from vadbench.api.errors import UsageError
 
-PROTOCOLS = ("last", "val", "oracle-test")
+#: The protocols of a training run (`run`, grids).
+TRAINING_PROTOCOLS = ("last", "val", "oracle-test")
+#: The protocol of weights given as a file (`vadbench evaluate`).
+GIVEN = "given"
+PROTOCOLS = (*TRAINING_PROTOCOLS, GIVEN)
 #: Protocols that read the test labels before the final evaluation: never mixed with honest rows.
 TEST_SELECTED = frozenset({"oracle-test"})
 #: Steps between checkpoints (the public RTFM code tests every 5 steps).
@@ -51,7 +58,7 @@ DEFAULT_EVERY = 5
 DEFAULT_AFTER = 200
 #: Share of each class of training videos held out by ``val``.
 DEFAULT_FRACTION = 0.2
-_SETTINGS = {"last": (), "val": ("every", "fraction"), "oracle-test": ("every", "after")}
+_SETTINGS = {"last": (), "val": ("every", "fraction"), "oracle-test": ("every", "after"), GIVEN: ()}
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,8 @@ class Row:
     @property
     def options(self) -> str:
         """The options that make this configuration differ from the defaults (``steps=500``), and how it was
-        computed when that changes the numbers (``compile=True``, ``stacked=0,1,2``, the CPU ``threads``);
+        computed when that changes the numbers (``compile=True``, ``stacked=0,1,2``, the CPU ``threads``, the
+        ``checkpoint`` of given weights);
         averaged replicate options are left out."""
         spec = self.spec
         options: dict[str, Any] = {**spec.dataset_options, **spec.method_options}
@@ -181,6 +182,8 @@ class Row:
             options["stacked"] = ",".join(map(str, spec.stacked))
         if spec.threads is not None:
             options["threads"] = spec.threads
+        if spec.checkpoint is not None:  # weights from a file (protocol given): which file, by its SHA-256
+            options["checkpoint"] = spec.checkpoint[:12]
         return " ".join(f"{key}={value}" for key, value in sorted(options.items()) if key not in self.averaged)
 
 
