@@ -101,11 +101,14 @@ def test_bad_weights_and_inputs_are_one_line_and_write_nothing(trained, tmp_path
     assert expected in err[0]
 
 
-def test_scores_as_csv_on_stdout(trained, capsys):
+def test_scores_as_csv_on_stdout_and_a_plot_with_the_ground_truth(trained, tmp_path, capsys):
     root, _, run = trained
     feature = next((root / "Test").glob("*.npy"))
     capsys.readouterr()
-    assert main(["score", "--run", str(run), str(feature)]) == 0
+    plot = tmp_path / "scores.png"
+    assert main(["score", "--run", str(run), str(feature), "--plot", str(plot), "--dataset", "ucsd-ped2",
+                 "--root", str(root)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "video,frame,score"
     frames = 16 * len(np.load(feature))
