@@ -28,6 +28,7 @@ from vadbench.api.errors import UsageError
 from vadbench.api.method import Method
 from vadbench.engine.checkpoints import public_model
 from vadbench.methods.bn_wvad import BNWVAD, BNWVADConfig
+from vadbench.methods.pel4vad import PEL4VAD, PEL4VADConfig
 from vadbench.methods.ur_dmu import URDMU, URDMUConfig
 
 #: One torch thread: the equality checks compare sums whose order depends on the thread count.
@@ -48,10 +49,19 @@ def bn_wvad(sizes: dict[str, Any]) -> Method:
                                kernel_sizes=tuple(sizes["kernel_sizes"])))
 
 
+def pel4vad(sizes: dict[str, Any]) -> Method:
+    """configs.py's names -> PEL4VADConfig's; the public linear1 is D -> D / 2 (vadbench's prompt_dim)."""
+    return PEL4VAD(PEL4VADConfig(
+        hidden=sizes["hid_dim"], out_dim=sizes["out_dim"], prompt_dim=sizes["D"] // 2, window=sizes["win_size"],
+        gamma=sizes["gamma"], beta=sizes["bias"], norm=sizes["norm"], t_step=sizes["t_step"],
+        temperature=sizes["temp"], smoothing=sizes["smooth"], kappa=sizes["kappa"]))
+
+
 #: Registered name -> (fixture stem, the method with the options of the fixture's public sizes).
 METHODS: dict[str, tuple[str, Callable[[dict[str, Any]], Method]]] = {
     "ur-dmu": ("ur_dmu", ur_dmu),
     "bn-wvad": ("bn_wvad", bn_wvad),
+    "pel4vad": ("pel4vad", pel4vad),
 }
 
 
@@ -107,7 +117,7 @@ def test_the_importer_passes_unknown_keys_through(name):
     assert importer(stranger).keys() == stranger.keys()
 
 
-@pytest.mark.parametrize(("name", "other"), [("ur-dmu", "bn-wvad"), ("bn-wvad", "ur-dmu")])
+@pytest.mark.parametrize(("name", "other"), [("ur-dmu", "bn-wvad"), ("bn-wvad", "pel4vad"), ("pel4vad", "ur-dmu")])
 def test_a_checkpoint_of_another_method_is_refused_in_one_line(name, other):
     path = DATA / fixture(other)["checkpoint"]
     with pytest.raises(UsageError) as error:
