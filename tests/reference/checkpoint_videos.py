@@ -29,7 +29,7 @@ FEATURE_RULE = (
 WEIGHT_RULE = (
     "the k-th floating tensor of the public state_dict (buffers included): z = torch.randn(shape, generator "
     "seeded SEED + k) in float64; ndim >= 2: z / sqrt(numel / shape[0]); a 1-D '*norm.weight' or "
-    "'*bn?.weight': 1 + 0.1 z; 'running_var': 0.5 + |z|; other (biases, scalars, memory-free vectors): 0.1 z; "
+    "'*bn?.weight': 1 + 0.1 z; 'running_var': 0.5 + |z|; other 1-D and 0-D tensors (biases, scalars): 0.1 z; "
     "then float32"
 )
 SEED = 19
