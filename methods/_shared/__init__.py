@@ -15,6 +15,7 @@ change bumps the ``revision`` of each of them (``grep -rn HELPER methods/`` list
 - `selection`: dropout masks and the top-k snippets of each video.
 - `blocks`: attention computed a block of query rows at a time (memory linear in a video's length).
 - `transformer`: the global + fixed-local attention transformer layer (UR-DMU, BN-WVAD).
+- `checkpoints`: renaming a public code's checkpoint keys into a model's (each ``public_checkpoint``).
 - `widths`: the rules by which the default widths follow narrow features and the training segments short
   videos (each ``Config.for_data``).
 """

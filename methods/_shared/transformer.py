@@ -77,6 +77,24 @@ class GlobalLocalAttention(nn.Module):
         return self.dropout(self.out(heads.transpose(1, 2).reshape(count, length, -1)))
 
 
+#: The public code's names (translayer.py: ``PreNorm(Attention)``, ``PreNorm(FeedForward)`` in a ModuleList) of a
+#: layer's tensors, as prefixes -> `TransformerLayer`'s.
+PUBLIC_LAYER_NAMES = {
+    "0.norm.": "attention_norm.",
+    "0.fn.to_qkv.": "attention.qkvu.",
+    "0.fn.to_out.0.": "attention.out.",
+    "1.norm.": "feedforward_norm.",
+    "1.fn.net.0.": "feedforward.0.",
+    "1.fn.net.3.": "feedforward.3.",
+}
+
+
+def public_layer_prefixes(public: str, ours: str) -> dict[str, str]:
+    """Renaming prefixes (`vadbench.methods._shared.checkpoints.renamed`) from the public code's layer list
+    `public` (``selfatt.layers``) to the ModuleList of `TransformerLayer` at `ours`, layer by layer."""
+    return {f"{public}.{{n}}.{theirs}": f"{ours}.{{n}}.{mine}" for theirs, mine in PUBLIC_LAYER_NAMES.items()}
+
+
 class TransformerLayer(nn.Module):
     """Pre-norm layer: x + Attn(LN(x)), then x + FF(LN(x)); FF = Linear, GELU, Dropout, Linear, Dropout."""
 

@@ -54,6 +54,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   snippet is selected), where the public code's top-k would fail.
 - Test-time videos of any length T >= 1 score as in the public code (no top-k at test); padded batches are
   not safe (the fixed local attention's weights depend on T), so the engine scores each video alone.
+- Weights: the checkpoints the public code saves (``torch.save(net.state_dict())`` of its WSAD, as its
+  released ``ckpts/xd_best.pkl``) load, through `vadbench.methods.bn_wvad.checkpoint` (the names renamed, the
+  head's BatchNorm running statistics with the parameters), and score as its test.py ``test`` does
+  (tests/unit/test_public_checkpoint_urdmu_bnwvad_pel4vad.py).
 - Paper vs code: this implementation follows the public code alone (the paper's full text was not
   compared line by line here); the paper's numbers are UCF-Crime AUC 87.24 (no code for it) and
   XD-Violence AP 84.93, which the code's log reproduces (step 900, AUC 94.71, AP 84.93, chosen by test AP).
@@ -78,6 +82,7 @@ from vadbench.methods._shared.widths import (
     scaled_attention,
     width_scale,
 )
+from vadbench.methods.bn_wvad.checkpoint import public_state
 from vadbench.methods.bn_wvad.model import BNWVADNet, mahalanobis
 
 
@@ -203,7 +208,8 @@ class BNWVAD(Method):
         shuffled, the last incomplete batch dropped, 4 workers, each restarted after its own length. The
         fixed local attention's weights depend on T: each test video is scored alone. Not stackable: the
         head's BatchNorm running statistics are loss anchors and the test-time detector. The scores,
-        (d_1 + d_2) * sigmoid, are unbounded above, not probabilities. Gradients clipped to ``clip``."""
+        (d_1 + d_2) * sigmoid, are unbounded above, not probabilities. Gradients clipped to ``clip``. The
+        public code's checkpoints load (`public_state`), BatchNorm statistics included."""
         return Declarations(
             training_input=TrainingInput(
                 Reduction("mean", self.config.segments), crops="independent", batch="balanced",
@@ -213,6 +219,7 @@ class BNWVAD(Method):
             stackable=False,
             probability_scores=False,
             grad_clip=self.config.clip,
+            public_checkpoint=public_state,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:

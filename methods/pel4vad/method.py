@@ -25,7 +25,10 @@ Loss on a batch of B samples with scores s (B, T), video features h (B, 512, T),
 - loss = mil + lamda * prompt (the returned ``mil`` and ``prompt`` are unweighted).
 
 Scores: the sigmoid scores of every crop, averaged over crops; `PEL4VAD.postprocess` then smooths each
-video's scores as the public ``infer.py`` does (``smoothing``/``kappa``).
+video's scores as the public ``infer.py`` does (``smoothing``/``kappa``). The checkpoints the public code
+saves (``torch.save(model.state_dict())`` of its XModel, as its released ``ckpt/*.pkl``) load, through
+`vadbench.methods.pel4vad.checkpoint` (the names renamed, no tensor changed), and score as its ``infer_func``
+does (tests/unit/test_public_checkpoint_urdmu_bnwvad_pel4vad.py).
 
 DIFFERENCES between the paper, the public code and vadbench (defaults follow the code):
 
@@ -83,6 +86,7 @@ from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy
 from vadbench.methods._shared.tensors import at_least_float32, crop_sequences
 from vadbench.methods._shared.widths import scaled, width_scale
+from vadbench.methods.pel4vad.checkpoint import public_state
 from vadbench.methods.pel4vad.model import PEL4VADNet
 
 #: Sharpness of the score weights of the prompt pooling (get_cas's scale) and of the KL target.
@@ -262,6 +266,7 @@ class PEL4VAD(Method):
             prompt_width=self.config.prompt_dim,
             scheduler_interval="epoch",
             postprocess=self.postprocess,
+            public_checkpoint=public_state,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:

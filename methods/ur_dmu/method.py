@@ -62,6 +62,10 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   under CUDA autocast): in float32 under bf16 autocast, otherwise in the working precision. (The public
   loss cannot run in float64 as written: ``AD_Loss`` casts the labels with ``.float()`` and ``BCELoss``
   refuses a float32 target for a float64 input; the equality reference casts the target for it.)
+- Weights: the checkpoints the public code saves (``torch.save(net.state_dict())`` of its WSAD, as its
+  released ``models/*.pkl``) load, through `vadbench.methods.ur_dmu.checkpoint` (the names renamed, no
+  tensor changed), and score as its xd_test.py ``test`` does
+  (tests/unit/test_public_checkpoint_urdmu_bnwvad_pel4vad.py).
 - History: until commit 152c4dc the anchor of the distance term was gathered with the abnormal top-k
   indices; vadbench follows HEAD (the normal indices).
 """
@@ -88,6 +92,7 @@ from vadbench.methods._shared.widths import (
     scaled_attention,
     width_scale,
 )
+from vadbench.methods.ur_dmu.checkpoint import public_state
 from vadbench.methods.ur_dmu.model import TrainOutputs, URDMUNet, snippet_k
 
 
@@ -192,13 +197,14 @@ class URDMU(Method):
         from the public code's loaders: a normal and an abnormal one of `batch_size` crop samples,
         shuffled, the last incomplete batch dropped, no workers, each restarted after its own length. Each
         test video is scored alone: the fixed local attention depends on T and the global attention
-        attends to every snippet."""
+        attends to every snippet. The public code's checkpoints load (`public_state`)."""
         return Declarations(
             training_input=TrainingInput(
                 Reduction("mean", self.config.segments), crops="independent", batch="balanced",
                 sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own"),
             ),
             padded_scoring="alone",
+            public_checkpoint=public_state,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:
