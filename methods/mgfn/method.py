@@ -72,7 +72,9 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
   `vadbench.methods.mgfn.checkpoint` (a map of module names, and the public channel norms' (1, d, 1)
   parameters as vectors) into a model of the same widths, depths and block types (for the public code's
   files: 2048-d features and the options' defaults), and then score as the public ``test.test`` does
-  (tests/unit/test_public_checkpoint_rtfm_mgfn.py).
+  (tests/unit/test_public_checkpoint_rtfm_mgfn.py). The public ``dim_head`` option changes only the number
+  of heads (each stays 64 channels wide, as its ``Backbone`` does not pass it on), so a public model built
+  with another ``dim_head`` has no vadbench counterpart; its file is refused by the shape check.
 - Randomness: the selection dropout (p = 0.7, values 0 or 1/0.3) is drawn for the abnormal videos, then the
   normal ones, from torch's generator (`MGFN.selection_mask`); the equality test injects the same fixed
   masks into both codes.
