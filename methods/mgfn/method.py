@@ -68,6 +68,13 @@ DIFFERENCES between the paper, the public code and vadbench (defaults follow the
 - Short videos: the public selection fails for fewer than k segments; vadbench clamps k to the number of
   segments (training uses 32). Test scoring needs no selection (in eval mode the public selection only
   averages the crops), so videos of any length T >= 1 are scored.
+- Checkpoints: the weights the public code saves (``torch.save(model.state_dict(), ...pkl)``) load through
+  `vadbench.methods.mgfn.checkpoint` (a map of module names, and the public channel norms' (1, d, 1)
+  parameters as vectors) into a model of the same widths, depths and block types (for the public code's
+  files: 2048-d features and the options' defaults), and then score as the public ``test.test`` does
+  (tests/unit/test_public_checkpoint_rtfm_mgfn.py). The public ``dim_head`` option changes only the number
+  of heads (each stays 64 channels wide, as its ``Backbone`` does not pass it on), so a public model built
+  with another ``dim_head`` has no vadbench counterpart; its file is refused by the shape check.
 - Randomness: the selection dropout (p = 0.7, values 0 or 1/0.3) is drawn for the abnormal videos, then the
   normal ones, from torch's generator (`MGFN.selection_mask`); the equality test injects the same fixed
   masks into both codes.
@@ -91,6 +98,7 @@ from vadbench.methods._shared.losses import binary_cross_entropy, score_sparsity
 from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
 from vadbench.methods._shared.tensors import crop_sequences
 from vadbench.methods._shared.widths import scaled, width_scale
+from vadbench.methods.mgfn.checkpoint import import_public_checkpoint
 from vadbench.methods.mgfn.model import BLOCK_TYPES, MGFNNet
 
 
@@ -202,7 +210,7 @@ class MGFN(Method):
         both restarted when the shorter ends (``for epoch: for n, a in zip(nloader, aloader)``). Global
         self-attention over time: zero padding changes the scores, so each test video is scored alone. Not
         stackable: BatchNorm statistics in the Focus blocks and a random selection mask inside the loss.
-        Feature magnitudes from the scoring pass."""
+        Feature magnitudes from the scoring pass; the public code's checkpoints load."""
         return Declarations(
             training_input=TrainingInput(
                 Reduction("mean", self.config.segments), crops="joint", batch="balanced",
@@ -211,6 +219,7 @@ class MGFN(Method):
             padded_scoring="alone",
             stackable=False,
             score_with_magnitudes=self.score_with_magnitudes,
+            public_checkpoint=import_public_checkpoint,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:

@@ -56,6 +56,10 @@ code's forward, loss terms, gradients, Adam step and test scores):
   so the code cannot train with ``--batch-size 1``; vadbench trains with any ``batch_size``.
 - Videos with T < k (vadbench): k is clamped to T instead of failing; this only arises when a method is
   trained on fewer segments than k.
+- Checkpoints: the weights the public code saves (``torch.save(model.state_dict(), ...pkl)``) load through
+  `vadbench.methods.rtfm.checkpoint` (a map of module names; every shape is the public one) wherever the
+  model has PDC and TSA and the public widths (hidden 512 and 128; D = 2048 for the public code's files),
+  and then score as the public ``test_10crop.test`` does (tests/unit/test_public_checkpoint_rtfm_mgfn.py).
 - Batches: the code's two shuffled loaders (`RTFM.declarations`), but each shuffles with a generator
   of its own seeded from the run's seed, where the code's loaders share torch's global generator with
   initialisation and dropout.
@@ -75,6 +79,7 @@ from vadbench.methods._shared.checks import check_input_shape, check_options
 from vadbench.methods._shared.losses import binary_cross_entropy, ranking_hinge, score_sparsity, squared_differences
 from vadbench.methods._shared.selection import dropout_mask, gather_top_k, top_k_indices
 from vadbench.methods._shared.tensors import crop_sequences
+from vadbench.methods.rtfm.checkpoint import import_public_checkpoint
 from vadbench.methods.rtfm.model import RTFMNet
 
 
@@ -141,10 +146,14 @@ class RTFM(Method):
     def declarations(self) -> Declarations:
         """32 mean-pooled segments, crops joint, and the public code's loaders: a normal and an abnormal one
         of `batch_size` videos, shuffled, the last incomplete batch dropped, no workers, each restarted
-        after its own length (``if (step - 1) % len(loader) == 0``); feature magnitudes from the scoring pass."""
+        after its own length (``if (step - 1) % len(loader) == 0``); feature magnitudes from the scoring pass.
+        The public code's checkpoints load where the model has its both branches, PDC and TSA (the ablations
+        without one declare no public format: the public code has no such model)."""
+        cfg = self.config
         return Declarations(
             training_input=TrainingInput(sampling=Sampling("epochs", shuffle=True, drop_last=True, restart="own")),
             score_with_magnitudes=self.score_with_magnitudes,
+            public_checkpoint=import_public_checkpoint if cfg.use_pdc and cfg.use_tsa else None,
         )
 
     def build(self, crops: int, feature_dim: int) -> nn.Module:

@@ -19,12 +19,15 @@ tests, which give vadbench the same ones. No value comes from a random generator
 - Selection masks (rows, steps): kept where u(k, flat index) >= p, value 1 / (1 - p), else 0.
 
 Every value is computed in float64 and rounded to float32; a float64 run uses the same (float32) numbers.
+A checkpoint's content is identified by `state_digest` (names, dtypes, shapes and bytes of its tensors).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
+from collections.abc import Mapping
 
 import torch
 
@@ -123,3 +126,13 @@ def record(fp32: torch.Tensor, fp64: torch.Tensor, whole: int = WHOLE) -> dict:
         flat32, flat64 = flat32[index], flat64[index]
     entry["fp32"], entry["fp64"] = flat32.tolist(), flat64.tolist()
     return entry
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of a state dict's content in its order: each entry's name, dtype, shape and bytes (unlike
+    the file's own hash, the same whatever torch version or run wrote the file)."""
+    digest = hashlib.sha256()
+    for name, tensor in state.items():
+        digest.update(f"{name} {tensor.dtype} {list(tensor.shape)}\n".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
