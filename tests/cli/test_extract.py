@@ -208,3 +208,18 @@ def test_decoding_workers_give_the_same_files(tmp_path, clips):
     for clip in (1, 2, 3):
         name = f"Test00{clip}_i3d.npy"
         assert np.array_equal(np.load(tmp_path / "0" / name), np.load(tmp_path / "2" / name))
+
+
+def test_bf16_features_are_close_to_fp32_and_recorded_apart(tmp_path):
+    """``--precision bf16`` (autocast) changes the features slightly; the record says so, and a folder of fp32
+    features refuses them."""
+    clip = write_frames(tmp_path / "clip", 32, seed=1)
+    weights = random_weights(tmp_path / "w.pt", R50)
+    base = ["extract", *R50, "--weights", str(weights), "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "fp32"), str(clip)]) == 0
+    assert main([*base, "--precision", "bf16", "--out", str(tmp_path / "bf16"), str(clip)]) == 0
+    assert json.loads((tmp_path / "bf16" / "vadbench-extract.json").read_text())["precision"] == "bf16"
+    full, half = (np.load(tmp_path / folder / "clip_i3d.npy") for folder in ("fp32", "bf16"))
+    assert half.dtype == np.float32 and not np.array_equal(full, half)
+    np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05 * np.abs(full).max())
+    assert main([*base, "--precision", "bf16", "--out", str(tmp_path / "fp32"), str(clip)]) == 2
