@@ -188,16 +188,12 @@ def prompt_pairs(
     normal_weights = F.normalize(torch.exp(POOLING_SCALE * (1 - scores)) - 1, p=1, dim=1)
     foreground = torch.einsum("bt,bpt->bp", abnormal_weights, video)
     background = torch.einsum("bt,bpt->bp", normal_weights, video)
-    features, prompts, row_classes = [], [], []
-    for i, c in enumerate(classes.tolist()):
-        features.append(foreground[i])
-        prompts.append(sample_prompts[i])
-        row_classes.append(c)
-        if c != 0:
-            features.append(background[i])
-            prompts.append(normal_prompt)
-            row_classes.append(0)
-    return torch.stack(features), torch.stack(prompts), torch.tensor(row_classes, device=scores.device)
+    # Each sample's pair(s) next to each other, (B, 2, ...); the background pair kept for abnormal ones only.
+    kept = torch.stack([torch.ones_like(classes, dtype=torch.bool), classes != 0], dim=1).flatten()
+    features = torch.stack([foreground, background], dim=1).flatten(0, 1)[kept]
+    prompts = torch.stack([sample_prompts, normal_prompt.expand_as(sample_prompts)], dim=1).flatten(0, 1)[kept]
+    row_classes = torch.stack([classes, torch.zeros_like(classes)], dim=1).flatten()[kept]
+    return features, prompts, row_classes
 
 
 def prompt_loss(
