@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from reference.comparison import failures, group_at, public_at
 
 from vadbench.api.method import TrainBatch
@@ -36,6 +37,7 @@ from vadbench.engine.sampling import Sampler
 from vadbench.engine.training import TrainingStep
 from vadbench.methods.pel4vad import PEL4VAD, PRESETS, PEL4VADConfig
 from vadbench.methods.pel4vad.method import class_prompts, mil_loss, prompt_pairs
+from vadbench.methods.pel4vad.model import causal_classifier, signed_sqrt
 
 #: One torch thread: tiny tensors gain nothing from threads.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -299,3 +301,33 @@ def test_saturated_scores_keep_finite_gradients():
     loss = mil_loss(scores, torch.tensor([0.0, 1.0, 1.0]), torch.ones(3, dtype=torch.long))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(scores.grad).all()
+
+
+@pytest.mark.parametrize(("kernel", "steps"), [(1, 11), (3, 11), (9, 11), (9, 2)])
+def test_causal_classifier_equals_the_codes_padded_convolution(kernel, steps):
+    """The batched product and shifted sums give the public code's Conv1d over K - 1 zeros in front, also on a
+    video shorter than the kernel."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(7, 1, kernel).double()
+    x = torch.randn(3, 7, steps, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(causal_classifier(conv, x), conv(F.pad(x, (kernel - 1, 0)))[:, 0],
+                                   rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_signed_sqrt_is_the_codes_power_normalisation_bit_for_bit(dtype):
+    """Values and gradients bit for bit, the gradient 0 at exactly 0 included (not the NaN of sign(z) sqrt(|z|)
+    differentiated by autograd)."""
+    values = torch.cat([torch.randn(50, dtype=dtype), torch.zeros(1, dtype=dtype)])
+
+    def with_gradient(function):
+        z = values.clone().requires_grad_()
+        out = function(z)
+        out.backward(torch.linspace(-1, 1, len(values), dtype=dtype))
+        return out.detach(), z.grad
+
+    ours = with_gradient(signed_sqrt)
+    code = with_gradient(lambda z: torch.sqrt(F.relu(z)) - torch.sqrt(F.relu(-z)))
+    assert torch.equal(ours[0], code[0])
+    assert torch.equal(ours[1], code[1]) and code[1][-1] == 0
