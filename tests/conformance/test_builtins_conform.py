@@ -22,7 +22,7 @@ EXECUTORS = [PLUGINS.executors.create("serial", {"cpus_per_run": 1}), PLUGINS.ex
 #: The executors that start processes (worker processes, a Ray cluster), checked apart as ``slow``.
 PROCESS_EXECUTORS = [PLUGINS.executors.create("local", {"workers": 2, "cpus_per_run": 1})]
 #: Every extractor at the smallest width it offers (its tests-only option), else as registered.
-NARROW_EXTRACTORS = {"i3d-r50": {"width": 4}, "i3d-wu": {"channel_divisor": 8}}
+NARROW_EXTRACTORS = {"i3d-r50": {"width": 4}, "i3d-wu": {"channel_divisor": 8}, "c3d": {"channel_divisor": 16}}
 EXTRACTORS = [PLUGINS.extractors.create(name, NARROW_EXTRACTORS.get(name)) for name in PLUGINS.extractors.names()]
 if importlib.util.find_spec("ray") is not None:  # the optional extra vadbench[ray]
     PROCESS_EXECUTORS.append(PLUGINS.executors.create("ray", {"workers": 2, "cpus_per_run": 1}))

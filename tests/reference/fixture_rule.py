@@ -1,4 +1,4 @@
-"""The values and the record format of the RTFM, MGFN and I3D-ResNet50 equality fixtures (no vadbench import).
+"""The values and the record format of the RTFM, MGFN, I3D-ResNet50 and C3D equality fixtures (no vadbench import).
 
 Used by the generator scripts beside this file, which give the public code these values, and by the unit
 tests, which give vadbench the same ones. No value comes from a random generator:
@@ -9,10 +9,10 @@ tests, which give vadbench the same ones. No value comes from a random generator
   kind: "weight" (conv and linear weights) (2u - 1) sqrt(3 / fan_in) with fan_in = numel / shape[0];
   "norm_weight" (normalisation scales) 1 + 0.2 (u - 0.5); "bias" (biases and normalisation shifts)
   0.1 (2u - 1); "running_mean" 0.1 (2u - 1); "running_var" 0.5 + u; "count" (num_batches_tracked) 0.
-- I3D-ResNet50 (networks whose state_dicts differ by variant): the same values with k = crc32 of the entry's
-  name (UTF-8) instead of its index, and the kind from the name: "weight" of a tensor of two or more
-  dimensions (convolutions, linear) "weight", of a vector "norm_weight"; "bias", "running_mean",
-  "running_var" themselves; "num_batches_tracked" "count".
+- I3D-ResNet50 and C3D (networks whose state_dicts differ by variant, or hold a head that is not loaded): the
+  same values with k = crc32 of the entry's name (UTF-8) instead of its index, and the kind from the name:
+  "weight" of a tensor of two or more dimensions (convolutions, linear) "weight", of a vector "norm_weight";
+  "bias", "running_mean", "running_var" themselves; "num_batches_tracked" "count".
 - Video clips (3, frames, size, size), already normalised as the extractor normalises pixels:
   (255 u(k, flat index) - 114.75) / 57.375, i.e. uniform pixels 0..255.
 - Snippet features (videos, crops, steps, dim) = 2 u(k, flat index) + 0.5 label * [2 <= t < 5].

@@ -16,10 +16,13 @@ Image = pytest.importorskip("PIL.Image")
 
 
 def five_crop(image, size: int) -> dict[str, object]:
-    """torchvision ``five_crop``: corners flush with the edges, center at int(round((side - size) / 2))."""
+    """torchvision ``five_crop``: corners flush with the edges, center at int(round((side - size) / 2)); and
+    Caffe's test-phase crop at (side - size) / 2 in C integer division."""
     width, height = image.size
     top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    caffe_top, caffe_left = int((height - size) / 2), int((width - size) / 2)
     return {
+        "caffe-center": image.crop((caffe_left, caffe_top, caffe_left + size, caffe_top + size)),
         "top-left": image.crop((0, 0, size, size)),
         "top-right": image.crop((width - size, 0, width, size)),
         "bottom-left": image.crop((0, height - size, size, height)),
@@ -34,6 +37,7 @@ REFERENCE_ORDERS = {
     "center-first-ten": (["center", *CORNERS], True),
     "center-first-five": (["center", *CORNERS], False),
     "center": (["center"], False),
+    "caffe-center": (["caffe-center"], False),
 }
 
 
@@ -117,6 +121,13 @@ def test_center_and_flips_follow_torchvision_exactly():
     assert np.array_equal(crops(frame, 224, "center")[0], ten[4])
     wu = crops(frame, 224, "center-first-ten")
     assert np.array_equal(wu[[0, 1, 2, 3, 4, 5]], ten[[4, 0, 1, 2, 3, 9]])
+
+
+def test_caffe_center_rounds_down_where_torchvision_rounds_half_to_even():
+    """C3D's 171x128 frames cropped to 112: Caffe takes left 29, top 8; torchvision's center left round(29.5) = 30."""
+    frame = random_clip(1, 171, 128, seed=4)
+    assert np.array_equal(crops(frame, 112, "caffe-center")[0, 0], frame[0, 8:120, 29:141])
+    assert np.array_equal(crops(frame, 112, "center")[0, 0], frame[0, 8:120, 30:142])
 
 
 def test_crops_larger_than_the_frame_are_refused():

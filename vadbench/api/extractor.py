@@ -25,8 +25,11 @@ from torch import nn
 SnippetRule = Literal["ceil-loop", "floor", "floor-minus-one"]
 #: The crops of each frame, in the order of the crop axis of the written features: ``torchvision-ten``
 #: torchvision's ``TenCrop`` (tl, tr, bl, br, centre, then those of the mirrored frame); ``center-first-ten``
-#: and ``center-first-five`` the centre, then the corners, then (ten) the mirrored ones; ``center`` one crop.
-CropOrder = Literal["torchvision-ten", "center-first-ten", "center-first-five", "center"]
+#: and ``center-first-five`` the centre, then the corners, then (ten) the mirrored ones; ``center`` one crop;
+#: ``caffe-center`` one crop at Caffe's test-phase offsets (rounded down, where torchvision rounds half to even).
+CropOrder = Literal["torchvision-ten", "center-first-ten", "center-first-five", "center", "caffe-center"]
+#: The channel order the network was trained on: ``rgb`` as decoded, ``bgr`` as OpenCV reads frames (Caffe's C3D).
+ChannelOrder = Literal["rgb", "bgr"]
 #: The feature files: ``rtfm`` one ``<video>_i3d.npy`` of shape [T, C, D]; ``wu`` one ``<video>__<k>.npy``
 #: of shape [T, D] per crop k.
 FileLayout = Literal["rtfm", "wu"]
@@ -39,7 +42,8 @@ class Preprocessing:
     resize: an int resizes the shorter side to it (aspect kept, the longer side by torchvision's ``Resize(int)``
     rule), a (width, height) pair to that size; both PIL bilinear. Each crop's pixels x (0..255) become
     ``(x - mean) / std``, `mean` and `std` in pixel units: every published value range is one such pair
-    (``x / 255 * 2 - 1`` is mean 127.5, std 127.5).
+    (``x / 255 * 2 - 1`` is mean 127.5, std 127.5). `channel_order` ``bgr`` reverses the channels before that
+    scaling, for networks trained on frames read by OpenCV.
     """
 
     snippet_frames: int = 16
@@ -49,10 +53,12 @@ class Preprocessing:
     crops: CropOrder = "torchvision-ten"
     mean: float = 0.0
     std: float = 1.0
+    channel_order: ChannelOrder = "rgb"
 
     @property
     def crop_count(self) -> int:
-        return {"torchvision-ten": 10, "center-first-ten": 10, "center-first-five": 5, "center": 1}[self.crops]
+        return {"torchvision-ten": 10, "center-first-ten": 10, "center-first-five": 5, "center": 1,
+                "caffe-center": 1}[self.crops]
 
 
 class Extractor(abc.ABC):

@@ -1,9 +1,9 @@
 """The device side of an extraction: uint8 crops in, features out, with the published pixel scaling.
 
-Scaling happens on the device, in float32, after the transfer (`vadbench.extract.transforms.normalise`: a
-quarter of the bytes of float input cross the bus); ``bf16`` runs the network under bfloat16 autocast (faster
-on a GPU; the features change slightly, and their record says so). Features are returned in float32, as the
-published files hold them.
+Scaling (and, for networks trained on OpenCV's BGR frames, the channel reversal) happens on the device, in
+float32, after the transfer (`vadbench.extract.transforms.normalise`: a quarter of the bytes of float input cross
+the bus); ``bf16`` runs the network under bfloat16 autocast (faster on a GPU; the features change slightly, and
+their record says so). Features are returned in float32, as the published files hold them.
 """
 
 from __future__ import annotations
@@ -26,10 +26,14 @@ class NetworkPass:
         self.precision = precision
 
     def network_input(self, crops: np.ndarray) -> torch.Tensor:
-        """uint8 [B, C, L, S, S, 3] to the network's float input [B*C, 3, L, S, S], scaled as published."""
+        """uint8 RGB [B, C, L, S, S, 3] to the network's float input [B*C, 3, L, S, S], in its channel order and
+        scaled as published."""
         pixels = torch.from_numpy(crops).to(self.device, non_blocking=True)
         batch, count, length, size = pixels.shape[:4]
-        scaled = normalise(pixels.reshape(batch * count, length, size, size, 3), self.steps.mean, self.steps.std)
+        pixels = pixels.reshape(batch * count, length, size, size, 3)
+        if self.steps.channel_order == "bgr":
+            pixels = pixels.flip(-1)
+        scaled = normalise(pixels, self.steps.mean, self.steps.std)
         return scaled.permute(0, 4, 1, 2, 3).contiguous()
 
     @torch.inference_mode()

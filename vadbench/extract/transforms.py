@@ -25,6 +25,7 @@ _CROPS: dict[CropOrder, tuple[tuple[str, bool], ...]] = {
     "center-first-ten": tuple((region, flip) for flip in (False, True) for region in ("center", *_CORNERS)),
     "center-first-five": tuple((region, False) for region in ("center", *_CORNERS)),
     "center": (("center", False),),
+    "caffe-center": (("caffe-center", False),),
 }
 
 
@@ -74,6 +75,9 @@ def crops(frames: np.ndarray, size: int, order: CropOrder) -> np.ndarray:
       then their mirrored counterparts in the same order.
     - ``"center-first-five"``: Wu et al.'s XD-Violence files ``__0``..``__4``: center, then the corners.
     - ``"center"``: the center crop alone (C = 1).
+    - ``"caffe-center"``: one crop at ``top = (H - size) // 2``, ``left = (W - size) // 2``, rounded down as
+      Caffe's data layers crop at test time (C3D v1.0's ``VideoDataLayer``): a 171x128 frame cropped to 112
+      gives left 29, where ``"center"`` gives round(29.5) = 30.
 
     Open point: Wu et al. state only "_0 is the center, _1~_4 the corners, _5~_9 the mirrored
     counterparts". The corner order top-left, top-right, bottom-left, bottom-right is the one XD-Violence's
@@ -91,6 +95,7 @@ def crops(frames: np.ndarray, size: int, order: CropOrder) -> np.ndarray:
         "bottom-left": (height - size, 0),
         "bottom-right": (height - size, width - size),
         "center": (int(round((height - size) / 2.0)), int(round((width - size) / 2.0))),
+        "caffe-center": ((height - size) // 2, (width - size) // 2),
     }
     regions = _CROPS[order]
     # One contiguous mirrored copy makes every flipped crop a copy of whole rows (2.5x faster than
