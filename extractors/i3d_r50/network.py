@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 #: What a public converted checkpoint holds beyond this network: the Kinetics-400 classifier.
 HEAD_KEYS = ("fc.weight", "fc.bias")
@@ -49,6 +50,10 @@ STAGE_STRIDES = (1, 2, 2, 2)
 #: Stages (1-based, as layer1..layer4) that hold non-local blocks in the non-local variant.
 NON_LOCAL_STAGES = (2, 3)
 EXPANSION = 4
+#: (convolution, BatchNorm) attribute pairs of one module where the BatchNorm reads the convolution's output and
+#: nothing else does: the stem and bottleneck convolutions, the projection (``downsample.0``, ``.1``) and the
+#: non-local block's ``out``, ``bn``.
+CONV_BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"), ("0", "1"), ("out", "bn"))
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel: tuple[int, int, int], stride: tuple[int, int, int],
@@ -153,3 +158,23 @@ class I3DResNet50(nn.Module):
         x = self.maxpool2(self.layer1(x))
         x = self.layer4(self.layer3(self.layer2(x)))
         return self.avgpool(x).flatten(1)
+
+
+def fold_batchnorm(network: I3DResNet50) -> I3DResNet50:
+    """`network` (in eval mode) with every BatchNorm folded into the convolution before it, in place.
+
+    An eval-mode BatchNorm is an affine map per channel, so ``bn(conv(x))`` is one convolution with scaled weights
+    and a bias (torch's ``fuse_conv_bn_eval``); the BatchNorm becomes an identity. The features equal the
+    unfolded network's to float32 rounding, and a pass over every activation map is saved per convolution: a
+    fifth of the CPU forward (measured: benchmarks/extract_speed.py). The state_dict loses the BatchNorm entries,
+    so fold only after loading the weights.
+    """
+    if network.training:
+        raise ValueError("fold_batchnorm needs the network in eval mode (BatchNorm on its running statistics)")
+    for module in list(network.modules()):
+        for conv_name, bn_name in CONV_BN_PAIRS:
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+    return network

@@ -59,7 +59,7 @@ def run_extraction(extractor: Extractor, name: str, request: ExtractionRequest,
     device = resolve_device(request.device)
     network = extractor.build()
     load_weights(network, request.weights, extractor.head_keys, name)
-    network_pass = NetworkPass(network, steps, device, request.precision)
+    network_pass = NetworkPass(extractor.inference_network(network.eval()), steps, device, request.precision)
     if request.out is None:
         todo, folder = sources, None
     else:
