@@ -27,8 +27,13 @@ the frames), so their per-crop cosine and relative difference are reported, not 
 JPEG is the only difference, the community steps are also run on the decoded frames themselves (the first
 --check-snippets snippets), and those features must equal vadbench's to float32 rounding.
 
-Measured (2 shared cores, one torch thread; GPU figures are not measured here): see docs/extraction.md, "Speed",
-and the JSON this writes with the machine, its load average before and after, and the git revision:
+Measured with ``--batches 4,1,10`` on 2 shared cores (AMD EPYC), one torch thread (GPU figures are not measured
+here; benchmarks/results/extract-speed.json holds the run, its machine, load and git revision): community 2.3
+clips/s; vadbench 4.6 at its default --batch 4, 1.99x the community path in both repeats (4.7 and 2.04x, 1.99x at
+--batch 10; 1.16x, 1.12x at --batch 1, ten clips a forward). The 3x aimed at is not reached on a CPU because the
+network is 97% of the community path's time: 0.46 s a clip as the community runs it, 0.21 s as vadbench does
+(folded, channels-last, 40 clips a forward); the data paths alone are 0.90 vs 0.76 s for the 160 frames (1.2x).
+Features: 7e-4 relative difference through JPEG, 2e-7 without it.
 
     python benchmarks/extract_speed.py                                # 10 snippets of 320x240, 2 repeats
     python benchmarks/extract_speed.py --snippets 4 --batches 1,4 --repeats 1

@@ -167,9 +167,9 @@ def fold_batchnorm(network: I3DResNet50) -> I3DResNet50:
 
     An eval-mode BatchNorm is an affine map per channel, so ``bn(conv(x))`` is one convolution with scaled weights
     and a bias (torch's ``fuse_conv_bn_eval``); the BatchNorm becomes an identity. The features equal the
-    unfolded network's to float32 rounding, and a pass over every activation map is saved per convolution: a
-    fifth of the CPU forward (measured: benchmarks/extract_speed.py). The state_dict loses the BatchNorm entries,
-    so fold only after loading the weights.
+    unfolded network's to float32 rounding, and a pass over every activation map is saved per convolution:
+    BatchNorm took 19% of a channels-last forward of 16 clips on one CPU thread (torch's profiler). The
+    state_dict loses the BatchNorm entries, so fold only after loading the weights.
     """
     if network.training:
         raise ValueError("fold_batchnorm needs the network in eval mode (BatchNorm on its running statistics)")
