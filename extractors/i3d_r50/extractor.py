@@ -17,7 +17,7 @@ from typing import Literal
 from torch import nn
 
 from vadbench.api.extractor import Extractor, Preprocessing
-from vadbench.extractors.i3d_r50.network import HEAD_KEYS, I3DResNet50
+from vadbench.extractors.i3d_r50.network import HEAD_KEYS, I3DResNet50, fold_batchnorm
 
 _MEAN, _STD = 114.75, 57.375
 
@@ -62,3 +62,8 @@ class I3DR50(Extractor):
 
     def build(self) -> nn.Module:
         return I3DResNet50(non_local=self.config.non_local, width=self.config.width)
+
+    def inference_network(self, network: nn.Module) -> nn.Module:
+        """The network with its BatchNorms folded into the convolutions (same features to float32 rounding)."""
+        assert isinstance(network, I3DResNet50)
+        return fold_batchnorm(network)

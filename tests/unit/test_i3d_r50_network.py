@@ -19,7 +19,7 @@ import torch
 from reference.comparison import failures, from_record
 from reference.fixture_rule import named_state_value, video_clips
 
-from vadbench.extractors.i3d_r50.network import HEAD_KEYS, I3DResNet50
+from vadbench.extractors.i3d_r50.network import HEAD_KEYS, I3DResNet50, fold_batchnorm
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "i3d_r50_reference.json").read_text())
 VARIANTS = {"vanilla": False, "non_local": True}
@@ -55,6 +55,26 @@ def test_features_equal_the_public_networks(variant, dtype):
     with torch.no_grad():
         features = network.eval().to(dtype)(clips.to(dtype))
     assert not failures({variant: features}, {variant: from_record(FIXTURE["features"][variant])}, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_network_extraction_runs_folded_and_channels_last_equals_the_public_one(variant, dtype):
+    """BatchNorm folded into the convolutions, the channels-last layout of the CPU path: the same comparison rule."""
+    network = I3DResNet50(non_local=VARIANTS[variant])
+    network.load_state_dict(checkpoint(variant), strict=True)
+    folded = fold_batchnorm(network.eval().to(dtype)).to(memory_format=torch.channels_last_3d)
+    assert not any(isinstance(module, torch.nn.BatchNorm3d) for module in folded.modules())
+    sizes = FIXTURE["clips"]
+    clips = video_clips(sizes["stream"], sizes["clips"], sizes["frames"], sizes["size"]).to(dtype)
+    with torch.no_grad():
+        features = folded(clips.contiguous(memory_format=torch.channels_last_3d))
+    assert not failures({variant: features}, {variant: from_record(FIXTURE["features"][variant])}, dtype)
+
+
+def test_folding_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(I3DResNet50(width=4))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

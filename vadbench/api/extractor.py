@@ -64,7 +64,7 @@ class Preprocessing:
 class Extractor(abc.ABC):
     """Base class of feature extractors. Subclasses set ``Config`` (a frozen dataclass of all options, the open
     points of the published pipeline among them), `layout` and `head_keys`, and implement `preprocessing`,
-    `feature_dim` and `build`."""
+    `feature_dim` and `build`; they may override `inference_network`."""
 
     Config: ClassVar[type]
     #: The file layout of the features this network was published with (``--layout`` may choose the other).
@@ -87,3 +87,9 @@ class Extractor(abc.ABC):
     def build(self) -> nn.Module:
         """A fresh network (random weights): ``[B, 3, L, S, S]`` float, normalised, to ``[B, D]``; its
         ``state_dict`` names and shapes are those of the public checkpoint less `head_keys`."""
+
+    def inference_network(self, network: nn.Module) -> nn.Module:
+        """The loaded `network`, in eval mode, as extraction runs it: by default itself. An extractor may return a
+        faster equivalent (e.g. BatchNorm folded into the convolution before it) whose features equal the
+        network's to float32 rounding; its ``state_dict`` need not keep the checkpoint's names."""
+        return network

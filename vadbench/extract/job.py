@@ -95,7 +95,8 @@ def loaded_network(extractor: Extractor, name: str, weights: Path, device: str, 
     """The extractor's network with the user's `weights` (checked), on `device`."""
     network = extractor.build()
     load_weights(network, weights, extractor.head_keys, name)
-    return NetworkPass(network, extractor.preprocessing(), resolve_device(device), precision)
+    return NetworkPass(extractor.inference_network(network.eval()), extractor.preprocessing(), resolve_device(device),
+                       precision)
 
 
 def video_features(sources: Sequence[Source], network_pass: NetworkPass, batch: int,

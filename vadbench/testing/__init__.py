@@ -36,6 +36,7 @@ from vadbench.testing.extractors import (
     EXTRACTOR_CHECKS,
     check_deterministic,
     check_feature_shape,
+    check_inference_network,
     check_preprocessing,
     check_weights_round_trip,
 )
@@ -57,9 +58,9 @@ from vadbench.testing.parametrize import describe, parametrize_with_checks
 __all__ = [
     "ATOL", "DATASET_CHECKS", "DECLARED", "EXECUTOR_CHECKS", "EXECUTOR_SPECS", "EXTRACTOR_CHECKS", "METHOD_CHECKS",
     "SEED", "check_benchmark_types", "check_deterministic", "check_deterministic_load",
-    "check_deterministic_under_seed", "check_feature_shape", "check_loss_terms_detached", "check_padding_invariance",
-    "check_preprocessing", "check_primary_metric", "check_same_results_as_serial", "check_scores",
-    "check_short_videos", "check_stacked_training", "check_stored_magnitudes", "check_test_ground_truth",
-    "check_training_step", "check_val_scoring", "check_video_ids", "check_weak_training_labels",
-    "check_weights_round_trip", "describe", "parametrize_with_checks",
+    "check_deterministic_under_seed", "check_feature_shape", "check_inference_network", "check_loss_terms_detached",
+    "check_padding_invariance", "check_preprocessing", "check_primary_metric", "check_same_results_as_serial",
+    "check_scores", "check_short_videos", "check_stacked_training", "check_stored_magnitudes",
+    "check_test_ground_truth", "check_training_step", "check_val_scoring", "check_video_ids",
+    "check_weak_training_labels", "check_weights_round_trip", "describe", "parametrize_with_checks",
 ]

@@ -1,15 +1,18 @@
 """Conformance checks of a feature extractor (`vadbench.api.extractor.Extractor`): a coherent `Preprocessing`, a
 network giving one `feature_dim` vector per clip of the declared size, deterministic in eval mode, whose
 ``state_dict`` holds no head key and loads back through `vadbench.extract.weights` (the path of ``--weights``),
-while a file missing a key is refused. Give extractors small widths: each check builds and runs the network.
+while a file missing a key is refused, and whose `inference_network` gives its features. Give extractors small
+widths: each check builds and runs the network.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from vadbench.api.errors import UsageError
 from vadbench.api.extractor import Extractor, Preprocessing
@@ -73,4 +76,24 @@ def check_weights_round_trip(extractor: Extractor) -> None:
             raise AssertionError("weights missing a key were loaded")
 
 
-EXTRACTOR_CHECKS = (check_preprocessing, check_feature_shape, check_deterministic, check_weights_round_trip)
+def check_inference_network(extractor: Extractor) -> None:
+    """`inference_network` of a loaded network gives the network's features to float32 rounding (every BatchNorm
+    first given seeded running statistics and affine values, so that folding them is not the identity)."""
+    network = extractor.build().eval()
+    generator = torch.Generator().manual_seed(SEED)
+    for module in network.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_var is not None:
+            for values, low, high in ((module.running_mean, -1.0, 1.0), (module.running_var, 0.5, 2.0),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                if values is not None:
+                    values.data.copy_(torch.rand(values.shape, generator=generator) * (high - low) + low)
+    clips = _clips(extractor)
+    with torch.inference_mode():
+        expected = network(clips)
+        features = extractor.inference_network(copy.deepcopy(network)).eval()(clips)
+    gap = ((features - expected).abs().max() / expected.abs().max()).item()
+    assert gap <= 1e-5, f"inference_network changes the features by {gap:.1e} of the largest one (float32: 1e-5)"
+
+
+EXTRACTOR_CHECKS = (check_preprocessing, check_feature_shape, check_deterministic, check_weights_round_trip,
+                    check_inference_network)
