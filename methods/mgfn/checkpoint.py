@@ -37,19 +37,25 @@ PUBLIC_MODULES = (
 CHANNEL_NORM = {"g": "weight", "b": "bias"}
 
 
-def imported(public: str, tensor: torch.Tensor) -> tuple[str, torch.Tensor]:
-    """The `MGFNNet` name and value of one public state_dict entry: the module path mapped, a channel norm's
-    (1, d, 1) ``g`` or ``b`` as (d,) ``weight`` or ``bias``. An entry of no public module passes unchanged (so
-    that the strict load names it)."""
+def vadbench_name(public: str) -> str:
+    """The `MGFNNet` name of a public state_dict key: its module path mapped, a channel norm's ``g`` and ``b``
+    named ``weight`` and ``bias``; a key of no public module passes unchanged (so that the strict load names it)."""
     module, _, leaf = public.rpartition(".")
     for pattern, replacement in PUBLIC_MODULES:
         match = re.fullmatch(pattern, module)
-        if match is None:
-            continue
-        if leaf in CHANNEL_NORM and tensor.dim() == 3 and tensor.shape[0] == tensor.shape[2] == 1:
-            leaf, tensor = CHANNEL_NORM[leaf], tensor.reshape(-1)
-        return f"{match.expand(replacement)}.{leaf}", tensor
-    return public, tensor
+        if match is not None:
+            return f"{match.expand(replacement)}.{CHANNEL_NORM.get(leaf, leaf)}"
+    return public
+
+
+def imported(public: str, tensor: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The `MGFNNet` name and value of one public state_dict entry: a channel norm's (1, d, 1) ``g`` or ``b``
+    becomes a (d,) ``weight`` or ``bias``."""
+    name = vadbench_name(public)
+    leaf = public.rpartition(".")[2]
+    if name != public and leaf in CHANNEL_NORM and tensor.dim() == 3 and tensor.shape[0] == tensor.shape[2] == 1:
+        tensor = tensor.reshape(-1)
+    return name, tensor
 
 
 def import_public_checkpoint(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from reference.comparison import failures, from_records
 from reference.fixture_rule import selection_mask, snippet_features, state_value
 
 from vadbench.api.method import TrainBatch
+from vadbench.methods.mgfn.checkpoint import vadbench_name
 from vadbench.methods.mgfn.method import MGFN, MGFNConfig, contrastive, halves
 from vadbench.methods.mgfn.model import MGFNNet
 
@@ -46,35 +46,6 @@ KINDS = {
     "terms": [("con", "con_n", "con_a")],
     "batchnorm": [tuple(name for name in FIXTURE["batchnorm"] if name.endswith("running_mean"))],
 }
-#: Public name pattern -> vadbench's, applied in turn (stages.S.0 is a stage's layers, stages.S.1 the
-#: transition after it; a layer is [conv3, block, feed-forward]; the public channel norms are g and b).
-NAME_RULES = [
-    (r"^to_tokens\.", "embed."),
-    (r"^to_mag\.", "embed_magnitude."),
-    (r"^to_logits\.0\.", "norm."),
-    (r"^fc\.", "head."),
-    (r"^stages\.(\d+)\.1\.0\.", r"transitions.\1.norm."),
-    (r"^stages\.(\d+)\.1\.1\.", r"transitions.\1.project."),
-    (r"^stages\.(\d+)\.0\.layers\.(\d+)\.0\.", r"stages.\1.layers.\2.local."),
-    (r"^stages\.(\d+)\.0\.layers\.(\d+)\.1\.", r"stages.\1.layers.\2.block."),
-    (r"^stages\.(\d+)\.0\.layers\.(\d+)\.2\.0\.", r"stages.\1.layers.\2.feed_forward.norm."),
-    (r"^stages\.(\d+)\.0\.layers\.(\d+)\.2\.1\.", r"stages.\1.layers.\2.feed_forward.expand."),
-    (r"^stages\.(\d+)\.0\.layers\.(\d+)\.2\.4\.", r"stages.\1.layers.\2.feed_forward.project."),
-    (r"\.to_qkv\.", ".qkv."),
-    (r"\.to_out\.", ".out."),
-    (r"\.to_v\.", ".value."),
-    (r"\.rel_pos\.", ".local."),
-    (r"\.g$", ".weight"),
-    (r"\.b$", ".bias"),
-]
-
-
-def our_name(public: str) -> str:
-    for pattern, replacement in NAME_RULES:
-        public = re.sub(pattern, replacement, public)
-    return public
-
-
 def fixture_masks() -> torch.Tensor:
     """The (2n, S) selection masks of the fixture, normal rows first."""
     return selection_mask(STREAMS["mask"], 2 * SHAPE["per_class"], SHAPE["segments"], FIXTURE["rule"]["mask_p"])
@@ -91,7 +62,7 @@ def fixture_method(**options: object) -> MGFN:
 def rule_state() -> dict[str, torch.Tensor]:
     """The fixture rule's values of the public state, under vadbench's names (float32, public shapes)."""
     rows = enumerate(FIXTURE["public_state"])
-    return {our_name(name): state_value(kind, k, shape) for k, (name, shape, kind) in rows}
+    return {vadbench_name(name): state_value(kind, k, shape) for k, (name, shape, kind) in rows}
 
 
 def fixture_model(method: MGFN, dtype: torch.dtype) -> torch.nn.Module:
@@ -136,14 +107,14 @@ def training_step(method: MGFN, dtype: torch.dtype) -> dict:
     terms = method.loss(model, batch)
     handle.remove()
     state = model.state_dict()
-    batchnorm = {public: state[our_name(public)].clone() for public in FIXTURE["batchnorm"]}
+    batchnorm = {public: state[vadbench_name(public)].clone() for public in FIXTURE["batchnorm"]}
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = method.optimizer(model.parameters())
     optimizer.zero_grad()
     terms["loss"].backward()
     optimizer.step()
     params = dict(model.named_parameters())
-    mapped = {public: our_name(public) for public in FIXTURE["grads"]}
+    mapped = {public: vadbench_name(public) for public in FIXTURE["grads"]}
     outputs = tuple(output.detach() for output in captured["out"])
     return {
         "forward": public_forward_outputs(*outputs, batch, method),

@@ -29,6 +29,7 @@ from torch import nn
 from vadbench.api.method import TrainBatch, valid_mask
 from vadbench.methods import rtfm
 from vadbench.methods._shared.selection import gather_top_k, top_k_indices
+from vadbench.methods.rtfm.checkpoint import vadbench_name
 from vadbench.methods.rtfm.method import RTFM, RTFMConfig, feature_magnitude_loss
 from vadbench.plugins.registry import build_config
 
@@ -38,19 +39,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "rtfm_reference.json").read_text())
 SHAPE, STREAMS = FIXTURE["shape"], FIXTURE["rule"]["streams"]
-#: Public module name prefix -> vadbench's (the first that matches).
-NAME_PREFIXES = [
-    ("Aggregate.conv_1.", "mtn.pdc.branches.0."),
-    ("Aggregate.conv_2.", "mtn.pdc.branches.1."),
-    ("Aggregate.conv_3.", "mtn.pdc.branches.2."),
-    ("Aggregate.conv_4.", "mtn.tsa.reduce."),
-    ("Aggregate.conv_5.", "mtn.fuse."),
-    ("Aggregate.non_local.W.", "mtn.tsa.non_local.project."),
-    ("Aggregate.non_local.", "mtn.tsa.non_local."),
-    ("fc1.", "classifier.0."),
-    ("fc2.", "classifier.3."),
-    ("fc3.", "classifier.6."),
-]
 PRECISIONS = [torch.float32, torch.float64]
 #: Tensors of one fixture group that are of other kinds than the rest of it, compared as groups of their own
 #: (see tests/reference/comparison.py): the magnitudes and the selected features beside the scores, the
@@ -61,10 +49,6 @@ KINDS = {
     "terms": [("fm",)],
     "batchnorm": [tuple(name for name in FIXTURE["batchnorm"] if name.endswith("running_mean"))],
 }
-
-
-def our_name(public: str) -> str:
-    return next(ours + public.removeprefix(theirs) for theirs, ours in NAME_PREFIXES if public.startswith(theirs))
 
 
 def fixture_masks() -> torch.Tensor:
@@ -83,7 +67,7 @@ def fixture_method(**options: object) -> RTFM:
 def rule_state() -> dict[str, torch.Tensor]:
     """The fixture rule's values of the public state, under vadbench's names (float32, public shapes)."""
     rows = enumerate(FIXTURE["public_state"])
-    return {our_name(name): state_value(kind, k, shape) for k, (name, shape, kind) in rows}
+    return {vadbench_name(name): state_value(kind, k, shape) for k, (name, shape, kind) in rows}
 
 
 def fixture_model(method: RTFM, dtype: torch.dtype) -> nn.Module:
@@ -124,14 +108,14 @@ def training_step(method: RTFM, dtype: torch.dtype) -> dict:
     terms = method.loss(model, batch)
     handle.remove()
     state = model.state_dict()
-    batchnorm = {public: state[our_name(public)].clone() for public in FIXTURE["batchnorm"]}
+    batchnorm = {public: state[vadbench_name(public)].clone() for public in FIXTURE["batchnorm"]}
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = method.optimizer(model.parameters())
     optimizer.zero_grad()
     terms["loss"].backward()
     optimizer.step()
     params = dict(model.named_parameters())
-    mapped = {public: our_name(public) for public in FIXTURE["grads"]}
+    mapped = {public: vadbench_name(public) for public in FIXTURE["grads"]}
     return {
         "forward": public_forward_outputs(*captured["out"], batch, method),
         "terms": {name: term.detach() for name, term in terms.items()},
