@@ -214,7 +214,7 @@ def vadbench_extract(clip: Path, weights: Path, batch: int) -> np.ndarray:
                               "--device", "cpu", "--batch", str(batch), str(clip)])
         if code != 0:
             raise RuntimeError(f"vadbench extract exited with {code}")
-        return np.load(Path(out) / f"{clip.stem}_i3d.npy")
+        return np.load(Path(out) / f"{clip.stem}_i3d.npy", allow_pickle=False)
 
 
 def vadbench_data_path(clip: Path, batch: int) -> float:

@@ -70,6 +70,8 @@ class MeanSubtractedC3D(C3D):
         super().__init__(channel_divisor=channel_divisor)
         self.register_buffer("input_mean", mean, persistent=False)
 
+    input_mean: torch.Tensor
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return super().forward(clips - self.input_mean)
 
