@@ -157,8 +157,8 @@ class PEL4VADConfig:
         """The width defaults for `feature_dim`-d features where they are not the published ones: below 1024-d
         `prompt_dim` times D / 1024 (D / 2, as the code's linear1; 64-d: 32). The TCA and classifier widths
         (128, 300) stay: narrowed too (8, 19), they cost 14.6 AUC points on the synthetic default (seeds 0-4:
-        71.73 +- 12.34 against 86.32 +- 6.91). Measured there (one thread, a shared machine): 357 ms a step at
-        the published widths, 107 ms with prompt_dim 32, 25 ms with all three narrowed; RTFM 34 ms."""
+        71.73 +- 12.34 against 86.32 +- 6.91). Measured there before revision 3 (one thread, a shared machine): 357 ms
+        a step at the published widths, 107 ms with prompt_dim 32, 25 ms with all three narrowed; RTFM 34 ms."""
         scale = width_scale(feature_dim)
         return {} if scale == 1 else {"prompt_dim": scaled(cls.prompt_dim, scale)}
 
