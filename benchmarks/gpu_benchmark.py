@@ -25,6 +25,10 @@ error and the others go on; a section that would overrun --budget-s is skipped a
 7. grid: the Table-5 grid (8 variants x 3 seeds): estimated from each variant's measured ms per
    step, or run in full with --grid full.
 8. stacked: 3 seeds trained as one stacked model (vadbench.engine.stacking) against one run (fp32 + CUDA graph).
+9. extract (issue 18): `vadbench extract` with i3d-r50 at its published width (random weights) on 28
+   UCSD-Ped2-shaped clips (frame folders of 360x240 grey .tif frames, 120 to 180 frames each), at --batch 32
+   and 64 with 4 decoding workers: the time for the 28 clips and snippets (and crop clips) per second, the
+   second of two passes (the first warms the device). Needs Pillow on the machine (PyAV is not used).
 
 Then DIR/summary.md puts the figures beside the issue's targets, and DIR/profile.txt holds the tables.
 """
@@ -458,6 +462,47 @@ class Bench:
                                               "total_s": round(result.timings.get("total", float("nan")), 1)}
         return {"runs": runs, "grid_min": round((time.perf_counter() - start + self.data_seconds) / 60, 2)}
 
+    def extract_section(self) -> dict[str, Any]:
+        from PIL import Image
+
+        from vadbench.cli import main as vadbench
+
+        tiny = self.args.tiny
+        options = {"width": 4, "crops": "center"} if tiny else {}
+        lengths = [20, 24] if tiny else np.random.default_rng(0).integers(120, 181, 28).tolist()
+        figures: dict[str, Any] = {"clips": len(lengths), "frames": int(sum(lengths))}
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            torch.manual_seed(0)
+            weights = root / "i3d_r50.pt"
+            torch.save(self.plugins.extractors.create("i3d-r50", options).build().state_dict(), weights)
+            rng = np.random.default_rng(1)
+            for index, frames in enumerate(lengths):
+                clip = root / "ped2" / f"Clip{index:03d}"
+                clip.mkdir(parents=True)
+                for frame in range(frames):
+                    pixels = rng.integers(0, 256, (240, 360), dtype=np.uint8)
+                    Image.fromarray(pixels, mode="L").save(clip / f"{frame + 1:03d}.tif")
+            settings = [f"--set={key}={value}" for key, value in options.items()]
+            for batch in (2,) if tiny else (32, 64):
+                for attempt in ("warm-up", "timed"):
+                    out = root / f"features-{batch}-{attempt}"
+                    start = time.perf_counter()
+                    code = vadbench(["extract", "--extractor", "i3d-r50", "--weights", str(weights), *settings,
+                                     "--device", str(self.device), "--batch", str(batch), "--workers", "4",
+                                     "--out", str(out), str(root / "ped2")])
+                    self.sync()
+                    seconds = time.perf_counter() - start
+                    if code != 0:
+                        raise RuntimeError(f"vadbench extract exited with {code}")
+                record = json.loads((out / "vadbench-extract.json").read_text())
+                snippets = sum(video["snippets"] for video in record["videos"].values())
+                crops = 1 if tiny else 10
+                figures[f"batch_{batch}"] = {"clips_s": round(seconds, 2), "snippets": snippets,
+                                             "snippets_per_s": round(snippets / seconds, 1),
+                                             "crop_clips_per_s": round(snippets * crops / seconds, 1)}
+        return figures
+
     def stacked_section(self) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         acceleration = Acceleration("fp32", cuda_graph=True)  # stacking is fp32 only (vadbench.engine.stacking)
@@ -559,7 +604,8 @@ def summary_markdown(data: dict[str, Any]) -> str:
             median = figures.get("median_ms", figures.get("error", figures.get("skipped")))
             cells = [figures.get(k, "") for k in ("wall_ms_per_step", "first_steps_s", "peak_memory_gb")]
             lines.append(f"| {name} | {figures.get('engine', '')} | {median} | " + " | ".join(map(str, cells)) + " |")
-    others = {k: data.get(k) for k in ("full_run", "test_pass", "agreement", "reference", "grid", "stacked")}
+    others = {k: data.get(k) for k in ("full_run", "test_pass", "agreement", "reference", "grid", "stacked",
+                                       "extract")}
     lines += ["", "## Other figures", "", "```json", json.dumps(others, indent=1, default=str), "```", ""]
     if "error" in reference or "error" in run:
         lines.append("Some sections failed: see gpu_benchmark.json.")
@@ -633,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         grid_s = 9 * 10 if args.grid == "estimate" else 24 * (fast_s + 30)
         bench.section("grid", grid_s, bench.grid_section)
     bench.section("stacked", 30, bench.stacked_section)
+    bench.section("extract", 150, bench.extract_section)
     (out / "summary.md").write_text(summary_markdown(report.data))
     print((out / "summary.md").read_text(), flush=True)
     return 0
