@@ -138,3 +138,25 @@ def test_score_a_video_extracted_with_the_feature_set_the_weights_were_trained_o
     assert main(["score", "--run", str(run), *wu, "--out", str(tmp_path / "wu.npy"), str(video)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "makes wu features" in err[0] and not (tmp_path / "wu.npy").exists()
+
+
+def test_evaluate_a_checkpoint_in_the_public_codes_format(trained, tmp_path, capsys):
+    """The same weights under the public RTFM code's names (as its main.py saves them) load through RTFM's
+    importer and give the same numbers as vadbench's own file."""
+    from vadbench.methods.rtfm.checkpoint import PUBLIC_PREFIXES
+
+    root, store, run = trained
+    ours = torch.load(run / "model.pt", weights_only=True)
+    public = {}
+    for name, tensor in ours.items():
+        theirs, prefix = next((theirs, prefix) for theirs, prefix in PUBLIC_PREFIXES if name.startswith(prefix))
+        public[theirs + name.removeprefix(prefix)] = tensor
+    path = tmp_path / "rtfm-public.pkl"
+    torch.save(public, path)
+    trained_auc = json.loads((run / "result.json").read_text())["metrics"]["auc"]
+    out = tmp_path / "store"
+    assert main(["evaluate", "--method", "rtfm", "--checkpoint", str(path), "--dataset", "ucsd-ped2",
+                 "--root", str(root), "--out", str(out)]) == 0
+    (result,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
+    assert result["config"]["checkpoint_format"] == "public"
+    assert result["metrics"]["auc"] == pytest.approx(trained_auc, abs=1e-12)
