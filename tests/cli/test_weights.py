@@ -160,3 +160,23 @@ def test_evaluate_a_checkpoint_in_the_public_codes_format(trained, tmp_path, cap
     (result,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
     assert result["config"]["checkpoint_format"] == "public"
     assert result["metrics"]["auc"] == pytest.approx(trained_auc, abs=1e-12)
+
+
+def test_a_public_checkpoint_that_does_not_fit_is_refused_by_the_files_own_key_names(trained, tmp_path, capsys):
+    from vadbench.methods.rtfm.checkpoint import PUBLIC_PREFIXES
+
+    root, _, run = trained
+    public = {}
+    for name, tensor in torch.load(run / "model.pt", weights_only=True).items():
+        theirs, prefix = next((theirs, prefix) for theirs, prefix in PUBLIC_PREFIXES if name.startswith(prefix))
+        public[theirs + name.removeprefix(prefix)] = tensor
+    public["fc1.weight"] = torch.zeros(7, 3)
+    public["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "rtfm-public.pkl"
+    torch.save(public, path)
+    capsys.readouterr()
+    assert main(["evaluate", "--method", "rtfm", "--checkpoint", str(path), "--dataset", "ucsd-ped2",
+                 "--root", str(root), "--out", str(tmp_path / "store")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "in its public code's format" in line and "1 unexpected keys: extra.weight" in line
+    assert "fc1.weight (as classifier.0.weight) (7, 3)" in line

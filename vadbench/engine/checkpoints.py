@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vadbench.api.errors import UsageError
-from vadbench.api.method import Method
+from vadbench.api.method import Method, PublicCheckpoint
 
 #: Keys named in a refusal, per kind of difference.
 _SHOWN = 3
@@ -53,14 +53,21 @@ def read_state(path: Path, option: str) -> dict[str, torch.Tensor]:
                                                                                            strict=True)}
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str,
+               origin: Mapping[str, str] | None = None) -> None:
     """Load `state` into `model` strictly, or refuse in one line beginning with `what` (the file and whose weights
-    were expected) naming the keys missing, the keys unexpected and the shapes that differ. BatchNorm step counts
-    may be missing (checkpoints saved before PyTorch 0.4 have none; inference never reads them)."""
+    were expected) naming the keys missing, the keys unexpected and the shapes that differ, the last two by the
+    file's own names (`origin`: the file's key of each key of an imported `state`). BatchNorm step counts may be
+    missing (checkpoints saved before PyTorch 0.4 have none; inference never reads them)."""
     expected = model.state_dict()
+    origin = origin or {}
+
+    def named(key: str) -> str:
+        return key if origin.get(key, key) == key else f"{origin[key]} (as {key})"
+
     missing = [key for key in expected if key not in state and not key.endswith("num_batches_tracked")]
-    extra = [key for key in state if key not in expected]
-    shapes = [f"{key} {tuple(state[key].shape)} (model {tuple(value.shape)})"
+    extra = [origin.get(key, key) for key in state if key not in expected]
+    shapes = [f"{named(key)} {tuple(state[key].shape)} (model {tuple(value.shape)})"
               for key, value in expected.items() if key in state and state[key].shape != value.shape]
     problems = [f"{len(found)} {kind}: {', '.join(found[:_SHOWN])}{', ...' if len(found) > _SHOWN else ''}"
                 for kind, found in (("keys missing", missing), ("unexpected keys", extra), ("shapes differ", shapes))
@@ -71,6 +78,14 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -
                           strict=True)
 
 
+def imported(importer: PublicCheckpoint, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
+                                                                                  dict[str, str]]:
+    """`importer`'s state dict of `state`, and the key of `state` that each of its keys came from (importers rename
+    key by key), so that a refusal can name the file's keys."""
+    origin = {new: key for key, value in state.items() for new in importer({key: value})}
+    return importer(state), origin
+
+
 def public_model(method: Method, name: str, path: Path, crops: int, feature_dim: int) -> nn.Module:
     """The model of `method` (registered as `name`) for `crops` crops of `feature_dim` dimensions, in eval mode,
     with the weights of a checkpoint that the method's public code saved, through its declared importer."""
@@ -78,7 +93,7 @@ def public_model(method: Method, name: str, path: Path, crops: int, feature_dim:
     if importer is None:
         raise UsageError(f"--checkpoint {path}: method {name!r} declares no public checkpoint format")
     model = method.build(crops, feature_dim)
-    load_state(model, importer(read_state(path, "--checkpoint")),
-               f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of {feature_dim} dimensions "
-               "with these options")
+    state, origin = imported(importer, read_state(path, "--checkpoint"))
+    load_state(model, state, f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of {feature_dim} "
+               "dimensions in its public code's format (with these options)", origin)
     return model.eval()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vadbench.api.errors import UsageError
-from vadbench.engine.checkpoints import load_state, read_state, sha256
+from vadbench.engine.checkpoints import load_state, public_model, read_state, sha256
 from vadbench.engine.saved_models import SavedModel
 from vadbench.engine.scoring import score_videos
 from vadbench.plugins.manager import Plugins
@@ -44,9 +44,11 @@ def checkpoint_model(plugins: Plugins, name: str, options: Mapping[str, Any], pa
     importer = method.declarations().public_checkpoint
     own_keys = set(model.state_dict()) - {key for key in model.state_dict() if key.endswith("num_batches_tracked")}
     public = importer is not None and not own_keys <= set(state)
-    what = f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of {feature_dim} dimensions"
-    load_state(model, importer(state) if public and importer is not None else state,
-               what + (" in its public code's format" if public else " with these options"))
+    if public:
+        model = public_model(method, name, path, crops, feature_dim)
+    else:
+        load_state(model, state, f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of "
+                   f"{feature_dim} dimensions with these options")
     record = {"method": name, "method_options": dict(options), "crops": crops, "feature_dim": feature_dim,
               "checkpoint": str(path), "checkpoint_sha256": sha256(path),
               "checkpoint_format": "public" if public else "vadbench", "feature_set": None}
