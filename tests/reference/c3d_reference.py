@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 
 import torch
-from fixture_rule import named_state_value, record, video_clips
-from public_run import checked_repository, produced_by, write_json
+from fixture_rule import named_state_value, video_clips
+from public_run import checked_repository, feature_record, produced_by, write_json
 from torch import nn
 
 CODE = "DavideA/c3d-pytorch"
@@ -71,13 +71,6 @@ def public_features(network: nn.Module, clips: torch.Tensor) -> torch.Tensor:
     finally:
         hook.remove()
     return kept[0]
-
-
-def feature_record(fp32: torch.Tensor, fp64: torch.Tensor) -> dict:
-    """`fixture_rule.record` of every entry, the float32 ones to 9 significant digits."""
-    entry = record(fp32, fp64, whole=fp64.numel())
-    entry["fp32"] = [float(f"{value:.9g}") for value in entry["fp32"]]
-    return entry
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from fixture_rule import record, snippet_features, state_digest, state_value
 from mgfn_reference import CODE, COMMIT, with_magnitude
-from public_run import checked_repository, produced_by, state_kinds, write_json
+from public_run import checked_repository, produced_by, snippet_scores, state_kinds, write_json
 from torch import nn
 
 SCRIPT = "tests/reference/mgfn_checkpoint_reference.py"
@@ -104,10 +104,7 @@ def public_test_scores(test_module, model: nn.Module, dtype: torch.dtype) -> lis
         np.save(Path(folder) / "gt.npy", labels)
         test_module.test(loader, model.to(dtype), argparse.Namespace(gt=str(Path(folder) / "gt.npy")),
                          torch.device("cpu"))
-    frames = torch.as_tensor(np.asarray(seen["scores"]))
-    scores = frames[::16]
-    assert torch.equal(frames, scores.repeat_interleave(16)), "test() no longer repeats each score 16 times"
-    return list(scores.split(TEST_LENGTHS))
+    return snippet_scores(np.asarray(seen["scores"]), TEST_LENGTHS)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
-"""What the RTFM, MGFN and I3D-ResNet50 generator scripts share to run a public code unmodified (no vadbench
-import): the commit check, the stand-in for the selection dropout, the wrappers that record loss terms, the
-fixture's ``produced_by`` and its records of two runs."""
+"""What the generator scripts share to run a public code unmodified (no vadbench import): the commit check, the
+stand-in for the selection dropout, the wrappers that record loss terms, the fixture's ``produced_by`` and its
+records of two runs, an extractor's feature record, and the per-snippet scores of a public test function."""
 
 from __future__ import annotations
 
@@ -99,6 +99,22 @@ def fixture_groups(fp32: dict, fp64: dict, groups: tuple[str, ...]) -> dict:
     updates, BatchNorm statistics) sampled more sparsely than outputs."""
     state = ("batchnorm", "grads", "updates")
     return {group: records(fp32[group], fp64[group], WHOLE_STATE if group in state else WHOLE) for group in groups}
+
+
+def feature_record(fp32: torch.Tensor, fp64: torch.Tensor) -> dict:
+    """`fixture_rule.record` of every entry, the float32 ones to 9 significant digits."""
+    entry = record(fp32, fp64, whole=fp64.numel())
+    entry["fp32"] = [float(f"{value:.9g}") for value in entry["fp32"]]
+    return entry
+
+
+def snippet_scores(frame_scores, lengths: list[int]) -> list[torch.Tensor]:
+    """The per-snippet scores of the videos of `lengths` from a public test function's per-frame scores, which
+    repeat each snippet's score 16 times (checked)."""
+    frames = torch.as_tensor(frame_scores)
+    scores = frames[::16]
+    assert torch.equal(frames, scores.repeat_interleave(16)), "test() no longer repeats each score 16 times"
+    return list(scores.split(lengths))
 
 
 def write_json(path: Path, fixture: dict) -> None:

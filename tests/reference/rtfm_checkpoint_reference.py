@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fixture_rule import record, snippet_features, state_digest, state_value
-from public_run import checked_repository, produced_by, state_kinds, write_json
+from public_run import checked_repository, produced_by, snippet_scores, state_kinds, write_json
 from rtfm_reference import CODE, COMMIT, Viz
 from torch import nn
 
@@ -91,10 +91,7 @@ def public_test_scores(test_module, model: nn.Module, dtype: torch.dtype) -> lis
                              torch.device("cpu"))
         finally:
             os.chdir(cwd)
-    frames = torch.as_tensor(np.asarray(viz.values["scores"]))
-    scores = frames[::16]
-    assert torch.equal(frames, scores.repeat_interleave(16)), "test() no longer repeats each score 16 times"
-    return list(scores.split(TEST_LENGTHS))
+    return snippet_scores(np.asarray(viz.values["scores"]), TEST_LENGTHS)
 
 
 def main() -> None:
