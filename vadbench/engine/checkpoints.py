@@ -86,14 +86,16 @@ def imported(importer: PublicCheckpoint, state: Mapping[str, torch.Tensor]) -> t
     return importer(state), origin
 
 
-def public_model(method: Method, name: str, path: Path, crops: int, feature_dim: int) -> nn.Module:
+def public_model(method: Method, name: str, path: Path, crops: int, feature_dim: int,
+                 read: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """The model of `method` (registered as `name`) for `crops` crops of `feature_dim` dimensions, in eval mode,
-    with the weights of a checkpoint that the method's public code saved, through its declared importer."""
+    with the weights of a checkpoint that the method's public code saved, through its declared importer (`read`:
+    the file's tensors when the caller has read them already)."""
     importer = method.declarations().public_checkpoint
     if importer is None:
         raise UsageError(f"--checkpoint {path}: method {name!r} declares no public checkpoint format")
     model = method.build(crops, feature_dim)
-    state, origin = imported(importer, read_state(path, "--checkpoint"))
+    state, origin = imported(importer, read if read is not None else read_state(path, "--checkpoint"))
     load_state(model, state, f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of {feature_dim} "
                "dimensions in its public code's format (with these options)", origin)
     return model.eval()

@@ -41,11 +41,10 @@ def checkpoint_model(plugins: Plugins, name: str, options: Mapping[str, Any], pa
     method = plugins.methods.create(name, options)
     model = method.build(crops, feature_dim)
     state = read_state(path, "--checkpoint")
-    importer = method.declarations().public_checkpoint
-    own_keys = set(model.state_dict()) - {key for key in model.state_dict() if key.endswith("num_batches_tracked")}
-    public = importer is not None and not own_keys <= set(state)
-    if public:
-        model = public_model(method, name, path, crops, feature_dim)
+    own_keys = {key for key in model.state_dict() if not key.endswith("num_batches_tracked")}
+    public = method.declarations().public_checkpoint is not None and not own_keys <= set(state)
+    if public:  # the public code's names: through the method's importer
+        model = public_model(method, name, path, crops, feature_dim, read=state)
     else:
         load_state(model, state, f"--checkpoint {path}: not a checkpoint of {name} for {crops} crops of "
                    f"{feature_dim} dimensions with these options")
